@@ -1,0 +1,222 @@
+package step
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Record is what happened to one step.
+type Record struct {
+	Name     string        `json:"name"`
+	Kind     Kind          `json:"kind"`
+	Status   Status        `json:"status"`
+	Detail   string        `json:"detail,omitempty"`
+	Observes string        `json:"observes,omitempty"`
+	Changes  string        `json:"changes,omitempty"`
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// Output is one named result of a phase (a digest, a URL, a commit).
+type Output struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// Report is the one value a phase returns: what each step did, the outputs, timings and the error.
+type Report struct {
+	Phase    string        `json:"phase"`
+	Version  string        `json:"version,omitempty"`
+	DryRun   bool          `json:"dry_run"`
+	Started  time.Time     `json:"started"`
+	Duration time.Duration `json:"duration_ns"`
+	Records  []Record      `json:"steps"`
+	Outputs  []Output      `json:"outputs"`
+	Notes    []string      `json:"notes,omitempty"`
+	Err      string        `json:"error,omitempty"`
+
+	mu sync.Mutex
+}
+
+// NewReport starts an empty report for a phase.
+func NewReport(phase, version string) *Report {
+	return &Report{Phase: phase, Version: version, Records: []Record{}, Outputs: []Output{}}
+}
+
+func (r *Report) add(rec Record) {
+	r.mu.Lock()
+	r.Records = append(r.Records, rec)
+	r.mu.Unlock()
+}
+
+// Set records an output; setting a key again replaces its value in place.
+func (r *Report) Set(key, value string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range r.Outputs {
+		if r.Outputs[i].Key == key {
+			r.Outputs[i].Value = value
+			return
+		}
+	}
+	r.Outputs = append(r.Outputs, Output{Key: key, Value: value})
+}
+
+// Get returns an output's value.
+func (r *Report) Get(key string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, o := range r.Outputs {
+		if o.Key == key {
+			return o.Value
+		}
+	}
+	return ""
+}
+
+// Note adds a line the operator should read (a skipped latest move, a hotfix, a warning).
+func (r *Report) Note(format string, args ...any) {
+	r.mu.Lock()
+	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
+	r.mu.Unlock()
+}
+
+// Status returns the status recorded for a step name, or "" if it has none.
+func (r *Report) Status(name string) Status {
+	for _, rec := range r.Records {
+		if rec.Name == name {
+			return rec.Status
+		}
+	}
+	return ""
+}
+
+// Count returns how many steps ended with status s.
+func (r *Report) Count(s Status) int {
+	n := 0
+	for _, rec := range r.Records {
+		if rec.Status == s {
+			n++
+		}
+	}
+	return n
+}
+
+// Formats are the output formats every function accepts.
+var Formats = []string{"text", "markdown", "json"}
+
+// ValidFormat checks a --format value.
+func ValidFormat(f string) error {
+	for _, ok := range Formats {
+		if f == ok {
+			return nil
+		}
+	}
+	return fmt.Errorf("format %q is not one of text, markdown, json", f)
+}
+
+// Render writes the report as text (terminal), markdown ($GITHUB_STEP_SUMMARY) or json.
+func (r *Report) Render(format string) (string, error) {
+	switch format {
+	case "", "text":
+		return r.text(), nil
+	case "markdown":
+		return r.markdown(), nil
+	case "json":
+		b, err := json.MarshalIndent(r, "", "  ")
+		if err != nil {
+			return "", err
+		}
+		return string(b) + "\n", nil
+	}
+	return "", ValidFormat(format)
+}
+
+func (r *Report) title() string {
+	t := "shipgate " + r.Phase
+	if r.Version != "" {
+		t += " " + r.Version
+	}
+	if r.DryRun {
+		t += " (dry run: nothing changed)"
+	}
+	return t
+}
+
+func (r *Report) verdict() string {
+	switch {
+	case r.Err != "":
+		return "FAILED"
+	case r.DryRun:
+		return "PLANNED"
+	default:
+		return "OK"
+	}
+}
+
+func (r *Report) text() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s\n", r.title(), r.verdict())
+	for _, rec := range r.Records {
+		fmt.Fprintf(&b, "  %-8s %s", rec.Status, rec.Name)
+		if rec.Detail != "" {
+			fmt.Fprintf(&b, ": %s", oneLine(rec.Detail))
+		}
+		if rec.Status != NotRun {
+			fmt.Fprintf(&b, " (%s)", rec.Duration.Round(time.Millisecond))
+		}
+		b.WriteString("\n")
+	}
+	if len(r.Outputs) > 0 {
+		b.WriteString("\n")
+		w := 0
+		for _, o := range r.Outputs {
+			if len(o.Key) > w {
+				w = len(o.Key)
+			}
+		}
+		for _, o := range r.Outputs {
+			fmt.Fprintf(&b, "  %-*s  %s\n", w, o.Key, o.Value)
+		}
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(&b, "\nnote: %s\n", n)
+	}
+	if r.Err != "" {
+		fmt.Fprintf(&b, "\nerror: %s\n", r.Err)
+	}
+	fmt.Fprintf(&b, "\n%d acted, %d already done, %d planned, %d passed, %d refused, %d failed, %d not run in %s\n",
+		r.Count(Acted), r.Count(Done), r.Count(Planned), r.Count(Passed), r.Count(Refused), r.Count(Failed), r.Count(NotRun), r.Duration.Round(time.Millisecond))
+	return b.String()
+}
+
+func (r *Report) markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "### %s: %s\n\n", mdEscape(r.title()), r.verdict())
+	b.WriteString("| step | status | detail | time |\n|---|---|---|---|\n")
+	for _, rec := range r.Records {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", mdEscape(rec.Name), rec.Status, mdEscape(oneLine(rec.Detail)), rec.Duration.Round(time.Millisecond))
+	}
+	if len(r.Outputs) > 0 {
+		b.WriteString("\n| output | value |\n|---|---|\n")
+		for _, o := range r.Outputs {
+			fmt.Fprintf(&b, "| %s | `%s` |\n", mdEscape(o.Key), strings.ReplaceAll(o.Value, "`", "'"))
+		}
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(&b, "\n> **note:** %s\n", mdEscape(n))
+	}
+	if r.Err != "" {
+		fmt.Fprintf(&b, "\n**error:**\n\n```\n%s\n```\n", strings.ReplaceAll(r.Err, "```", "'''"))
+	}
+	return b.String()
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func mdEscape(s string) string {
+	r := strings.NewReplacer("|", `\|`, "\n", " ", "<", "&lt;", ">", "&gt;")
+	return r.Replace(s)
+}

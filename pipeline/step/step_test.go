@@ -1,0 +1,242 @@
+package step
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/shipgate/shipgate/pipeline/clock"
+)
+
+// world is a toy world: a set of things that exist. Each toy step creates one thing.
+type world struct {
+	have  map[string]bool
+	acts  []string
+	fail  map[string]error
+	clock *clock.Fake
+}
+
+func newWorld() *world {
+	return &world{have: map[string]bool{}, fail: map[string]error{}, clock: clock.NewFake(time.Unix(0, 0))}
+}
+
+func (w *world) create(name string) Step {
+	return Step{
+		Name:     "create " + name,
+		Observes: name, Changes: name,
+		Observe: func(ctx context.Context) (Observation, error) {
+			w.clock.Advance(time.Millisecond)
+			if w.have[name] {
+				return Observation{Done: true, Detail: name + " exists"}, nil
+			}
+			return Observation{Plan: "would create " + name}, nil
+		},
+		Act: func(ctx context.Context) (string, error) {
+			w.clock.Advance(10 * time.Millisecond)
+			if err := w.fail[name]; err != nil {
+				return "", err
+			}
+			w.have[name] = true
+			w.acts = append(w.acts, name)
+			return "created " + name, nil
+		},
+	}
+}
+
+func (w *world) gate(name string, ok func() error) Step {
+	return Step{Name: name, Kind: Gate, Observe: func(ctx context.Context) (Observation, error) {
+		if err := ok(); err != nil {
+			return Observation{}, err
+		}
+		return Observation{Detail: name + " ok"}, nil
+	}}
+}
+
+func statuses(r *Report) string {
+	var s []string
+	for _, rec := range r.Records {
+		s = append(s, string(rec.Status))
+	}
+	return strings.Join(s, ",")
+}
+
+func TestRunActsInOrderAndRerunSkips(t *testing.T) {
+	w := newWorld()
+	steps := []Step{w.create("a"), w.create("b"), w.create("c")}
+	rep := NewReport("publish", "1.2.3")
+	if err := (Runner{Clock: w.clock}).Run(context.Background(), rep, steps); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(w.acts, "") != "abc" || statuses(rep) != "acted,acted,acted" {
+		t.Fatalf("acts %v statuses %s", w.acts, statuses(rep))
+	}
+	if rep.Records[0].Duration != 11*time.Millisecond || rep.Duration != 33*time.Millisecond {
+		t.Fatalf("timings: step %v phase %v", rep.Records[0].Duration, rep.Duration)
+	}
+	rep2 := NewReport("publish", "1.2.3")
+	if err := (Runner{Clock: w.clock}).Run(context.Background(), rep2, steps); err != nil {
+		t.Fatal(err)
+	}
+	if len(w.acts) != 3 || statuses(rep2) != "done,done,done" {
+		t.Fatalf("re-run acted again: %v %s", w.acts, statuses(rep2))
+	}
+}
+
+func TestDryRunObservesOnly(t *testing.T) {
+	w := newWorld()
+	w.have["a"] = true
+	rep := NewReport("publish", "1.2.3")
+	if err := (Runner{DryRun: true}).Run(context.Background(), rep, []Step{w.create("a"), w.create("b")}); err != nil {
+		t.Fatal(err)
+	}
+	if len(w.acts) != 0 || statuses(rep) != "done,planned" || rep.Records[1].Detail != "would create b" {
+		t.Fatalf("dry run: acts %v, %s, %q", w.acts, statuses(rep), rep.Records[1].Detail)
+	}
+	out, _ := rep.Render("text")
+	if !strings.Contains(out, "dry run: nothing changed") || !strings.Contains(out, "PLANNED") {
+		t.Fatalf("dry-run text output:\n%s", out)
+	}
+}
+
+func TestStopsAtFirstErrorAndResumes(t *testing.T) {
+	w := newWorld()
+	w.fail["b"] = errors.New("registry said 503")
+	steps := []Step{w.create("a"), w.create("b"), w.create("c")}
+	rep := NewReport("publish", "1.2.3")
+	err := (Runner{}).Run(context.Background(), rep, steps)
+	var se *StepError
+	if !errors.As(err, &se) || se.Step != "create b" || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("error %v", err)
+	}
+	if statuses(rep) != "acted,failed,not run" || w.have["c"] {
+		t.Fatalf("after failure: %s, c=%v", statuses(rep), w.have["c"])
+	}
+	delete(w.fail, "b")
+	rep = NewReport("publish", "1.2.3")
+	if err := (Runner{}).Run(context.Background(), rep, steps); err != nil {
+		t.Fatal(err)
+	}
+	if statuses(rep) != "done,acted,acted" || strings.Join(w.acts, "") != "abc" {
+		t.Fatalf("resume: %s %v", statuses(rep), w.acts)
+	}
+}
+
+func TestObserveErrorFails(t *testing.T) {
+	rep := NewReport("promote", "1.0.0")
+	err := (Runner{}).Run(context.Background(), rep, []Step{{Name: "look", Observe: func(context.Context) (Observation, error) {
+		return Observation{}, errors.New("401 from registry")
+	}, Act: func(context.Context) (string, error) { t.Fatal("acted after failed observe"); return "", nil }}})
+	if err == nil || !strings.Contains(err.Error(), "observe: 401") || rep.Status("look") != Failed {
+		t.Fatalf("%v %s", err, statuses(rep))
+	}
+}
+
+func TestGatesAllEvaluatedBeforeActs(t *testing.T) {
+	w := newWorld()
+	steps := []Step{
+		w.gate("signature", func() error { return errors.New("no signature on sha256:aa") }),
+		w.gate("images", func() error { return nil }),
+		w.gate("smoke test", func() error { return errors.New("no downstream release") }),
+		w.create("latest"),
+	}
+	rep := NewReport("promote", "1.2.3")
+	err := (Runner{}).Run(context.Background(), rep, steps)
+	var re *RefusedError
+	if !errors.As(err, &re) || !errors.Is(err, ErrRefused) || len(re.Reasons) != 2 {
+		t.Fatalf("want both refusals, got %v", err)
+	}
+	if !strings.Contains(err.Error(), "signature: no signature on sha256:aa") || !strings.Contains(err.Error(), "smoke test: no downstream release") {
+		t.Fatalf("refusal text %q", err)
+	}
+	if statuses(rep) != "refused,passed,refused,not run" || len(w.acts) != 0 {
+		t.Fatalf("%s acts=%v", statuses(rep), w.acts)
+	}
+	// Trailing gates refusing also report.
+	rep = NewReport("status", "1.2.3")
+	err = (Runner{}).Run(context.Background(), rep, []Step{w.gate("only", func() error { return errors.New("nope") })})
+	if !errors.Is(err, ErrRefused) {
+		t.Fatalf("trailing gate: %v", err)
+	}
+}
+
+func TestHookCrashesBetweenSteps(t *testing.T) {
+	w := newWorld()
+	crash := errors.New("crash injected")
+	rep := NewReport("publish", "1.2.3")
+	err := (Runner{Hook: func(ctx context.Context, s string) error {
+		if s == "create a" {
+			return crash
+		}
+		return nil
+	}}).Run(context.Background(), rep, []Step{w.create("a"), w.create("b")})
+	if !errors.Is(err, crash) || statuses(rep) != "acted,not run" {
+		t.Fatalf("%v %s", err, statuses(rep))
+	}
+}
+
+func TestSpans(t *testing.T) {
+	sr := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
+	w := newWorld()
+	w.fail["b"] = errors.New("boom")
+	rep := NewReport("publish", "1.2.3")
+	_ = Runner{Tracer: tp.Tracer("test")}.Run(context.Background(), rep, []Step{w.create("a"), w.create("b")})
+	spans := sr.Ended()
+	if len(spans) != 3 {
+		t.Fatalf("got %d spans, want 3", len(spans))
+	}
+	byName := map[string]sdktrace.ReadOnlySpan{}
+	for _, s := range spans {
+		byName[s.Name()] = s
+	}
+	phase, a, b := byName["publish"], byName["create a"], byName["create b"]
+	if phase == nil || a == nil || b == nil {
+		t.Fatalf("span names: %v", byName)
+	}
+	if a.Parent().SpanID() != phase.SpanContext().SpanID() || b.Parent().SpanID() != phase.SpanContext().SpanID() {
+		t.Fatalf("step spans are not children of the phase span")
+	}
+	if b.Status().Code != codes.Error || a.Status().Code == codes.Error || phase.Status().Code != codes.Error {
+		t.Fatalf("statuses: a=%v b=%v phase=%v", a.Status(), b.Status(), phase.Status())
+	}
+}
+
+func TestRenderFormats(t *testing.T) {
+	w := newWorld()
+	rep := NewReport("publish", "1.2.3")
+	_ = Runner{}.Run(context.Background(), rep, []Step{w.create("a|b")})
+	rep.Set("index", "ghcr.io/acme/app@sha256:abc")
+	rep.Set("index", "ghcr.io/acme/app@sha256:def")
+	rep.Note("latest left alone: 1.3.0 is newer")
+	txt, _ := rep.Render("text")
+	for _, want := range []string{"shipgate publish 1.2.3: OK", "acted    create a|b", "index  ghcr.io/acme/app@sha256:def", "note: latest left alone", "1 acted"} {
+		if !strings.Contains(txt, want) {
+			t.Errorf("text lacks %q:\n%s", want, txt)
+		}
+	}
+	md, _ := rep.Render("markdown")
+	if !strings.Contains(md, `| create a\|b | acted |`) || !strings.Contains(md, "| index | `ghcr.io/acme/app@sha256:def` |") {
+		t.Errorf("markdown:\n%s", md)
+	}
+	js, _ := rep.Render("json")
+	var back map[string]any
+	if err := json.Unmarshal([]byte(js), &back); err != nil || back["phase"] != "publish" {
+		t.Fatalf("json: %v\n%s", err, js)
+	}
+	if steps := back["steps"].([]any); steps[0].(map[string]any)["kind"] != "action" {
+		t.Errorf("json kind: %v", steps[0])
+	}
+	if _, err := rep.Render("yaml"); err == nil {
+		t.Errorf("unknown format accepted")
+	}
+	if ValidFormat("markdown") != nil || ValidFormat("html") == nil {
+		t.Errorf("ValidFormat")
+	}
+}
