@@ -61,21 +61,153 @@ func convertSlice[I any, O any](in []I, f func(I) O) []O {
 
 func (r Shipgate) MarshalJSON() ([]byte, error) {
 	var concrete struct {
-		Image string
+		Source                    *dagger.Directory
+		Image                     string
+		Repo                      string
+		GithubAPI                 string
+		BaseBranch                string
+		RegistryUsername          string
+		RegistryPassword          *dagger.Secret
+		GithubToken               *dagger.Secret
+		DownstreamToken           *dagger.Secret
+		Sign                      string
+		SigningKey                *dagger.Secret
+		SigningPassword           *dagger.Secret
+		OidcRequestURL            *dagger.Secret
+		OidcRequestToken          *dagger.Secret
+		FulcioURL                 string
+		RekorURL                  string
+		NoTlogUpload              bool
+		VerifyKey                 *dagger.File
+		TrustedRoot               *dagger.File
+		CertificateIdentity       string
+		CertificateIdentityRegexp string
+		CertificateOidcIssuer     string
+		Workflow                  string
+		Downstream                string
+		DownstreamGate            string
+		DownstreamTagOnly         bool
+		EventType                 string
+		Platforms                 []string
+		Dockerfile                string
+		BuildArgs                 []string
+		Changelog                 string
+		FloatingTags              bool
+		Format                    string
+		PlainHTTP                 []string
 	}
+	concrete.Source = r.Source
 	concrete.Image = r.Image
+	concrete.Repo = r.Repo
+	concrete.GithubAPI = r.GithubAPI
+	concrete.BaseBranch = r.BaseBranch
+	concrete.RegistryUsername = r.RegistryUsername
+	concrete.RegistryPassword = r.RegistryPassword
+	concrete.GithubToken = r.GithubToken
+	concrete.DownstreamToken = r.DownstreamToken
+	concrete.Sign = r.Sign
+	concrete.SigningKey = r.SigningKey
+	concrete.SigningPassword = r.SigningPassword
+	concrete.OidcRequestURL = r.OidcRequestURL
+	concrete.OidcRequestToken = r.OidcRequestToken
+	concrete.FulcioURL = r.FulcioURL
+	concrete.RekorURL = r.RekorURL
+	concrete.NoTlogUpload = r.NoTlogUpload
+	concrete.VerifyKey = r.VerifyKey
+	concrete.TrustedRoot = r.TrustedRoot
+	concrete.CertificateIdentity = r.CertificateIdentity
+	concrete.CertificateIdentityRegexp = r.CertificateIdentityRegexp
+	concrete.CertificateOidcIssuer = r.CertificateOidcIssuer
+	concrete.Workflow = r.Workflow
+	concrete.Downstream = r.Downstream
+	concrete.DownstreamGate = r.DownstreamGate
+	concrete.DownstreamTagOnly = r.DownstreamTagOnly
+	concrete.EventType = r.EventType
+	concrete.Platforms = r.Platforms
+	concrete.Dockerfile = r.Dockerfile
+	concrete.BuildArgs = r.BuildArgs
+	concrete.Changelog = r.Changelog
+	concrete.FloatingTags = r.FloatingTags
+	concrete.Format = r.Format
+	concrete.PlainHTTP = r.PlainHTTP
 	return json.Marshal(&concrete)
 }
 
 func (r *Shipgate) UnmarshalJSON(bs []byte) error {
 	var concrete struct {
-		Image string
+		Source                    *dagger.Directory
+		Image                     string
+		Repo                      string
+		GithubAPI                 string
+		BaseBranch                string
+		RegistryUsername          string
+		RegistryPassword          *dagger.Secret
+		GithubToken               *dagger.Secret
+		DownstreamToken           *dagger.Secret
+		Sign                      string
+		SigningKey                *dagger.Secret
+		SigningPassword           *dagger.Secret
+		OidcRequestURL            *dagger.Secret
+		OidcRequestToken          *dagger.Secret
+		FulcioURL                 string
+		RekorURL                  string
+		NoTlogUpload              bool
+		VerifyKey                 *dagger.File
+		TrustedRoot               *dagger.File
+		CertificateIdentity       string
+		CertificateIdentityRegexp string
+		CertificateOidcIssuer     string
+		Workflow                  string
+		Downstream                string
+		DownstreamGate            string
+		DownstreamTagOnly         bool
+		EventType                 string
+		Platforms                 []string
+		Dockerfile                string
+		BuildArgs                 []string
+		Changelog                 string
+		FloatingTags              bool
+		Format                    string
+		PlainHTTP                 []string
 	}
 	err := json.Unmarshal(bs, &concrete)
 	if err != nil {
 		return err
 	}
+	r.Source = concrete.Source
 	r.Image = concrete.Image
+	r.Repo = concrete.Repo
+	r.GithubAPI = concrete.GithubAPI
+	r.BaseBranch = concrete.BaseBranch
+	r.RegistryUsername = concrete.RegistryUsername
+	r.RegistryPassword = concrete.RegistryPassword
+	r.GithubToken = concrete.GithubToken
+	r.DownstreamToken = concrete.DownstreamToken
+	r.Sign = concrete.Sign
+	r.SigningKey = concrete.SigningKey
+	r.SigningPassword = concrete.SigningPassword
+	r.OidcRequestURL = concrete.OidcRequestURL
+	r.OidcRequestToken = concrete.OidcRequestToken
+	r.FulcioURL = concrete.FulcioURL
+	r.RekorURL = concrete.RekorURL
+	r.NoTlogUpload = concrete.NoTlogUpload
+	r.VerifyKey = concrete.VerifyKey
+	r.TrustedRoot = concrete.TrustedRoot
+	r.CertificateIdentity = concrete.CertificateIdentity
+	r.CertificateIdentityRegexp = concrete.CertificateIdentityRegexp
+	r.CertificateOidcIssuer = concrete.CertificateOidcIssuer
+	r.Workflow = concrete.Workflow
+	r.Downstream = concrete.Downstream
+	r.DownstreamGate = concrete.DownstreamGate
+	r.DownstreamTagOnly = concrete.DownstreamTagOnly
+	r.EventType = concrete.EventType
+	r.Platforms = concrete.Platforms
+	r.Dockerfile = concrete.Dockerfile
+	r.BuildArgs = concrete.BuildArgs
+	r.Changelog = concrete.Changelog
+	r.FloatingTags = concrete.FloatingTags
+	r.Format = concrete.Format
+	r.PlainHTTP = concrete.PlainHTTP
 	return nil
 }
 
@@ -198,18 +330,95 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 	switch parentName {
 	case "Shipgate":
 		switch fnName {
-		case "Hello":
+		case "Prepare":
 			var parent Shipgate
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
-			return (*Shipgate).Hello(&parent, ctx), nil
+			var version string
+			if inputArgs["version"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["version"]), &version)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg version", err))
+				}
+			}
+			var dryRun bool
+			if inputArgs["dryRun"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["dryRun"]), &dryRun)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg dryRun", err))
+				}
+			}
+			return (*Shipgate).Prepare(&parent, ctx, version, dryRun)
+		case "Promote":
+			var parent Shipgate
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var version string
+			if inputArgs["version"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["version"]), &version)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg version", err))
+				}
+			}
+			var dryRun bool
+			if inputArgs["dryRun"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["dryRun"]), &dryRun)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg dryRun", err))
+				}
+			}
+			return (*Shipgate).Promote(&parent, ctx, version, dryRun)
+		case "Publish":
+			var parent Shipgate
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var version string
+			if inputArgs["version"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["version"]), &version)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg version", err))
+				}
+			}
+			var dryRun bool
+			if inputArgs["dryRun"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["dryRun"]), &dryRun)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg dryRun", err))
+				}
+			}
+			return (*Shipgate).Publish(&parent, ctx, version, dryRun)
+		case "Status":
+			var parent Shipgate
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var version string
+			if inputArgs["version"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["version"]), &version)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg version", err))
+				}
+			}
+			return (*Shipgate).Status(&parent, ctx, version)
 		case "":
 			var parent Shipgate
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var source *dagger.Directory
+			if inputArgs["source"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
+				}
 			}
 			var image string
 			if inputArgs["image"] != nil {
@@ -218,7 +427,231 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg image", err))
 				}
 			}
-			return New(image), nil
+			var repo string
+			if inputArgs["repo"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["repo"]), &repo)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg repo", err))
+				}
+			}
+			var githubApi string
+			if inputArgs["githubAPI"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["githubAPI"]), &githubApi)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg githubAPI", err))
+				}
+			}
+			var baseBranch string
+			if inputArgs["baseBranch"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["baseBranch"]), &baseBranch)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg baseBranch", err))
+				}
+			}
+			var registryUsername string
+			if inputArgs["registryUsername"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["registryUsername"]), &registryUsername)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registryUsername", err))
+				}
+			}
+			var registryPassword *dagger.Secret
+			if inputArgs["registryPassword"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["registryPassword"]), &registryPassword)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registryPassword", err))
+				}
+			}
+			var githubToken *dagger.Secret
+			if inputArgs["githubToken"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["githubToken"]), &githubToken)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg githubToken", err))
+				}
+			}
+			var downstreamToken *dagger.Secret
+			if inputArgs["downstreamToken"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["downstreamToken"]), &downstreamToken)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg downstreamToken", err))
+				}
+			}
+			var sign string
+			if inputArgs["sign"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["sign"]), &sign)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg sign", err))
+				}
+			}
+			var signingKey *dagger.Secret
+			if inputArgs["signingKey"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["signingKey"]), &signingKey)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg signingKey", err))
+				}
+			}
+			var signingPassword *dagger.Secret
+			if inputArgs["signingPassword"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["signingPassword"]), &signingPassword)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg signingPassword", err))
+				}
+			}
+			var oidcRequestUrl *dagger.Secret
+			if inputArgs["oidcRequestURL"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["oidcRequestURL"]), &oidcRequestUrl)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg oidcRequestURL", err))
+				}
+			}
+			var oidcRequestToken *dagger.Secret
+			if inputArgs["oidcRequestToken"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["oidcRequestToken"]), &oidcRequestToken)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg oidcRequestToken", err))
+				}
+			}
+			var fulcioUrl string
+			if inputArgs["fulcioURL"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["fulcioURL"]), &fulcioUrl)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg fulcioURL", err))
+				}
+			}
+			var rekorUrl string
+			if inputArgs["rekorURL"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["rekorURL"]), &rekorUrl)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg rekorURL", err))
+				}
+			}
+			var noTlogUpload bool
+			if inputArgs["noTlogUpload"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["noTlogUpload"]), &noTlogUpload)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg noTlogUpload", err))
+				}
+			}
+			var verifyKey *dagger.File
+			if inputArgs["verifyKey"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["verifyKey"]), &verifyKey)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg verifyKey", err))
+				}
+			}
+			var trustedRoot *dagger.File
+			if inputArgs["trustedRoot"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["trustedRoot"]), &trustedRoot)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg trustedRoot", err))
+				}
+			}
+			var certificateIdentity string
+			if inputArgs["certificateIdentity"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["certificateIdentity"]), &certificateIdentity)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg certificateIdentity", err))
+				}
+			}
+			var certificateIdentityRegexp string
+			if inputArgs["certificateIdentityRegexp"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["certificateIdentityRegexp"]), &certificateIdentityRegexp)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg certificateIdentityRegexp", err))
+				}
+			}
+			var certificateOidcIssuer string
+			if inputArgs["certificateOidcIssuer"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["certificateOidcIssuer"]), &certificateOidcIssuer)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg certificateOidcIssuer", err))
+				}
+			}
+			var workflow string
+			if inputArgs["workflow"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["workflow"]), &workflow)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg workflow", err))
+				}
+			}
+			var downstream string
+			if inputArgs["downstream"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["downstream"]), &downstream)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg downstream", err))
+				}
+			}
+			var downstreamGate string
+			if inputArgs["downstreamGate"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["downstreamGate"]), &downstreamGate)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg downstreamGate", err))
+				}
+			}
+			var downstreamTagOnly bool
+			if inputArgs["downstreamTagOnly"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["downstreamTagOnly"]), &downstreamTagOnly)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg downstreamTagOnly", err))
+				}
+			}
+			var eventType string
+			if inputArgs["eventType"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["eventType"]), &eventType)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg eventType", err))
+				}
+			}
+			var platforms []string
+			if inputArgs["platforms"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["platforms"]), &platforms)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg platforms", err))
+				}
+			}
+			var dockerfile string
+			if inputArgs["dockerfile"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["dockerfile"]), &dockerfile)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg dockerfile", err))
+				}
+			}
+			var buildArg []string
+			if inputArgs["buildArg"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["buildArg"]), &buildArg)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg buildArg", err))
+				}
+			}
+			var changelog string
+			if inputArgs["changelog"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["changelog"]), &changelog)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg changelog", err))
+				}
+			}
+			var floatingTags bool
+			if inputArgs["floatingTags"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["floatingTags"]), &floatingTags)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg floatingTags", err))
+				}
+			}
+			var format string
+			if inputArgs["format"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["format"]), &format)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg format", err))
+				}
+			}
+			var plainHttp []string
+			if inputArgs["plainHTTP"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["plainHTTP"]), &plainHttp)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg plainHTTP", err))
+				}
+			}
+			return New(source, image, repo, githubApi, baseBranch, registryUsername, registryPassword, githubToken, downstreamToken, sign, signingKey, signingPassword, oidcRequestUrl, oidcRequestToken, fulcioUrl, rekorUrl, noTlogUpload, verifyKey, trustedRoot, certificateIdentity, certificateIdentityRegexp, certificateOidcIssuer, workflow, downstream, downstreamGate, downstreamTagOnly, eventType, platforms, dockerfile, buildArg, changelog, floatingTags, format, plainHttp)
 		default:
 			return nil, fmt.Errorf("unknown function %s", fnName)
 		}
