@@ -11,13 +11,16 @@ default:
 test: lint check-generated unit fuzz bench-smoke
     @echo "all checks passed"
 
-# gofmt, go vet for both modules, workflow lint.
+# gofmt, go vet for both modules, workflow lint (actionlint + shellcheck, and our own pin/injection check).
 lint:
-    @bad=$(gofmt -l $(git ls-files '*.go' | grep -v 'dagger.gen.go$') 2>/dev/null || true); \
+    @bad=$(gofmt -l $(git ls-files -co --exclude-standard '*.go' | grep -v 'dagger.gen.go$') 2>/dev/null || true); \
       if [ -n "$bad" ]; then echo "gofmt would change: $bad"; exit 1; fi
     go vet ./...
     go -C .dagger build ./...
     go -C .dagger vet ./...
+    go run ./pipeline/cmd/workflowcheck .github/workflows
+    "${SHIPGATE_ACTIONLINT:-actionlint}" -shellcheck shellcheck
+    shellcheck .github/shipgate.sh .ci/run .ci/setup .ci/generate .ci/check-generated
 
 # The root module's tests (pipeline), with the race detector on the concurrent packages.
 unit:

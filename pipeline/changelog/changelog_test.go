@@ -235,25 +235,25 @@ func TestCheckRequiresDate(t *testing.T) {
 
 func TestTBDRuleIgnoresCode(t *testing.T) {
 	notes := strings.Join([]string{
-		"- Uses `TBD` as a literal",           // 1 code span: ok
-		"- Double ``a ` TBD`` span",           // 2 code span with a backtick inside: ok
-		"```",                                 // 3
-		"TBD inside a fence",                  // 4 ok
-		"```",                                 // 5
-		"~~~~",                                // 6
-		"TBD",                                 // 7 ok
-		"```",                                 // 8 not a closing fence for ~~~~
-		"~~~~",                                // 9
-		"",                                    // 10
-		"    TBD in an indented code block",   // 11 ok
-		"",                                    // 12
-		"- list item",                         // 13
-		"",                                    // 14
-		"    TBD continuation of a list item", // 15 counts
+		"- Uses `TBD` as a literal",              // 1 code span: ok
+		"- Double ``a ` TBD`` span",              // 2 code span with a backtick inside: ok
+		"```",                                    // 3
+		"TBD inside a fence",                     // 4 ok
+		"```",                                    // 5
+		"~~~~",                                   // 6
+		"TBD",                                    // 7 ok
+		"```",                                    // 8 not a closing fence for ~~~~
+		"~~~~",                                   // 9
+		"",                                       // 10
+		"    TBD in an indented code block",      // 11 ok
+		"",                                       // 12
+		"- list item",                            // 13
+		"",                                       // 14
+		"    TBD continuation of a list item",    // 15 counts
 		"TBDs and TBD2 and xTBD are other words", // 16 ok
-		"_TBD_ and (TBD) count",               // 17 counts
-		"an unmatched ` TBD",                  // 18 counts
-		"tbd lowercase is fine",               // 19 ok
+		"_TBD_ and (TBD) count",                  // 17 counts
+		"an unmatched ` TBD",                     // 18 counts
+		"tbd lowercase is fine",                  // 19 ok
 	}, "\n")
 	got := FindTBD(notes)
 	if len(got) != 3 || got[0] != 15 || got[1] != 17 || got[2] != 18 {

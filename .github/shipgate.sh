@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Calls one shipgate function from a workflow step with the settings taken from the environment
+# (repository variables and secrets, set in the step's env:), so workflows stay one quoted line
+# and no ${{ }} expression is ever pasted into a shell.
+#
+#   bash .github/shipgate.sh FUNCTION [FUNCTION ARGS...]
+#
+# Environment: REPO (owner/name), IMAGE (default ghcr.io/<repo>), SHIPGATE_MODULE (default .),
+# REGISTRY_USERNAME/REGISTRY_PASSWORD, SHIPGATE_GITHUB_TOKEN, DOWNSTREAM +
+# SHIPGATE_DOWNSTREAM_TOKEN, SIGN (keyless|key|none), COSIGN_KEY/COSIGN_PASSWORD/COSIGN_PUB
+# (key mode), DRY_RUN (true|false), SHIPGATE_EXTRA_ARGS (extra constructor flags, space-separated).
+# Secrets are handed to dagger as env:NAME references, never as values on the command line.
+set -euo pipefail
+
+fn=${1:?usage: shipgate.sh FUNCTION [ARGS...]}
+shift
+
+: "${REPO:?REPO (owner/name) must be set}"
+image=${IMAGE:-ghcr.io/$REPO}
+args=(--source . --repo "$REPO" --image "${image,,}" --format markdown)
+if [ -n "${REGISTRY_PASSWORD:-}" ]; then
+  args+=(--registry-username "${REGISTRY_USERNAME:?REGISTRY_USERNAME must be set with REGISTRY_PASSWORD}" --registry-password env:REGISTRY_PASSWORD)
+fi
+if [ -n "${SHIPGATE_GITHUB_TOKEN:-}" ]; then
+  args+=(--github-token env:SHIPGATE_GITHUB_TOKEN)
+fi
+if [ -n "${DOWNSTREAM:-}" ]; then
+  args+=(--downstream "$DOWNSTREAM")
+  if [ -n "${SHIPGATE_DOWNSTREAM_TOKEN:-}" ]; then
+    args+=(--downstream-token env:SHIPGATE_DOWNSTREAM_TOKEN)
+  fi
+fi
+case "${SIGN:-keyless}" in
+  keyless)
+    args+=(--sign keyless)
+    if [ -n "${ACTIONS_ID_TOKEN_REQUEST_URL:-}" ]; then
+      args+=(--oidc-request-url env:ACTIONS_ID_TOKEN_REQUEST_URL --oidc-request-token env:ACTIONS_ID_TOKEN_REQUEST_TOKEN)
+    fi
+    ;;
+  key)
+    args+=(--sign key --verify-key "${COSIGN_PUB:-cosign.pub}")
+    if [ -n "${COSIGN_KEY:-}" ]; then
+      args+=(--signing-key env:COSIGN_KEY --signing-password env:COSIGN_PASSWORD)
+    fi
+    ;;
+  none) args+=(--sign none) ;;
+  *) echo "SIGN must be keyless, key or none, not '${SIGN}'" >&2; exit 2 ;;
+esac
+if [ -n "${SHIPGATE_EXTRA_ARGS:-}" ]; then
+  read -r -a extra <<<"$SHIPGATE_EXTRA_ARGS"
+  args+=("${extra[@]}")
+fi
+
+fn_args=("$@")
+if [ "${DRY_RUN:-false}" = "true" ]; then
+  fn_args+=(--dry-run)
+fi
+
+out=$(mktemp)
+err=$(mktemp)
+trap 'rm -f "$out" "$err"' EXIT
+echo "shipgate: dagger call $fn ${fn_args[*]}" >&2
+set +e
+dagger -m "${SHIPGATE_MODULE:-.}" call "${args[@]}" "$fn" "${fn_args[@]}" >"$out" 2> >(tee "$err" >&2)
+rc=$?
+set -e
+cat "$out"
+
+# The result (Markdown) goes to the job summary; on failure, the error's last lines too.
+if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
+  {
+    cat "$out"
+    if [ "$rc" -ne 0 ]; then
+      printf '\n**shipgate %s failed (exit %s)**\n\n```\n' "$fn" "$rc"
+      tail -n 80 "$err"
+      printf '```\n'
+    fi
+  } >>"$GITHUB_STEP_SUMMARY"
+fi
+# finalize prints the finalize commit; later jobs check it out.
+if [ "$fn" = "finalize" ] && [ "$rc" -eq 0 ] && [ -n "${GITHUB_OUTPUT:-}" ]; then
+  commit=$(grep -Eo '\b[0-9a-f]{40}\b' "$out" | tail -n 1 || true)
+  echo "commit=$commit" >>"$GITHUB_OUTPUT"
+fi
+exit "$rc"
