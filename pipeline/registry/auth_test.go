@@ -1,0 +1,118 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/shipgate/shipgate/pipeline/testkit"
+	"github.com/shipgate/shipgate/pipeline/version"
+)
+
+const (
+	botUser  = "release-bot"
+	botToken = "ghp_Sh1pG4teT0kenValue0042"
+)
+
+func TestAuth(t *testing.T) {
+	for _, l := range faultLanes() {
+		t.Run(l.name, func(t *testing.T) {
+			upstream := l.start(t, testkit.RegistryOptions{Username: botUser, Password: botToken})
+			ok := newEnv(t, upstream, WithAuth(botUser, botToken))
+			ctx := context.Background()
+			p := ok.publish("1.2.3")
+			ok.promote("1.2.3", p, TagOptions{})
+
+			wrong := "ghp_WrongT0kenValue9999"
+			for _, tc := range []struct {
+				name string
+				opts []Option
+				leak string
+			}{
+				{"wrong token", []Option{WithAuth(botUser, wrong)}, wrong},
+				{"anonymous", nil, botToken},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					e := newEnv(t, upstream, tc.opts...)
+					// Same registry, through its own proxy: same repository path.
+					e.repo = e.host + "/acme/app"
+					_, err := e.c.Publish(ctx, specFor(e.repo, "1.2.4", newRelease(t, 256).sources()))
+					var rerr *Error
+					if !errors.As(err, &rerr) || rerr.Status != 401 || !strings.HasPrefix(err.Error(), "401 from "+e.host+" ") || !strings.Contains(err.Error(), "check the registry username/token") {
+						t.Fatalf("publish with %s: %v", tc.name, err)
+					}
+					t.Logf("publish error: %v", err)
+					_, err2 := e.c.PlanTags(ctx, e.repo, version.MustParse("1.2.3"), p.Index, TagOptions{})
+					if !errors.As(err2, &rerr) || rerr.Status != 401 {
+						t.Fatalf("plan tags with %s: %v", tc.name, err2)
+					}
+					// 401 is not retried: each operation asked once for what it needed first.
+					if n := e.count("", `/manifests/`, 0); n != 2 {
+						t.Fatalf("%d manifest requests, want 2 (one per operation, no retries):\n%v", n, e.proxy.Requests())
+					}
+					if len(e.writes()) != 0 {
+						t.Fatalf("wrote with %s", tc.name)
+					}
+					testkit.AssertNoSecret(t, tc.leak, err, err2, e.logs)
+					testkit.AssertNoSecret(t, botToken, err, err2, e.logs)
+				})
+			}
+			// Nothing changed.
+			if chk, err := ok.c.CheckIndex(ctx, ok.repo, version.MustParse("1.2.4"), both); err != nil || chk.Digest != (v1.Hash{}) {
+				t.Fatalf("1.2.4 exists: %v %+v", err, chk)
+			}
+		})
+	}
+}
+
+func TestSecretsAreScrubbed(t *testing.T) {
+	var logs testkit.Logs
+	c := New(WithAuth(botUser, botToken), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	cause := fmt.Errorf("GET https://r.example/token?password=%s: denied", botToken)
+	err := c.fail("reading", "r.example/acme/app:1.2.3", "r.example", cause)
+	testkit.AssertNoSecret(t, botToken, err)
+	if errors.Unwrap(err) != nil {
+		t.Fatalf("an error whose cause held the secret still unwraps to it")
+	}
+	if !strings.Contains(err.Error(), "password=***") {
+		t.Fatalf("scrubbed error: %v", err)
+	}
+	clean := errors.New("connection refused")
+	if err := c.fail("reading", "r.example/acme/app:1.2.3", "r.example", clean); !errors.Is(err, clean) {
+		t.Fatalf("a clean cause must stay reachable: %v", err)
+	}
+	c.retryable(fmt.Errorf("wrapped: %w", errors.New("Basic cmVsZWFzZS1ib3Q6Z2hwX1NoMXBHNGF0ZVQwa2VuVmFsdWUwMDQy EOF")))
+	testkit.AssertNoSecret(t, botToken, &logs)
+	if got := c.scrub("x " + botToken); got != "x ***" {
+		t.Fatalf("scrub: %q", got)
+	}
+}
+
+func TestRetryPredicate(t *testing.T) {
+	c := New()
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{context.Canceled, false},
+		{&plainHTTPError{host: "x"}, false},
+		{fmt.Errorf("read: %w", io.ErrUnexpectedEOF), true},
+		{&transport.Error{StatusCode: 401}, false},
+		{&transport.Error{StatusCode: 404}, false},
+		{&transport.Error{StatusCode: 503}, true},
+		{&transport.Error{StatusCode: 429}, true},
+		{errors.New("some other failure"), false},
+	} {
+		if got := c.retryable(tc.err); got != tc.want {
+			t.Errorf("retryable(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}

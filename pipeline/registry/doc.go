@@ -1,0 +1,60 @@
+// Package registry is everything shipgate does to images in an OCI registry, built on
+// go-containerregistry (remote, mutate, partial): it never writes registry HTTP itself.
+//
+// # Tags
+//
+//   - X.Y.Z-<arch> (1.2.3-amd64, 1.2.3-arm64, 1.2.3-arm-v7): one per platform, the platform
+//     manifest itself.
+//   - X.Y.Z: an OCI image index with one entry per platform, each carrying its platform.
+//   - latest, and with floating tags X.Y and X: moved only by promote and rollback, always to
+//     the exact bytes of an X.Y.Z index (same digest; nothing is re-wrapped).
+//
+// Publish writes the first two and never latest; nothing is ever pushed without an explicit
+// tag or digest. Platform images built on different machines are joined by digest: each
+// builder pushes its image (PushPlatform, or the Dagger engine's own push) and Publish builds the
+// index from the digests. Every platform manifest's config is read back and must name the
+// platform that was built, since a real engine has been seen labelling arm64 builds amd64.
+//
+// # Annotations
+//
+// The index carries org.opencontainers.image.version (X.Y.Z), .source (repository URL),
+// .revision (the finalize commit) and .created (the finalize commit's time, not the wall clock),
+// so publishing the same input twice yields the same index digest.
+//
+// # Immutability
+//
+// Publish first looks at X.Y.Z. Holding the same index, it is reused and nothing is written.
+// Holding anything else, publish refuses (ErrImmutable) unless asked to Rebuild, and always once
+// the version was promoted. Blobs the registry has are never uploaded again (HEAD, or a
+// cross-repository mount within one registry), blobs shared by platforms are uploaded once, and
+// a bounded number of uploads run at a time: a re-run uploads 0 bytes.
+//
+// # Promote: check and retag
+//
+// CheckIndex verifies that X.Y.Z is an index holding every expected platform and that each
+// X.Y.Z-<arch> resolves to the index's entry. PlanTags then reads the verified digest once and
+// decides which tags move; ApplyTags PUTs that manifest's bytes unchanged, skips a tag already
+// there, refuses a tag that moved since the plan, and reads every tag back. Promote's cost is
+// independent of image size: it reads and writes manifests only.
+//
+// # Hotfix rule, floating tags, pre-releases
+//
+// latest moves only forward, judged by the version annotation of the index it holds: promoting
+// a version lower than that (a hotfix of an older line) leaves latest alone and is reported as a
+// skip, not an error. latest holding something without a readable version annotation is reported
+// as blocked and moves only with AllowUnknownLatest. Floating tags (opt-in) X.Y and X move only
+// when the version is the highest of that line. Pre-releases never move latest or floating tags.
+//
+// # Rollback
+//
+// Only PlanRollback moves latest backwards: it checks that the earlier version's index exists
+// and is complete, then moves latest (and with floating tags that version's X.Y and X) to it.
+//
+// # Auth, transport, retries
+//
+// Credentials are a username and password or token (GHCR: a token with write:packages), or none.
+// Plain HTTP is used only for hosts listed in WithInsecureHosts. Failed requests (5xx, 429,
+// dropped connections) are retried a bounded number of times through go-containerregistry's
+// retry options, waiting out Retry-After; 401, 403 and 404 are not retried and the error says
+// which and what to do. Secrets never appear in errors or logs.
+package registry

@@ -1,0 +1,230 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/shipgate/shipgate/pipeline/testkit"
+	"github.com/shipgate/shipgate/pipeline/version"
+)
+
+// faultLanes are the registries the fault tests run against (the referrers lane adds nothing here).
+func faultLanes() []lane { return lanes()[1:] }
+
+func TestPublishSurvivesFaults(t *testing.T) {
+	for _, l := range faultLanes() {
+		t.Run(l.name, func(t *testing.T) {
+			e := laneEnv(t, l)
+			rules := map[string]*testkit.Rule{
+				"503 on blob data":        e.proxy.Inject(testkit.Fault{Method: "PATCH", Path: regexp.MustCompile(`/blobs/uploads/`), Times: 2, Status: 503}),
+				"429 on a manifest HEAD":  e.proxy.Inject(testkit.Fault{Method: "HEAD", Path: regexp.MustCompile(`/manifests/`), Times: 1, Status: 429, RetryAfter: "7"}),
+				"dropped manifest PUT":    e.proxy.Inject(testkit.Fault{Method: "PUT", Path: regexp.MustCompile(`/manifests/sha256:`), Times: 1, Drop: true}),
+				"dropped blob HEAD":       e.proxy.Inject(testkit.Fault{Method: "HEAD", Path: regexp.MustCompile(`/blobs/sha256:`), Times: 1, Drop: true}),
+				"answer lost after write": e.proxy.Inject(testkit.Fault{Method: "PUT", Path: regexp.MustCompile(`/manifests/1\.2\.3$`), Times: 1, DropResponse: true}),
+				"500 on a commit":         e.proxy.Inject(testkit.Fault{Method: "PUT", Path: regexp.MustCompile(`/blobs/uploads/.*digest=`), Times: 1, Status: 500}),
+			}
+			r := newRelease(t, 8192)
+			p, err := e.c.Publish(context.Background(), specFor(e.repo, "1.2.3", r.sources()))
+			if err != nil {
+				t.Fatalf("publish through faults: %v\nlogs:\n%s", err, e.logs)
+			}
+			for what, rule := range rules {
+				if rule.Injected() == 0 {
+					t.Errorf("fault %q never happened", what)
+				}
+			}
+			if chk, err := e.c.CheckIndex(context.Background(), e.repo, version.MustParse("1.2.3"), both); err != nil || !chk.OK() || chk.Digest != p.Index {
+				t.Fatalf("check: %v %v", err, chk.Err())
+			}
+			if !hasSleep(e.clock.Sleeps(), 7*time.Second) {
+				t.Fatalf("Retry-After: 7 not waited out: %v", e.clock.Sleeps())
+			}
+			if !strings.Contains(e.logs.String(), "retrying") {
+				t.Fatalf("retries not logged:\n%s", e.logs)
+			}
+		})
+	}
+}
+
+func hasSleep(ds []time.Duration, want time.Duration) bool {
+	for _, d := range ds {
+		if d == want {
+			return true
+		}
+	}
+	return false
+}
+
+func TestPublishFailsCleanlyThenReRunFinishes(t *testing.T) {
+	for _, l := range faultLanes() {
+		t.Run(l.name, func(t *testing.T) {
+			e := laneEnv(t, l)
+			ctx := context.Background()
+			r := newRelease(t, 8192)
+			spec := specFor(e.repo, "1.2.3", r.sources())
+			rule := e.proxy.Inject(testkit.Fault{Method: "PUT", Path: regexp.MustCompile(`/manifests/1\.2\.3$`), Status: 500})
+			_, err := e.c.Publish(ctx, spec)
+			var rerr *Error
+			if !errors.As(err, &rerr) || rerr.Status != 500 || !strings.Contains(err.Error(), "500 from "+e.host+" tagging "+e.repo+":1.2.3: the registry kept failing (tried 4 times)") {
+				t.Fatalf("persistent 500: %v", err)
+			}
+			t.Logf("publish error: %v", err)
+			if rule.Injected() != 4 {
+				t.Fatalf("the index PUT was tried %d times, want 4 (1 + 3 retries)", rule.Injected())
+			}
+			if got := e.resolve("acme/app", "1.2.3"); got != (v1.Hash{}) {
+				t.Fatalf("1.2.3 exists after a failed publish: %s", got)
+			}
+			e.proxy.Clear()
+			mark := e.mark()
+			p, err := e.c.Publish(ctx, spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := e.count("PATCH", ``, mark) + e.count("POST", ``, mark); n != 0 {
+				t.Fatalf("re-run uploaded blobs again (%d requests)", n)
+			}
+			if len(p.Wrote) != 1 || !strings.Contains(p.Wrote[0], "tag 1.2.3 → index") {
+				t.Fatalf("re-run wrote %v, want only the index tag", p.Wrote)
+			}
+		})
+	}
+}
+
+func TestRetagSurvivesFaults(t *testing.T) {
+	for _, l := range faultLanes() {
+		t.Run(l.name, func(t *testing.T) {
+			e := laneEnv(t, l)
+			ctx := context.Background()
+			p1 := e.publish("1.2.3")
+			plan, err := e.c.PlanTags(ctx, e.repo, version.MustParse("1.2.3"), p1.Index, TagOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			lost := e.proxy.Inject(testkit.Fault{Method: "PUT", Path: regexp.MustCompile(`/manifests/latest$`), Times: 1, DropResponse: true})
+			flaky := e.proxy.Inject(testkit.Fault{Method: "GET", Path: regexp.MustCompile(`/manifests/latest$`), Times: 1, Status: 503})
+			if err := e.c.ApplyTags(ctx, plan); err != nil {
+				t.Fatalf("retag through faults: %v", err)
+			}
+			if lost.Injected() != 1 || flaky.Injected() != 1 || e.resolve("acme/app", "latest") != p1.Index {
+				t.Fatalf("faults %d %d, latest %s", lost.Injected(), flaky.Injected(), e.resolve("acme/app", "latest"))
+			}
+
+			p2 := e.publish("1.3.0")
+			plan, err = e.c.PlanTags(ctx, e.repo, version.MustParse("1.3.0"), p2.Index, TagOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.proxy.Inject(testkit.Fault{Method: "PUT", Path: regexp.MustCompile(`/manifests/latest$`), Status: 503})
+			err = e.c.ApplyTags(ctx, plan)
+			var rerr *Error
+			if !errors.As(err, &rerr) || rerr.Status != 503 || rerr.Op != "tagging" {
+				t.Fatalf("persistent 503 on retag: %v", err)
+			}
+			if e.resolve("acme/app", "latest") != p1.Index {
+				t.Fatalf("latest changed by a failed retag")
+			}
+			e.proxy.Clear()
+			e.proxy.Inject(testkit.Fault{Method: "PUT", Path: regexp.MustCompile(`/manifests/latest$`), Drop: true})
+			err = e.c.ApplyTags(ctx, plan)
+			if err == nil || !strings.Contains(err.Error(), "could not talk to "+e.host+" (tried 4 times)") {
+				t.Fatalf("dropped retag: %v", err)
+			}
+			e.proxy.Clear()
+			// The same plan finishes on a re-run.
+			if err := e.c.ApplyTags(ctx, plan); err != nil {
+				t.Fatal(err)
+			}
+			if e.resolve("acme/app", "latest") != p2.Index {
+				t.Fatal("re-run did not move latest")
+			}
+		})
+	}
+}
+
+func TestForbiddenIsNotRetried(t *testing.T) {
+	e := newEnv(t, testkit.Registry(t, testkit.RegistryOptions{}))
+	rule := e.proxy.Inject(testkit.Fault{Method: "PUT", Path: regexp.MustCompile(`/manifests/`), Status: 403, Body: `{"errors":[{"code":"DENIED","message":"permission_denied: write_package"}]}`})
+	_, err := e.c.Publish(context.Background(), specFor(e.repo, "1.2.3", newRelease(t, 256).sources()))
+	var rerr *Error
+	if !errors.As(err, &rerr) || rerr.Status != 403 || !strings.Contains(err.Error(), "write:packages") || !strings.Contains(err.Error(), "permission_denied") {
+		t.Fatalf("403: %v", err)
+	}
+	t.Logf("publish error: %v", err)
+	if rule.Injected() != 1 {
+		t.Fatalf("403 was tried %d times", rule.Injected())
+	}
+}
+
+func TestRetryAfterParsing(t *testing.T) {
+	now := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"7", 7 * time.Second, true},
+		{" 0 ", 0, true},
+		{"Tue, 03 Nov 2026 10:00:30 GMT", 30 * time.Second, true},
+		{"Tue, 03 Nov 2026 09:00:00 GMT", 0, true},
+		{"-1", 0, false},
+		{"soon", 0, false},
+		{"", 0, false},
+	} {
+		d, ok := retryAfter(tc.in, now)
+		if d != tc.want || ok != tc.ok {
+			t.Errorf("retryAfter(%q) = %v %v, want %v %v", tc.in, d, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestRetryAfterIsCapped(t *testing.T) {
+	e := newEnv(t, testkit.Registry(t, testkit.RegistryOptions{}))
+	e.proxy.Inject(testkit.Fault{Method: "GET", Path: regexp.MustCompile(`/manifests/`), Times: 1, Status: 429, RetryAfter: "86400"})
+	if _, err := e.c.CheckIndex(context.Background(), e.repo, version.MustParse("1.0.0"), both); err != nil {
+		t.Fatal(err)
+	}
+	if !hasSleep(e.clock.Sleeps(), maxRetryAfter) {
+		t.Fatalf("sleeps %v, want one capped at %v", e.clock.Sleeps(), maxRetryAfter)
+	}
+}
+
+// Plain HTTP only for hosts the caller allows, loopback included.
+func TestPlainHTTPOnlyWhenAllowed(t *testing.T) {
+	host := testkit.Registry(t, testkit.RegistryOptions{})
+	var mu sync.Mutex
+	var schemes []string
+	rec := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		mu.Lock()
+		schemes = append(schemes, r.URL.Scheme)
+		mu.Unlock()
+		return http.DefaultTransport.RoundTrip(r)
+	})
+	c := New(WithTransport(rec), WithRetries(0))
+	_, err := c.CheckIndex(context.Background(), host+"/acme/app", version.MustParse("1.0.0"), both)
+	if err == nil || !strings.Contains(err.Error(), "WithInsecureHosts(\""+host+"\")") {
+		t.Fatalf("plain HTTP without allowance: %v", err)
+	}
+	for _, s := range schemes {
+		if s != "https" {
+			t.Fatalf("a %s request left the client: %v", s, schemes)
+		}
+	}
+	// Allowing another host does not allow this one.
+	c = New(WithTransport(rec), WithInsecureHosts("127.0.0.1:1"), WithRetries(0))
+	if _, err := c.CheckIndex(context.Background(), host+"/acme/app", version.MustParse("1.0.0"), both); err == nil {
+		t.Fatal("plain HTTP to a host not listed")
+	}
+	c = New(WithTransport(rec), WithInsecureHosts(host))
+	if chk, err := c.CheckIndex(context.Background(), host+"/acme/app", version.MustParse("1.0.0"), both); err != nil || chk.OK() {
+		t.Fatalf("allowed host: %v %v", err, chk)
+	}
+}
