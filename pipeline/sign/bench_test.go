@@ -1,0 +1,114 @@
+package sign
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/shipgate/shipgate/pipeline/testkit"
+)
+
+// modes are the three ways of signing, each with the policy that accepts it.
+func modes(t testing.TB) []struct {
+	name   string
+	signer Signer
+	policy Policy
+} {
+	key := newTestKey(t)
+	f := newFakeSigstore(t)
+	keyless, err := NewKeylessSigner(f.keylessOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp := DefaultKeylessPolicy("shipgate/demo", ".github/workflows/release.yml", "")
+	kp.TrustedRootJSON = f.trustedRoot(true)
+	return []struct {
+		name   string
+		signer Signer
+		policy Policy
+	}{
+		{"key", key.signer(t, KeyOptions{DisableTlogUpload: true}), key.offlinePolicy()},
+		{"key+rekor", key.signer(t, KeyOptions{RekorURL: f.rekor.URL}), Policy{PublicKeyPEM: key.public, TrustedRootJSON: f.rekorOnlyRoot()}},
+		{"keyless", keyless, kp},
+	}
+}
+
+// TestBundleSizes records the size of each kind of bundle in each mode, and keeps them small: a
+// promote reads them all.
+func TestBundleSizes(t *testing.T) {
+	host := testkit.Registry(t, testkit.RegistryOptions{})
+	for _, m := range modes(t) {
+		r := pushRelease(t, host)
+		st := NewStore()
+		publish(t, st, r, m.signer, finalizeCommit)
+		reqs, err := st.VerifyRelease(t.Context(), r.index, r.platforms, finalizeCommit, m.policy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range reqs {
+			if q.Of == "linux/arm64" {
+				continue
+			}
+			var sbom int
+			if q.What == "sbom" {
+				sbom = len(spdx(q.Of))
+			}
+			t.Logf("%-9s %-10s bundle %5d bytes (predicate %d bytes)", m.name, q.What, q.BundleSize, sbom)
+			// Overhead beyond the predicate: base64 of the statement plus key or certificate,
+			// signature and log entry.
+			if over := q.BundleSize - sbom*4/3; over > 8<<10 {
+				t.Errorf("%s %s bundle is %d bytes over its predicate", m.name, q.What, over)
+			}
+		}
+	}
+}
+
+// BenchmarkVerifyRelease measures a promote's signature gate: six requirements over one index
+// and two platforms (six bundles, four looked up at a time), per release and per bundle.
+func BenchmarkVerifyRelease(b *testing.B) {
+	for _, l := range lanes {
+		for _, m := range modes(b) {
+			b.Run(l.name+"/"+m.name, func(b *testing.B) {
+				host := l.start(b)
+				r := pushRelease(b, host)
+				publish(b, NewStore(), r, m.signer, finalizeCommit)
+				c := testkit.NewCounter(nil)
+				st := NewStore(remote.WithTransport(c))
+				ctx := b.Context()
+				b.ResetTimer()
+				start := time.Now()
+				for i := 0; i < b.N; i++ {
+					if _, err := st.VerifyRelease(ctx, r.index, r.platforms, finalizeCommit, m.policy); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(time.Since(start).Microseconds())/float64(b.N)/6, "wall-µs/bundle")
+				testkit.ReportPerOp(b, c.Total())
+			})
+		}
+	}
+}
+
+// BenchmarkSigned is publish's observe for one digest that is already signed.
+func BenchmarkSigned(b *testing.B) {
+	for _, l := range lanes[:2] {
+		b.Run(l.name, func(b *testing.B) {
+			host := l.start(b)
+			r := pushRelease(b, host)
+			key := newTestKey(b)
+			if err := NewStore().Sign(b.Context(), r.index, key.signer(b, KeyOptions{DisableTlogUpload: true})); err != nil {
+				b.Fatal(err)
+			}
+			c := testkit.NewCounter(nil)
+			st := NewStore(remote.WithTransport(c))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if ok, err := st.Signed(b.Context(), r.index, key.offlinePolicy()); err != nil || !ok {
+					b.Fatal(ok, err)
+				}
+			}
+			testkit.ReportPerOp(b, c.Total())
+		})
+	}
+}

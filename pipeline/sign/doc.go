@@ -1,0 +1,44 @@
+// Package sign signs and attests container image digests in the cosign v3 default format, stores
+// the results in the registry next to the image, finds them again, and verifies them by policy.
+//
+// # What is written
+//
+// Every signature and attestation is a sigstore bundle (media type
+// application/vnd.dev.sigstore.bundle.v0.3+json) whose content is a DSSE envelope (payload type
+// application/vnd.in-toto+json) of an in-toto v1 statement about the digest:
+//
+//   - a signature is the statement cosign v3 `cosign sign` makes: subject {digest: {sha256: <hex>}},
+//     predicateType https://sigstore.dev/cosign/sign/v1, predicate {};
+//   - an attestation names the digest (and, for provenance, further digests) as subjects, with the
+//     given predicate type and predicate: https://spdx.dev/Document for an SPDX JSON SBOM (cosign's
+//     --type spdxjson), https://slsa.dev/provenance/v1 for provenance (--type slsaprovenance1).
+//
+// The bundle is stored as an OCI referrer of the digest, laid out as cosign v3.1.3 lays it out:
+//
+//	manifest   application/vnd.oci.image.manifest.v1+json
+//	           artifactType application/vnd.dev.sigstore.bundle.v0.3+json
+//	           subject      the signed manifest or index (media type, digest, size)
+//	           annotations  org.opencontainers.image.created  (RFC 3339, UTC)
+//	                        dev.sigstore.bundle.content       dsse-envelope
+//	                        dev.sigstore.bundle.predicateType <the statement's predicate type>
+//	config     application/vnd.oci.empty.v1+json, the 2-byte blob {}
+//	layers[0]  application/vnd.dev.sigstore.bundle.v0.3+json, the bundle JSON
+//
+// The manifest is pushed by digest. Where the registry has the OCI referrers API it lists the
+// referrer by itself; where it has not (GHCR, distribution 2.x), go-containerregistry adds the
+// manifest's descriptor to the OCI image index tagged sha256-<hex of the subject> (the referrers
+// tag schema). That index is read, changed and written back, so a Store writes the referrers of one
+// subject one after another, and reads the listing back after each write to add the referrer again
+// if a concurrent writer elsewhere lost it.
+//
+// # What is accepted
+//
+// A bundle is looked for among the referrers of the digest (artifactType or predicate-type
+// annotation say it is a sigstore bundle; listings that say neither are opened and checked), and
+// is accepted when sigstore-go verifies it under the Policy: the signature (key, or Fulcio
+// certificate chaining to the trusted root, with its SCT), the transparency log entry, the
+// certificate identity and issuer, and that the statement names the digest as a subject; then its
+// predicate type must be the one asked for. Annotations are hints only; nothing unsigned decides.
+// Stock `cosign verify` / `cosign verify-attestation` accept what is written here, and bundles
+// that `cosign sign` / `cosign attest` (v3) write are accepted here.
+package sign
