@@ -1,0 +1,184 @@
+package github
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	gh "github.com/google/go-github/v62/github"
+
+	"github.com/shipgate/shipgate/pipeline/version"
+)
+
+// DefaultEventType is the repository_dispatch event type of the smoke test.
+const DefaultEventType = "shipgate-smoke-test"
+
+// DispatchPayload is the client_payload of the smoke-test dispatch. GitHub accepts at most 10
+// top-level properties; this has 8.
+type DispatchPayload struct {
+	Version string `json:"version"`
+	Tag     string `json:"tag"`
+	// Image is the image repository (ghcr.io/acme/app); Digest the index digest to test.
+	Image  string `json:"image"`
+	Digest string `json:"digest"`
+	// Repository is the source repository (owner/name); Commit the finalize commit.
+	Repository string `json:"repository"`
+	Commit     string `json:"commit"`
+	RunID      string `json:"run_id"`
+	// CorrelationID is CorrelationID(version, digest): the same on every re-run, so the
+	// downstream can de-duplicate and name it in its release.
+	CorrelationID string `json:"correlation_id"`
+}
+
+// CorrelationID is derived from the version and the index digest only, so every re-run of a
+// publish of the same build sends the same id, and another build of the same version a different
+// one: "shipgate-1.2.3-<16 hex>".
+func CorrelationID(v version.Version, digest string) string {
+	h := sha256.Sum256([]byte(v.String() + "\n" + digest))
+	return "shipgate-" + v.String() + "-" + hex.EncodeToString(h[:8])
+}
+
+// Dispatch sends the smoke-test repository_dispatch to downstream. Use a Client made with the
+// downstream token: the Actions GITHUB_TOKEN cannot dispatch to another repository.
+func (c *Client) Dispatch(ctx context.Context, downstream Repo, event string, p DispatchPayload) error {
+	if event == "" {
+		event = DefaultEventType
+	}
+	if len(event) > 100 {
+		return fmt.Errorf("dispatch event type %q is %d characters: GitHub accepts at most 100", event, len(event))
+	}
+	if p.Version == "" || p.Digest == "" || p.CorrelationID == "" {
+		return fmt.Errorf("dispatch to %s: the payload needs version, digest and correlation_id", downstream)
+	}
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	msg := json.RawMessage(raw)
+	op := fmt.Sprintf("dispatch %s to %s", event, downstream)
+	// At-least-once by design: repeating the POST after a lost answer is fine (the downstream
+	// de-duplicates on the correlation id).
+	_, _, err = c.gh.Repositories.Dispatch(idempotent(ctx), downstream.Owner, downstream.Name, gh.DispatchRequestOptions{EventType: event, ClientPayload: &msg})
+	return wrap(err, op, downstream, "contents: write (with a token for the downstream repository)")
+}
+
+// DispatchOutcome says what EnsureDispatch did.
+type DispatchOutcome struct {
+	Record DispatchRecord
+	// Dispatched is false when the release already recorded this dispatch.
+	Dispatched bool
+	// Release is the release with the record in its state marker.
+	Release *Release
+}
+
+// EnsureDispatch sends the smoke test at least once: when rel's state marker has no record of a
+// dispatch with p.CorrelationID, it dispatches through down (a Client with the downstream token)
+// and then records the dispatch in the marker. A crash between the two makes the next run
+// dispatch again, which the correlation id lets the downstream de-duplicate.
+func (c *Client) EnsureDispatch(ctx context.Context, r Repo, rel *Release, down *Client, downstream Repo, event string, p DispatchPayload) (DispatchOutcome, error) {
+	if event == "" {
+		event = DefaultEventType
+	}
+	if d := rel.State.Dispatch; d != nil && d.CorrelationID == p.CorrelationID && strings.EqualFold(d.Repo, downstream.String()) {
+		return DispatchOutcome{Record: *d, Release: rel}, nil
+	}
+	if err := down.Dispatch(ctx, downstream, event, p); err != nil {
+		return DispatchOutcome{}, err
+	}
+	rec := DispatchRecord{Repo: downstream.String(), EventType: event, CorrelationID: p.CorrelationID, Digest: p.Digest, At: c.clk.Now().UTC()}
+	updated, err := c.UpdateState(ctx, r, rel, State{Dispatch: &rec})
+	if err != nil {
+		return DispatchOutcome{}, fmt.Errorf("smoke test dispatched to %s but not recorded (a re-run will dispatch again): %w", downstream, err)
+	}
+	return DispatchOutcome{Record: rec, Dispatched: true, Release: updated}, nil
+}
+
+// GateMode says which kind of downstream release passes the smoke-test gate.
+type GateMode int
+
+const (
+	// GatePrerelease (the default) wants a pre-release.
+	GatePrerelease GateMode = iota
+	// GateRelease wants a full release.
+	GateRelease
+	// GateEither accepts both. Drafts never count.
+	GateEither
+)
+
+// String is prerelease, release or either.
+func (m GateMode) String() string {
+	switch m {
+	case GateRelease:
+		return "release"
+	case GateEither:
+		return "either"
+	}
+	return "prerelease"
+}
+
+// ParseGateMode reads prerelease, release or either ("" is prerelease).
+func ParseGateMode(s string) (GateMode, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "prerelease", "pre-release":
+		return GatePrerelease, nil
+	case "release", "full":
+		return GateRelease, nil
+	case "either", "any":
+		return GateEither, nil
+	}
+	return 0, fmt.Errorf("downstream gate mode %q: use prerelease, release or either", s)
+}
+
+// GateResult is the smoke-test gate's verdict.
+type GateResult struct {
+	Passed bool
+	// Reason says why, in one line, naming what was looked at.
+	Reason string
+	// URL is the downstream release that passed (or was closest).
+	URL string
+}
+
+// DownstreamResult checks the smoke-test gate: downstream has a non-draft release for vX.Y.Z of
+// the kind mode wants, and — unless requireDigest is false — its name or notes name the index
+// digest or the correlation id, so a test of another build of the same version cannot pass.
+func (c *Client) DownstreamResult(ctx context.Context, downstream Repo, v version.Version, digest, correlation string, mode GateMode, requireDigest bool) (GateResult, error) {
+	all, err := c.listReleases(ctx, downstream)
+	if err != nil {
+		return GateResult{}, err
+	}
+	tag := v.GitTag()
+	var seen []string
+	res := GateResult{}
+	for _, rel := range all {
+		if rel.GetTagName() != tag || rel.GetDraft() {
+			continue
+		}
+		kind := "full release"
+		if rel.GetPrerelease() {
+			kind = "pre-release"
+		}
+		if (mode == GatePrerelease && !rel.GetPrerelease()) || (mode == GateRelease && rel.GetPrerelease()) {
+			seen = append(seen, fmt.Sprintf("%s is a %s, the gate wants a %s", rel.GetHTMLURL(), kind, mode))
+			res.URL = rel.GetHTMLURL()
+			continue
+		}
+		if requireDigest {
+			text := rel.GetName() + "\n" + rel.GetBody()
+			if !(digest != "" && strings.Contains(text, digest)) && !(correlation != "" && strings.Contains(text, correlation)) {
+				seen = append(seen, fmt.Sprintf("%s names neither digest %s nor correlation id %s: it tested another build", rel.GetHTMLURL(), digest, correlation))
+				res.URL = rel.GetHTMLURL()
+				continue
+			}
+		}
+		return GateResult{Passed: true, URL: rel.GetHTMLURL(), Reason: fmt.Sprintf("downstream %s has %s %s for this build", downstream, kind, tag)}, nil
+	}
+	if len(seen) == 0 {
+		res.Reason = fmt.Sprintf("downstream %s has no %s %s yet (drafts do not count): the smoke test has not reported; wait for it and re-run promote", downstream, mode, tag)
+	} else {
+		res.Reason = fmt.Sprintf("downstream %s: %s", downstream, strings.Join(seen, "; "))
+	}
+	return res, nil
+}

@@ -1,0 +1,601 @@
+package githubserver
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+type pull struct {
+	id          int64
+	number      int
+	title, body string
+	head, base  string // branch names
+	draft       bool
+	closed      bool
+	merged      bool
+	mergedAt    time.Time
+	mergedHead  string
+	mergeCommit string
+	conflict    bool
+	computed    bool
+	autoMerge   *autoMerge
+	author      string
+	created     time.Time
+}
+
+type autoMerge struct {
+	method string
+	by     string
+}
+
+// PullRequest is a pull request as the server stores it.
+type PullRequest struct {
+	Number          int
+	Title, Body     string
+	Head, Base      string
+	HeadSHA         string
+	Draft           bool
+	State           string // open or closed
+	Merged          bool
+	MergeCommit     string
+	AutoMerge       bool
+	AutoMergeMethod string
+}
+
+// Dispatch is one accepted repository_dispatch.
+type Dispatch struct {
+	// Repo is "owner/name" of the repository that received the event.
+	Repo          string
+	EventType     string
+	ClientPayload map[string]any
+	Login         string
+	At            time.Time
+}
+
+// Dispatches returns the repository_dispatch events a repository received, oldest first.
+func (s *Server) Dispatches(full string) []Dispatch {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Dispatch(nil), s.repoLocked(full).dispatches...)
+}
+
+// Pulls returns every pull request of a repository, oldest first.
+func (s *Server) Pulls(full string) []PullRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rp := s.repoLocked(full)
+	var out []PullRequest
+	for _, pr := range rp.pulls {
+		p := PullRequest{Number: pr.number, Title: pr.title, Body: pr.body, Head: pr.head, Base: pr.base, HeadSHA: rp.headSHA(pr),
+			Draft: pr.draft, State: pr.state(), Merged: pr.merged, MergeCommit: pr.mergeCommit}
+		if pr.autoMerge != nil {
+			p.AutoMerge, p.AutoMergeMethod = true, pr.autoMerge.method
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// OpenPullRequest opens a pull request from head into base as someone else would and returns its
+// number.
+func (s *Server) OpenPullRequest(full, head, base, title string, draft bool) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rp := s.repoLocked(full)
+	return s.newPullLocked(rp, head, base, title, "", draft, "someone").number
+}
+
+// SetMergeConflict makes a pull request conflict with its base (mergeable false, state dirty).
+func (s *Server) SetMergeConflict(full string, number int, conflict bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rp := s.repoLocked(full)
+	if pr := rp.pull(number); pr != nil {
+		pr.conflict = conflict
+		pr.computed = s.opts.EagerMergeability
+	}
+}
+
+func (s *Server) newPullLocked(rp *repo, head, base, title, body string, draft bool, author string) *pull {
+	rp.nextNumber++
+	pr := &pull{id: s.id(), number: rp.nextNumber, title: title, body: body, head: head, base: base, draft: draft, author: author, created: s.clk.Now(), computed: s.opts.EagerMergeability}
+	rp.pulls = append(rp.pulls, pr)
+	return pr
+}
+
+func (pr *pull) state() string {
+	if pr.closed {
+		return "closed"
+	}
+	return "open"
+}
+
+func (rp *repo) pull(n int) *pull {
+	for _, pr := range rp.pulls {
+		if pr.number == n {
+			return pr
+		}
+	}
+	return nil
+}
+
+func (rp *repo) headSHA(pr *pull) string {
+	if pr.merged {
+		return pr.mergedHead
+	}
+	return rp.refs["refs/heads/"+pr.head]
+}
+
+// touchPullsLocked marks every open pull request's mergeability as stale (GitHub recomputes it in
+// the background after a push).
+func (s *Server) touchPullsLocked(rp *repo) {
+	if s.opts.EagerMergeability {
+		return
+	}
+	for _, pr := range rp.pulls {
+		if !pr.closed {
+			pr.computed = s.opts.EagerMergeability
+		}
+	}
+}
+
+func (rp *repo) mergeableState(pr *pull) string {
+	switch {
+	case pr.closed:
+		return "unknown"
+	case pr.draft:
+		return "draft"
+	case pr.conflict:
+		return "dirty"
+	case rp.checksPending[rp.headSHA(pr)]:
+		return "blocked"
+	}
+	return "clean"
+}
+
+func (s *Server) pullJSON(r *http.Request, rp *repo, pr *pull, detail bool) map[string]any {
+	full := rp.owner + "/" + rp.name
+	m := map[string]any{
+		"id": pr.id, "node_id": nodeID("PR", pr.id), "number": pr.number, "state": pr.state(), "title": pr.title, "body": pr.body,
+		"draft": pr.draft, "user": map[string]any{"login": pr.author},
+		"created_at":       pr.created.UTC().Format(time.RFC3339),
+		"url":              apiBase(r) + "repos/" + full + "/pulls/" + strconv.Itoa(pr.number),
+		"html_url":         "https://github.example/" + full + "/pull/" + strconv.Itoa(pr.number),
+		"head":             map[string]any{"ref": pr.head, "sha": rp.headSHA(pr), "label": rp.owner + ":" + pr.head, "repo": map[string]any{"full_name": full}},
+		"base":             map[string]any{"ref": pr.base, "sha": rp.refs["refs/heads/"+pr.base], "label": rp.owner + ":" + pr.base, "repo": map[string]any{"full_name": full}},
+		"merge_commit_sha": nil, "merged_at": nil, "auto_merge": nil,
+	}
+	if pr.merged {
+		m["merge_commit_sha"] = pr.mergeCommit
+		m["merged_at"] = pr.mergedAt.UTC().Format(time.RFC3339)
+	}
+	if pr.autoMerge != nil {
+		m["auto_merge"] = map[string]any{"merge_method": pr.autoMerge.method, "enabled_by": map[string]any{"login": pr.autoMerge.by}}
+	}
+	if detail {
+		m["merged"] = pr.merged
+		if pr.computed || pr.closed {
+			m["mergeable"] = !pr.conflict && !pr.closed
+			if pr.closed {
+				m["mergeable"] = nil
+			}
+			m["mergeable_state"] = rp.mergeableState(pr)
+		} else {
+			m["mergeable"] = nil
+			m["mergeable_state"] = "unknown"
+		}
+	}
+	return m
+}
+
+func pullNumber(r *http.Request) int {
+	n, _ := strconv.Atoi(r.PathValue("number"))
+	return n
+}
+
+func (s *Server) listPulls(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rp, _, ok := s.access(w, r, PermPull, "pull_requests=read")
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	state := q.Get("state")
+	if state == "" {
+		state = "open"
+	}
+	head := q.Get("head")
+	if owner, branch, ok := strings.Cut(head, ":"); ok {
+		if !strings.EqualFold(owner, rp.owner) {
+			page(s, w, r, []map[string]any{})
+			return
+		}
+		head = branch
+	}
+	var out []map[string]any
+	for i := len(rp.pulls) - 1; i >= 0; i-- {
+		pr := rp.pulls[i]
+		if (state != "all" && pr.state() != state) || (head != "" && pr.head != head) || (q.Get("base") != "" && pr.base != q.Get("base")) {
+			continue
+		}
+		out = append(out, s.pullJSON(r, rp, pr, false))
+	}
+	page(s, w, r, out)
+}
+
+func (s *Server) getPull(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rp, _, ok := s.access(w, r, PermPull, "pull_requests=read")
+	if !ok {
+		return
+	}
+	pr := rp.pull(pullNumber(r))
+	if pr == nil {
+		notFound(w)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.pullJSON(r, rp, pr, true))
+	pr.computed = true
+}
+
+func (s *Server) createPull(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rp, c, ok := s.access(w, r, PermPush, "pull_requests=write")
+	if !ok {
+		return
+	}
+	var in struct {
+		Title string `json:"title"`
+		Head  string `json:"head"`
+		Base  string `json:"base"`
+		Body  string `json:"body"`
+		Draft bool   `json:"draft"`
+	}
+	if !decode(w, r, &in) {
+		return
+	}
+	head := in.Head
+	if owner, branch, ok := strings.Cut(head, ":"); ok {
+		if !strings.EqualFold(owner, rp.owner) {
+			validation(w, "PullRequest", "head", "invalid", "")
+			return
+		}
+		head = branch
+	}
+	if in.Title == "" {
+		validation(w, "PullRequest", "title", "missing_field", "")
+		return
+	}
+	hs, okH := rp.refs["refs/heads/"+head]
+	if !okH {
+		validation(w, "PullRequest", "head", "invalid", "")
+		return
+	}
+	bs, okB := rp.refs["refs/heads/"+in.Base]
+	if !okB {
+		validation(w, "PullRequest", "base", "invalid", "")
+		return
+	}
+	for _, pr := range rp.pulls {
+		if !pr.closed && pr.head == head && pr.base == in.Base {
+			writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"message": "Validation Failed", "status": "422", "documentation_url": docs("rest/pulls/pulls#create-a-pull-request"),
+				"errors": []any{map[string]any{"resource": "PullRequest", "code": "custom", "message": fmt.Sprintf("A pull request already exists for %s:%s.", rp.owner, head)}}})
+			return
+		}
+	}
+	if rp.isAncestor(hs, bs) {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"message": "Validation Failed", "status": "422",
+			"errors": []any{map[string]any{"resource": "PullRequest", "code": "custom", "message": fmt.Sprintf("No commits between %s and %s", in.Base, head)}}})
+		return
+	}
+	pr := s.newPullLocked(rp, head, in.Base, in.Title, in.Body, in.Draft, c.login())
+	writeJSON(w, http.StatusCreated, s.pullJSON(r, rp, pr, true))
+}
+
+func (s *Server) editPull(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rp, _, ok := s.access(w, r, PermPush, "pull_requests=write")
+	if !ok {
+		return
+	}
+	pr := rp.pull(pullNumber(r))
+	if pr == nil {
+		notFound(w)
+		return
+	}
+	var in struct {
+		Title *string `json:"title"`
+		Body  *string `json:"body"`
+		State *string `json:"state"`
+		Base  *string `json:"base"`
+	}
+	if !decode(w, r, &in) {
+		return
+	}
+	if in.Title != nil {
+		pr.title = *in.Title
+	}
+	if in.Body != nil {
+		pr.body = *in.Body
+	}
+	if in.State != nil && !pr.merged {
+		pr.closed = *in.State == "closed"
+	}
+	if in.Base != nil {
+		pr.base = *in.Base
+		pr.computed = s.opts.EagerMergeability
+	}
+	writeJSON(w, http.StatusOK, s.pullJSON(r, rp, pr, true))
+}
+
+func (s *Server) isMerged(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rp, _, ok := s.access(w, r, PermPull, "pull_requests=read")
+	if !ok {
+		return
+	}
+	if pr := rp.pull(pullNumber(r)); pr != nil && pr.merged {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	notFound(w)
+}
+
+func methodAllowed(rp *repo, m string) (bool, string) {
+	switch m {
+	case "merge":
+		return rp.allowMerge, "Merge commits are not allowed on this repository."
+	case "squash":
+		return rp.allowSquash, "Squash merges are not allowed on this repository."
+	case "rebase":
+		return rp.allowRebase, "Rebase merges are not allowed on this repository."
+	}
+	return false, ""
+}
+
+func notAllowed(w http.ResponseWriter, msg string) {
+	writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"message": msg, "documentation_url": docs("rest/pulls/pulls#merge-a-pull-request"), "status": "405"})
+}
+
+func (s *Server) mergePull(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rp, c, ok := s.access(w, r, PermPush, "contents=write")
+	if !ok {
+		return
+	}
+	pr := rp.pull(pullNumber(r))
+	if pr == nil {
+		notFound(w)
+		return
+	}
+	var in struct {
+		CommitTitle   string `json:"commit_title"`
+		CommitMessage string `json:"commit_message"`
+		SHA           string `json:"sha"`
+		MergeMethod   string `json:"merge_method"`
+	}
+	if !decode(w, r, &in) {
+		return
+	}
+	if in.MergeMethod == "" {
+		in.MergeMethod = "merge"
+	}
+	if in.MergeMethod != "merge" && in.MergeMethod != "squash" && in.MergeMethod != "rebase" {
+		validation(w, "PullRequest", "merge_method", "invalid", "")
+		return
+	}
+	if in.SHA != "" && len(in.SHA) != 40 {
+		validation(w, "PullRequest", "sha", "invalid", "")
+		return
+	}
+	if pr.closed {
+		notAllowed(w, "Pull Request is not mergeable")
+		return
+	}
+	if pr.draft {
+		notAllowed(w, "Pull Request is still a draft")
+		return
+	}
+	if in.SHA != "" && in.SHA != rp.headSHA(pr) {
+		writeJSON(w, http.StatusConflict, map[string]any{"message": "Head branch was modified. Review and try the merge again.", "documentation_url": docs("rest/pulls/pulls#merge-a-pull-request"), "status": "409"})
+		return
+	}
+	if ok, msg := methodAllowed(rp, in.MergeMethod); !ok {
+		notAllowed(w, msg)
+		return
+	}
+	switch rp.mergeableState(pr) {
+	case "dirty":
+		notAllowed(w, "Pull Request is not mergeable")
+		return
+	case "blocked":
+		notAllowed(w, fmt.Sprintf("Required status check %q is expected.", rp.requiredCheck))
+		return
+	}
+	title := in.CommitTitle
+	if title == "" {
+		title = fmt.Sprintf("Merge pull request #%d from %s/%s", pr.number, rp.owner, pr.head)
+	}
+	sha := s.mergeLocked(rp, pr, in.MergeMethod, title, c.login())
+	writeJSON(w, http.StatusOK, map[string]any{"sha": sha, "merged": true, "message": "Pull Request successfully merged"})
+}
+
+// mergeLocked merges pr with method and returns the new base head. The result takes the head's
+// tree: the server does not merge file contents (conflicts are simulated with SetMergeConflict).
+func (s *Server) mergeLocked(rp *repo, pr *pull, method, title, login string) string {
+	head := rp.headSHA(pr)
+	base := rp.refs["refs/heads/"+pr.base]
+	tree := rp.objects[head].tree
+	sig := signature{Name: login, Email: login + "@users.noreply.github.example", Date: s.clk.Now()}
+	var sha string
+	switch method {
+	case "merge":
+		sha = rp.putCommit(tree, []string{base, head}, sig, sig, title)
+	case "squash":
+		sha = rp.putCommit(tree, []string{base}, sig, sig, title)
+	default:
+		sha = rp.putCommit(tree, []string{base}, rp.objects[head].author, sig, rp.objects[head].message)
+	}
+	rp.refs["refs/heads/"+pr.base] = sha
+	pr.merged, pr.closed, pr.mergedHead, pr.mergeCommit, pr.mergedAt = true, true, head, sha, s.clk.Now()
+	pr.autoMerge = nil
+	s.touchPullsLocked(rp)
+	return sha
+}
+
+func (s *Server) runAutoMergesLocked(rp *repo) {
+	for _, pr := range rp.pulls {
+		if pr.autoMerge != nil && !pr.closed && rp.mergeableState(pr) == "clean" {
+			title := fmt.Sprintf("Merge pull request #%d from %s/%s", pr.number, rp.owner, pr.head)
+			s.mergeLocked(rp, pr, pr.autoMerge.method, title, pr.autoMerge.by)
+		}
+	}
+}
+
+// ---- dispatch
+
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	rp, c, ok := s.access(w, r, PermPush, "contents=write")
+	if !ok {
+		s.mu.Unlock()
+		return
+	}
+	var in struct {
+		EventType     string          `json:"event_type"`
+		ClientPayload json.RawMessage `json:"client_payload"`
+	}
+	if !decode(w, r, &in) {
+		s.mu.Unlock()
+		return
+	}
+	if in.EventType == "" {
+		s.mu.Unlock()
+		validation(w, "Repository", "event_type", "missing_field", "")
+		return
+	}
+	if len(in.EventType) > 100 {
+		s.mu.Unlock()
+		unprocessable(w, "event_type must be 100 characters or fewer")
+		return
+	}
+	payload := map[string]any{}
+	if len(in.ClientPayload) > 0 && string(in.ClientPayload) != "null" {
+		if err := json.Unmarshal(in.ClientPayload, &payload); err != nil {
+			s.mu.Unlock()
+			unprocessable(w, "client_payload is not an object")
+			return
+		}
+	}
+	if len(payload) > 10 {
+		s.mu.Unlock()
+		unprocessable(w, fmt.Sprintf("client_payload: No more than 10 properties are allowed; %d were supplied.", len(payload)))
+		return
+	}
+	d := Dispatch{Repo: rp.owner + "/" + rp.name, EventType: in.EventType, ClientPayload: payload, Login: c.login(), At: s.clk.Now()}
+	rp.dispatches = append(rp.dispatches, d)
+	hooks := append([]func(Dispatch){}, s.onDisp...)
+	s.mu.Unlock()
+	for _, h := range hooks {
+		h(d)
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// ---- GraphQL: the two mutations shipgate sends
+
+func (s *Server) graphql(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.callerOf(r)
+	if c.tok == nil {
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"message": "This endpoint requires you to be authenticated.", "documentation_url": docs("graphql/guides/forming-calls-with-graphql#authenticating-with-graphql")})
+		return
+	}
+	var in struct {
+		Query     string `json:"query"`
+		Variables struct {
+			Input map[string]any `json:"input"`
+		} `json:"variables"`
+	}
+	if !decode(w, r, &in) {
+		return
+	}
+	field := ""
+	for _, f := range []string{"enablePullRequestAutoMerge", "markPullRequestReadyForReview"} {
+		if strings.Contains(in.Query, f) {
+			field = f
+		}
+	}
+	fail := func(typ, msg string) {
+		writeJSON(w, http.StatusOK, map[string]any{"data": map[string]any{field: nil}, "errors": []any{map[string]any{"type": typ, "path": []string{field}, "message": msg}}})
+	}
+	if field == "" {
+		writeJSON(w, http.StatusOK, map[string]any{"errors": []any{map[string]any{"message": "githubserver answers only enablePullRequestAutoMerge and markPullRequestReadyForReview"}}})
+		return
+	}
+	id, _ := in.Variables.Input["pullRequestId"].(string)
+	var rp *repo
+	var pr *pull
+	for _, k := range sortedKeys(s.repos) {
+		for _, p := range s.repos[k].pulls {
+			if nodeID("PR", p.id) == id {
+				rp, pr = s.repos[k], p
+			}
+		}
+	}
+	if pr == nil || c.perm(rp) < PermPull {
+		fail("NOT_FOUND", fmt.Sprintf("Could not resolve to a node with the global id of '%s'", id))
+		return
+	}
+	if c.perm(rp) < PermPush {
+		fail("FORBIDDEN", "Resource not accessible by personal access token")
+		return
+	}
+	switch field {
+	case "markPullRequestReadyForReview":
+		if pr.closed {
+			fail("UNPROCESSABLE", "Pull request is closed")
+			return
+		}
+		pr.draft = false
+		pr.computed = s.opts.EagerMergeability
+		writeJSON(w, http.StatusOK, map[string]any{"data": map[string]any{field: map[string]any{"pullRequest": map[string]any{"number": pr.number, "isDraft": false}}}})
+	case "enablePullRequestAutoMerge":
+		method, _ := in.Variables.Input["mergeMethod"].(string)
+		if method == "" {
+			method = "MERGE"
+		}
+		expected, _ := in.Variables.Input["expectedHeadOid"].(string)
+		switch {
+		case !rp.allowAutoMerge:
+			fail("UNPROCESSABLE", "Pull request Auto merge is not allowed for this repository")
+		case pr.closed:
+			fail("UNPROCESSABLE", "Pull request Pull request is closed")
+		case expected != "" && expected != rp.headSHA(pr):
+			fail("UNPROCESSABLE", "Pull request The head of this pull request has changed")
+		case rp.mergeableState(pr) == "clean":
+			fail("UNPROCESSABLE", "Pull request Pull request is in clean status")
+		case rp.mergeableState(pr) == "dirty":
+			fail("UNPROCESSABLE", "Pull request Pull request is not mergeable")
+		default:
+			if ok, msg := methodAllowed(rp, strings.ToLower(method)); !ok {
+				fail("UNPROCESSABLE", "Pull request "+msg)
+				return
+			}
+			pr.autoMerge = &autoMerge{method: strings.ToLower(method), by: c.login()}
+			writeJSON(w, http.StatusOK, map[string]any{"data": map[string]any{field: map[string]any{"pullRequest": map[string]any{
+				"number": pr.number, "autoMergeRequest": map[string]any{"mergeMethod": strings.ToUpper(method), "enabledAt": s.clk.Now().UTC().Format(time.RFC3339)}}}}})
+		}
+	}
+}

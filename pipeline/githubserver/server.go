@@ -1,0 +1,557 @@
+// Package githubserver is a stateful, in-process GitHub REST API server for tests and the demo. It
+// speaks the REST paths that go-github uses for repositories, git refs and objects, contents,
+// releases, repository dispatches and pull requests, plus the two GraphQL mutations shipgate sends
+// (enablePullRequestAutoMerge, markPullRequestReadyForReview), and reproduces the GitHub behaviours
+// that break release pipelines:
+//
+//   - draft releases are hidden from GET /repos/{o}/{r}/releases/tags/{tag} (404) and are listed
+//     only for tokens with push access;
+//   - duplicates answer 422 (ref already exists, release tag already_exists, pull request already
+//     exists), and a second draft for the same tag is accepted, as on GitHub;
+//   - ref updates without force must be fast-forwards (422 "Update is not a fast forward");
+//   - merges refuse with 405 (not mergeable, draft, required check pending, method not allowed),
+//     409 (head SHA mismatch) and 422 (bad input);
+//   - lists are paginated with Link headers, and the page size can be made small;
+//   - tokens carry per-repository permissions (pull, push, admin): unknown tokens get 401, private
+//     repositories are 404 to those who cannot read them, writes without push get 403 with the
+//     X-Accepted-GitHub-Permissions header naming the missing permission;
+//   - primary rate limits (403 + X-RateLimit-Remaining: 0 until X-RateLimit-Reset), secondary rate
+//     limits (403 or 429 + Retry-After) and 5xx answers can be injected;
+//   - mergeability is computed lazily: the first read of a changed pull request has
+//     "mergeable": null.
+//
+// Git objects are hashed as git hashes them (blob, tree and commit SHA-1), so a client that
+// computes a blob SHA locally agrees with the server.
+//
+// The server serves both the github.com layout (REST at /, GraphQL at /graphql) and the GitHub
+// Enterprise Server layout (REST at /api/v3/, GraphQL at /api/graphql).
+package githubserver
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shipgate/shipgate/pipeline/clock"
+)
+
+// Perm is a token's access level on one repository.
+type Perm int
+
+const (
+	// PermNone means no access: a private repository is invisible (404).
+	PermNone Perm = iota
+	// PermPull reads (contents: read, pull_requests: read).
+	PermPull
+	// PermPush reads and writes (contents: write, pull_requests: write); it also sees drafts.
+	PermPush
+	// PermAdmin is push plus administration.
+	PermAdmin
+)
+
+// String is pull, push, admin or none.
+func (p Perm) String() string {
+	switch p {
+	case PermPull:
+		return "pull"
+	case PermPush:
+		return "push"
+	case PermAdmin:
+		return "admin"
+	}
+	return "none"
+}
+
+// Options configure a Server.
+type Options struct {
+	// Addr is the listen address; empty means 127.0.0.1 on a free port.
+	Addr string
+	// Clock gives commit dates and rate-limit windows; nil is the wall clock. Share a clock.Fake
+	// with the client under test so rate-limit waits never sleep.
+	Clock clock.Clock
+	// PageSize caps every page of every list (GitHub's default is 30, its maximum 100); 0 keeps
+	// GitHub's behaviour. Small values exercise pagination.
+	PageSize int
+	// EagerMergeability answers "mergeable" at once instead of null on the first read after a
+	// change (GitHub computes mergeability in the background).
+	EagerMergeability bool
+}
+
+// Request is one request the server saw.
+type Request struct {
+	Method string
+	// Path is the path without the /api/v3 prefix, plus the query.
+	Path   string
+	Status int
+	// Login is the token's user, "" when anonymous or unknown.
+	Login string
+}
+
+// Server is a running GitHub API server. All methods are safe for concurrent use.
+type Server struct {
+	opts  Options
+	clk   clock.Clock
+	ln    net.Listener
+	http  *http.Server
+	url   string
+	inner *http.ServeMux
+
+	mu        sync.Mutex
+	repos     map[string]*repo
+	tokens    map[string]*token
+	anonRate  *rateBucket
+	faults    []*fault
+	secondary []*secondaryFault
+	log       []Request
+	nextID    int64
+	onDisp    []func(Dispatch)
+}
+
+type token struct {
+	secret string
+	login  string
+	perms  map[string]Perm // repo key → perm
+	rate   *rateBucket
+}
+
+type rateBucket struct {
+	limit     int
+	remaining int
+	reset     time.Time
+}
+
+type fault struct {
+	method string
+	path   *regexp.Regexp
+	status int
+	times  int
+}
+
+type secondaryFault struct {
+	status     int
+	retryAfter int
+	times      int
+}
+
+// New starts a server; call Close when done.
+func New(o Options) *Server {
+	s := &Server{
+		opts:   o,
+		clk:    clock.Or(o.Clock),
+		repos:  map[string]*repo{},
+		tokens: map[string]*token{},
+		nextID: 1000,
+	}
+	s.anonRate = &rateBucket{limit: 60, remaining: 60}
+	s.inner = http.NewServeMux()
+	s.routes()
+	addr := o.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		panic(fmt.Sprintf("githubserver: listen on %s: %v", addr, err))
+	}
+	s.ln = ln
+	s.url = "http://" + ln.Addr().String()
+	s.http = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = s.http.Serve(ln) }()
+	return s
+}
+
+// URL is the server's root (http://127.0.0.1:PORT). As a client base URL it reads as a GitHub
+// Enterprise Server host: go-github appends /api/v3/.
+func (s *Server) URL() string { return s.url }
+
+// APIURL is the REST base in the github.com layout (http://127.0.0.1:PORT/).
+func (s *Server) APIURL() string { return s.url + "/" }
+
+// EnterpriseURL is the REST base in the GitHub Enterprise Server layout (…/api/v3/).
+func (s *Server) EnterpriseURL() string { return s.url + "/api/v3/" }
+
+// Close stops the server.
+func (s *Server) Close() { _ = s.http.Close() }
+
+// Requests returns every request seen so far.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.log...)
+}
+
+// ResetRequests forgets the request log.
+func (s *Server) ResetRequests() {
+	s.mu.Lock()
+	s.log = nil
+	s.mu.Unlock()
+}
+
+// AddToken registers a token for a user with per-repository permissions ("owner/name" → perm).
+// Each token gets a primary rate limit of 5,000 requests per hour.
+func (s *Server) AddToken(secret, login string, perms map[string]Perm) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := &token{secret: secret, login: login, perms: map[string]Perm{}, rate: &rateBucket{limit: 5000, remaining: 5000}}
+	for k, p := range perms {
+		t.perms[strings.ToLower(k)] = p
+	}
+	s.tokens[secret] = t
+}
+
+// SetPermission changes one token's permission on one repository.
+func (s *Server) SetPermission(secret, repo string, p Perm) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t := s.tokens[secret]; t != nil {
+		t.perms[strings.ToLower(repo)] = p
+	}
+}
+
+// SetRateLimit sets a token's primary rate limit: limit requests per window, remaining now, and the
+// time the window resets (on the server's clock). When remaining reaches 0 the server answers 403
+// with X-RateLimit-Remaining: 0 until reset, then refills to limit for another hour.
+func (s *Server) SetRateLimit(secret string, limit, remaining int, reset time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t := s.tokens[secret]; t != nil {
+		t.rate = &rateBucket{limit: limit, remaining: remaining, reset: reset}
+	}
+}
+
+// InjectSecondaryRateLimit makes the next times requests fail with a secondary rate limit: status
+// 403 or 429 and, when retryAfter > 0, a Retry-After header of that many seconds.
+func (s *Server) InjectSecondaryRateLimit(status, retryAfter, times int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.secondary = append(s.secondary, &secondaryFault{status: status, retryAfter: retryAfter, times: times})
+}
+
+// Inject5xx makes the next times requests whose method matches (empty: any) and whose path matches
+// pathRE (empty: any) fail with status (500, 502, 503 …) before they take effect.
+func (s *Server) Inject5xx(method, pathRE string, status, times int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var re *regexp.Regexp
+	if pathRE != "" {
+		re = regexp.MustCompile(pathRE)
+	}
+	s.faults = append(s.faults, &fault{method: method, path: re, status: status, times: times})
+}
+
+// ClearFaults removes every injected 5xx and secondary rate limit that has not fired yet.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	s.faults, s.secondary = nil, nil
+	s.mu.Unlock()
+}
+
+// SetPageSize caps every page (0: GitHub's own sizes).
+func (s *Server) SetPageSize(n int) {
+	s.mu.Lock()
+	s.opts.PageSize = n
+	s.mu.Unlock()
+}
+
+// OnDispatch registers a function called (outside the server's lock, before the 204 answer) for
+// every accepted repository_dispatch, so a test or the demo can play the downstream workflow.
+func (s *Server) OnDispatch(f func(Dispatch)) {
+	s.mu.Lock()
+	s.onDisp = append(s.onDisp, f)
+	s.mu.Unlock()
+}
+
+// ServeHTTP routes a request: faults, authentication, rate limits, then the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec := &statusRecorder{ResponseWriter: w, status: 200}
+	path := r.URL.Path
+	enterprise := false
+	if strings.HasPrefix(path, "/api/v3/") {
+		path = strings.TrimPrefix(path, "/api/v3")
+		enterprise = true
+	} else if path == "/api/graphql" {
+		path = "/graphql"
+	}
+	login, ok := s.admit(rec, r, path)
+	defer func() {
+		q := ""
+		if r.URL.RawQuery != "" {
+			q = "?" + r.URL.RawQuery
+		}
+		s.mu.Lock()
+		s.log = append(s.log, Request{Method: r.Method, Path: path + q, Status: rec.status, Login: login})
+		s.mu.Unlock()
+	}()
+	if !ok {
+		return
+	}
+	r2 := r.Clone(r.Context())
+	r2.URL.Path = path
+	r2.URL.RawPath = ""
+	r2 = r2.WithContext(withReqInfo(r2.Context(), &reqInfo{enterprise: enterprise, host: r.Host}))
+	s.inner.ServeHTTP(rec, r2)
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+// WriteHeader records the status.
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// admit applies injected faults, authentication and rate limits; false means it answered.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, path string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range s.faults {
+		if f.times <= 0 || (f.method != "" && !strings.EqualFold(f.method, r.Method)) || (f.path != nil && !f.path.MatchString(path)) {
+			continue
+		}
+		f.times--
+		writeJSON(w, f.status, map[string]any{"message": http.StatusText(f.status)})
+		return "", false
+	}
+	secret := bearer(r)
+	var tok *token
+	bucket := s.anonRate
+	if secret != "" {
+		tok = s.tokens[secret]
+		if tok == nil {
+			writeJSON(w, http.StatusUnauthorized, map[string]any{"message": "Bad credentials", "documentation_url": docs("rest"), "status": "401"})
+			return "", false
+		}
+		bucket = tok.rate
+	}
+	login := ""
+	if tok != nil {
+		login = tok.login
+	}
+	for _, f := range s.secondary {
+		if f.times <= 0 {
+			continue
+		}
+		f.times--
+		if f.retryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(f.retryAfter))
+		}
+		writeJSON(w, f.status, map[string]any{
+			"message":           "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+			"documentation_url": docs("rest/using-the-rest-api/rate-limits-for-the-rest-api#about-secondary-rate-limits"),
+		})
+		return login, false
+	}
+	now := s.clk.Now()
+	if bucket.reset.IsZero() || !now.Before(bucket.reset) {
+		if !bucket.reset.IsZero() || bucket.remaining <= 0 {
+			bucket.remaining = bucket.limit
+		}
+		bucket.reset = now.Add(time.Hour)
+	}
+	h := w.Header()
+	h.Set("X-RateLimit-Limit", strconv.Itoa(bucket.limit))
+	h.Set("X-RateLimit-Reset", strconv.FormatInt(bucket.reset.Unix(), 10))
+	h.Set("X-RateLimit-Resource", "core")
+	if bucket.remaining <= 0 {
+		h.Set("X-RateLimit-Remaining", "0")
+		h.Set("X-RateLimit-Used", strconv.Itoa(bucket.limit))
+		writeJSON(w, http.StatusForbidden, map[string]any{
+			"message":           fmt.Sprintf("API rate limit exceeded for user %s.", login),
+			"documentation_url": docs("rest/using-the-rest-api/rate-limits-for-the-rest-api#primary-rate-limit"),
+		})
+		return login, false
+	}
+	bucket.remaining--
+	h.Set("X-RateLimit-Remaining", strconv.Itoa(bucket.remaining))
+	h.Set("X-RateLimit-Used", strconv.Itoa(bucket.limit-bucket.remaining))
+	return login, true
+}
+
+func bearer(r *http.Request) string {
+	a := r.Header.Get("Authorization")
+	for _, p := range []string{"Bearer ", "bearer ", "token ", "Token "} {
+		if strings.HasPrefix(a, p) {
+			return strings.TrimSpace(a[len(p):])
+		}
+	}
+	return ""
+}
+
+// caller is who is asking, resolved under the lock.
+type caller struct {
+	tok *token
+}
+
+func (s *Server) callerOf(r *http.Request) caller {
+	return caller{tok: s.tokens[bearer(r)]}
+}
+
+func (c caller) login() string {
+	if c.tok == nil {
+		return ""
+	}
+	return c.tok.login
+}
+
+func (c caller) perm(rp *repo) Perm {
+	p := PermNone
+	if c.tok != nil {
+		p = c.tok.perms[rp.key]
+	}
+	if p == PermNone && !rp.private {
+		return PermPull
+	}
+	return p
+}
+
+// access checks need on the repository named in the path and answers as GitHub does when it is
+// missing: 404 when the caller cannot see the repository, 401 for anonymous writes, 403 with the
+// fine-grained permission in X-Accepted-GitHub-Permissions otherwise. Call with the lock held.
+func (s *Server) access(w http.ResponseWriter, r *http.Request, need Perm, fine string) (*repo, caller, bool) {
+	c := s.callerOf(r)
+	rp := s.repos[repoKey(r.PathValue("owner"), r.PathValue("repo"))]
+	if rp == nil || c.perm(rp) < PermPull {
+		notFound(w)
+		return nil, c, false
+	}
+	if c.perm(rp) < need {
+		if c.tok == nil {
+			writeJSON(w, http.StatusUnauthorized, map[string]any{"message": "Requires authentication", "documentation_url": docs("rest"), "status": "401"})
+			return nil, c, false
+		}
+		if fine != "" {
+			w.Header().Set("X-Accepted-GitHub-Permissions", fine)
+		}
+		writeJSON(w, http.StatusForbidden, map[string]any{"message": "Resource not accessible by personal access token", "documentation_url": docs("rest"), "status": "403"})
+		return nil, c, false
+	}
+	return rp, c, true
+}
+
+func (s *Server) id() int64 {
+	s.nextID++
+	return s.nextID
+}
+
+// ---- JSON helpers
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	if v != nil {
+		_ = json.NewEncoder(w).Encode(v)
+	}
+}
+
+func docs(p string) string { return "https://docs.github.com/" + p }
+
+func notFound(w http.ResponseWriter) {
+	writeJSON(w, http.StatusNotFound, map[string]any{"message": "Not Found", "documentation_url": docs("rest"), "status": "404"})
+}
+
+func unprocessable(w http.ResponseWriter, msg string) {
+	writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"message": msg, "documentation_url": docs("rest"), "status": "422"})
+}
+
+func validation(w http.ResponseWriter, resource, field, code, msg string) {
+	e := map[string]any{"resource": resource, "field": field, "code": code}
+	if msg != "" {
+		e["message"] = msg
+	}
+	writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"message": "Validation Failed", "errors": []any{e}, "documentation_url": docs("rest"), "status": "422"})
+}
+
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	b, err := io.ReadAll(io.LimitReader(r.Body, 32<<20))
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"message": "Problems reading the request body"})
+		return false
+	}
+	if len(b) == 0 {
+		b = []byte("{}")
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"message": "Problems parsing JSON", "documentation_url": docs("rest"), "status": "400"})
+		return false
+	}
+	return true
+}
+
+// page answers one page of items with GitHub's Link header. per_page defaults to 30 and is capped
+// at 100 and at the server's PageSize.
+func page[T any](s *Server, w http.ResponseWriter, r *http.Request, items []T) {
+	q := r.URL.Query()
+	per := 30
+	if v, err := strconv.Atoi(q.Get("per_page")); err == nil && v > 0 {
+		per = v
+	}
+	if per > 100 {
+		per = 100
+	}
+	if s.opts.PageSize > 0 && per > s.opts.PageSize {
+		per = s.opts.PageSize
+	}
+	pg := 1
+	if v, err := strconv.Atoi(q.Get("page")); err == nil && v > 0 {
+		pg = v
+	}
+	last := (len(items) + per - 1) / per
+	if last == 0 {
+		last = 1
+	}
+	lo := (pg - 1) * per
+	hi := lo + per
+	if lo > len(items) {
+		lo = len(items)
+	}
+	if hi > len(items) {
+		hi = len(items)
+	}
+	info := reqInfoOf(r.Context())
+	link := func(n int, rel string) string {
+		u := url.URL{Scheme: "http", Host: info.host, Path: r.URL.Path}
+		if info.enterprise {
+			u.Path = "/api/v3" + u.Path
+		}
+		qq := r.URL.Query()
+		qq.Set("page", strconv.Itoa(n))
+		u.RawQuery = qq.Encode()
+		return fmt.Sprintf("<%s>; rel=%q", u.String(), rel)
+	}
+	var links []string
+	if pg < last {
+		links = append(links, link(pg+1, "next"), link(last, "last"))
+	}
+	if pg > 1 {
+		links = append(links, link(1, "first"), link(pg-1, "prev"))
+	}
+	if len(links) > 0 {
+		w.Header().Set("Link", strings.Join(links, ", "))
+	}
+	out := items[lo:hi]
+	if out == nil {
+		out = []T{}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
