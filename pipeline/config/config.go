@@ -80,6 +80,11 @@ type Settings struct {
 	DownstreamTagOnly bool   // relax: a downstream release for the tag counts even if it names no digest
 	EventType         string
 
+	// NoSBOM turns SBOM attestations off in publish and the SBOM requirement off in promote.
+	NoSBOM bool
+	// FloatingTags also moves X.Y and X on promote and rollback.
+	FloatingTags bool
+
 	Platforms  []string
 	Dockerfile string
 	BuildArgs  []string
@@ -164,9 +169,6 @@ func (s Settings) validate(required bool) error {
 			add("--rekor-url: %v", err)
 		}
 	case SignKey:
-		if !s.HasSigningKey {
-			add("--sign=key needs --signing-key (a cosign.key from cosign generate-key-pair) and --signing-password")
-		}
 		if s.TlogUpload {
 			if err := checkURL(s.RekorURL, s.PlainHTTP); err != nil {
 				add("--rekor-url: %v", err)
@@ -184,8 +186,8 @@ func (s Settings) validate(required bool) error {
 			add("--certificate-identity-regexp: %v", err)
 		}
 	}
-	if s.Sign == SignKey && !s.HasVerifyKey && !s.HasSigningKey {
-		add("--sign=key needs --verify-key (cosign.pub) so promote can verify")
+	if s.Sign == SignKey && !s.HasVerifyKey {
+		add("--sign=key needs --verify-key (the cosign.pub of the signing key) so signatures can be checked")
 	}
 	if s.Downstream != "" && !repoRE.MatchString(s.Downstream) {
 		add("--downstream %q is not owner/name", s.Downstream)

@@ -64,7 +64,7 @@ func TestSpecificRules(t *testing.T) {
 	for name, mut := range map[string]func(*Settings){
 		"digest image":       func(s *Settings) { s.Image = "ghcr.io/acme/app@sha256:" + strings.Repeat("a", 64) },
 		"bad image":          func(s *Settings) { s.Image = "GHCR.io/Acme/App!" },
-		"key without key":    func(s *Settings) { s.Sign = SignKey },
+		"key without pub":    func(s *Settings) { s.Sign = SignKey; s.HasSigningKey = true },
 		"password only":      func(s *Settings) { s.HasRegistryPassword = true },
 		"creds in url":       func(s *Settings) { s.GitHubAPI = "https://user:pw@ghe.example.com/api/v3/" },
 		"bad regexp":         func(s *Settings) { s.CertIdentityRegexp = "(" },

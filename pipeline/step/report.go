@@ -36,6 +36,8 @@ type Report struct {
 	Outputs  []Output      `json:"outputs"`
 	Notes    []string      `json:"notes,omitempty"`
 	Err      string        `json:"error,omitempty"`
+	// Verdict, when set, replaces the one-word verdict derived from the run (status uses it).
+	Verdict string `json:"verdict,omitempty"`
 
 	mu sync.Mutex
 }
@@ -139,7 +141,7 @@ func (r *Report) title() string {
 	if r.Version != "" {
 		t += " " + r.Version
 	}
-	if r.DryRun {
+	if r.DryRun && r.Verdict == "" {
 		t += " (dry run: nothing changed)"
 	}
 	return t
@@ -147,6 +149,8 @@ func (r *Report) title() string {
 
 func (r *Report) verdict() string {
 	switch {
+	case r.Verdict != "":
+		return r.Verdict
 	case r.Err != "":
 		return "FAILED"
 	case r.DryRun:

@@ -1,0 +1,278 @@
+// Package release is the one place that knows the order of things: prepare, publish, promote,
+// status and rollback, each an ordered list of steps (package step) over the capabilities —
+// changelog, registry, sign, github. Every step observes the world before it acts, so re-running a
+// phase after any failure finishes the job, and --dry-run runs the observations only.
+package release
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/shipgate/shipgate/pipeline/clock"
+	"github.com/shipgate/shipgate/pipeline/config"
+	"github.com/shipgate/shipgate/pipeline/github"
+	"github.com/shipgate/shipgate/pipeline/registry"
+	"github.com/shipgate/shipgate/pipeline/sign"
+	"github.com/shipgate/shipgate/pipeline/step"
+	"github.com/shipgate/shipgate/pipeline/version"
+)
+
+// Env is what every phase needs from outside: the shared settings, the secrets, facts about the
+// run, and (for tests and the demo) the transport and clock.
+type Env struct {
+	Settings config.Settings
+	Secrets  Secrets
+	Run      Run
+
+	// DryRun observes only: no step acts, no lock is taken.
+	DryRun bool
+	// Clock times steps, waits for locks and retries; nil is the wall clock.
+	Clock clock.Clock
+	// Transport carries every registry and GitHub request; nil is the default transport.
+	Transport http.RoundTripper
+	// Progress gets one line per finished step; nil discards.
+	Progress io.Writer
+	// Tracer opens the phase and step spans; nil uses the global provider (Dagger's, in a module).
+	Tracer trace.Tracer
+	// Hook runs after every step that acted (tests crash the run here).
+	Hook func(ctx context.Context, step string) error
+	// Signer replaces the signer the settings describe (tests: VirtualSigstore; the demo: a
+	// throwaway key).
+	Signer sign.Signer
+	// Lock shapes the promote lock.
+	Lock LockOptions
+}
+
+// Secrets are the secret values, read from *dagger.Secret at the last moment. They are never
+// logged and never part of an error.
+type Secrets struct {
+	RegistryPassword string
+	GitHubToken      string
+	DownstreamToken  string
+	SigningKey       []byte
+	SigningPassword  []byte
+	OIDCRequestURL   string
+	OIDCRequestToken string
+	// VerifyKey (cosign.pub) and TrustedRoot are not secret; they travel with the secrets because
+	// they are files, read the same way.
+	VerifyKey   []byte
+	TrustedRoot []byte
+}
+
+// Run holds facts about the run that provenance and the lock record.
+type Run struct {
+	// ID and Attempt of the GitHub Actions run (GITHUB_RUN_ID, GITHUB_RUN_ATTEMPT); empty outside
+	// Actions.
+	ID, Attempt string
+	// WorkflowRef is GITHUB_WORKFLOW_REF (owner/repo/.github/workflows/release.yml@refs/heads/...).
+	WorkflowRef string
+	// Actor is who started the run.
+	Actor string
+	// BuilderID names the builder in provenance; default DefaultBuilderID.
+	BuilderID string
+}
+
+// DefaultBuilderID is the SLSA builder id shipgate records.
+const DefaultBuilderID = "https://github.com/shipgate/shipgate"
+
+// LockOptions shape the promote lock (a ref GitHub arbitrates, see github.AcquireLock).
+type LockOptions struct {
+	// Wait is how long a promote waits for another one to finish; default 10 minutes.
+	Wait time.Duration
+	// Poll is how often it looks again; default 10 seconds.
+	Poll time.Duration
+	// StaleAfter is when a held lock counts as stale; default 1 hour.
+	StaleAfter time.Duration
+	// BreakStale takes over a stale lock (a promote that died without releasing it).
+	BreakStale bool
+}
+
+func (o LockOptions) withDefaults() LockOptions {
+	if o.Wait == 0 {
+		o.Wait = 10 * time.Minute
+	}
+	if o.Poll == 0 {
+		o.Poll = 10 * time.Second
+	}
+	if o.StaleAfter == 0 {
+		o.StaleAfter = time.Hour
+	}
+	return o
+}
+
+// world holds the clients of one phase run.
+type world struct {
+	env       *Env
+	clk       clock.Clock
+	repo      github.Repo
+	gh        *github.Client
+	downRepo  github.Repo
+	down      *github.Client
+	reg       *registry.Client
+	store     *sign.Store
+	image     string // canonical repository name
+	insecure  bool   // the image registry is reached over plain HTTP
+	platforms []version.Platform
+	policy    sign.Policy
+	signer    sign.Signer
+}
+
+// connect validates the settings and builds the clients; it makes no request.
+func connect(env *Env) (*world, error) {
+	s := env.Settings
+	s.Defaults()
+	env.Settings = s
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	w := &world{env: env, clk: clock.Or(env.Clock)}
+	var err error
+	if w.repo, err = github.ParseRepo(s.Repo); err != nil {
+		return nil, err
+	}
+	if w.platforms, err = version.ParsePlatforms(s.Platforms); err != nil {
+		return nil, err
+	}
+	if w.image, err = registry.ParseRepository(s.Image); err != nil {
+		return nil, fmt.Errorf("--image: %w", err)
+	}
+	host, _, _ := strings.Cut(w.image, "/")
+	w.insecure = s.AllowsPlainHTTP(host)
+
+	if w.gh, err = github.New(github.Options{BaseURL: apiBase(s.GitHubAPI), Token: env.Secrets.GitHubToken, Transport: env.Transport, Clock: env.Clock, Log: env.Progress}); err != nil {
+		return nil, err
+	}
+	if s.Downstream != "" {
+		if w.downRepo, err = github.ParseRepo(s.Downstream); err != nil {
+			return nil, err
+		}
+		if w.down, err = github.New(github.Options{BaseURL: apiBase(s.GitHubAPI), Token: env.Secrets.DownstreamToken, Transport: env.Transport, Clock: env.Clock, Log: env.Progress}); err != nil {
+			return nil, err
+		}
+	}
+
+	ropts := []registry.Option{registry.WithClock(env.Clock)}
+	var auth authn.Authenticator = authn.Anonymous
+	if env.Secrets.RegistryPassword != "" {
+		ropts = append(ropts, registry.WithAuth(s.RegistryUsername, env.Secrets.RegistryPassword))
+		auth = &authn.Basic{Username: s.RegistryUsername, Password: env.Secrets.RegistryPassword}
+	}
+	if env.Transport != nil {
+		ropts = append(ropts, registry.WithTransport(env.Transport))
+	}
+	if w.insecure {
+		ropts = append(ropts, registry.WithInsecureHosts(host))
+	}
+	w.reg = registry.New(ropts...)
+	sopts := []remote.Option{remote.WithAuth(auth)}
+	if env.Transport != nil {
+		sopts = append(sopts, remote.WithTransport(env.Transport))
+	}
+	w.store = sign.NewStore(sopts...)
+	w.policy = policyFor(s, env.Secrets)
+	return w, nil
+}
+
+// apiBase maps the default public API URL to "" (go-github's own default) and passes others on.
+func apiBase(u string) string {
+	if u == config.DefaultGitHubAPI {
+		return ""
+	}
+	return u
+}
+
+// policyFor derives the verification policy from the settings: a public key in key mode; in
+// keyless mode the given identity, or the one derived from the repository and its publish
+// workflow (see sign.DefaultKeylessPolicy).
+func policyFor(s config.Settings, sec Secrets) sign.Policy {
+	switch s.Sign {
+	case config.SignKey:
+		return sign.Policy{PublicKeyPEM: sec.VerifyKey, TrustedRootJSON: sec.TrustedRoot, IgnoreTlog: !s.TlogUpload}
+	case config.SignKeyless:
+		var p sign.Policy
+		switch {
+		case s.CertIdentity != "":
+			p = sign.Policy{Identity: s.CertIdentity}
+		case s.CertIdentityRegexp != "":
+			p = sign.Policy{IdentityRegexp: s.CertIdentityRegexp}
+		default:
+			p = sign.DefaultKeylessPolicy(s.Repo, s.Workflow, "")
+		}
+		p.Issuer = s.CertOIDCIssuer
+		if p.Issuer == "" {
+			p.Issuer = sign.GitHubActionsIssuer
+		}
+		p.TrustedRootJSON = sec.TrustedRoot
+		return p
+	}
+	return sign.Policy{}
+}
+
+// signerFor builds the signer lazily, at the first signature: keyless needs a fresh OIDC token.
+func (w *world) signerFor() (sign.Signer, error) {
+	if w.signer != nil {
+		return w.signer, nil
+	}
+	if w.env.Signer != nil {
+		w.signer = w.env.Signer
+		return w.signer, nil
+	}
+	s, sec := w.env.Settings, w.env.Secrets
+	var err error
+	switch s.Sign {
+	case config.SignKey:
+		if len(sec.SigningKey) == 0 {
+			return nil, fmt.Errorf("--sign=key needs --signing-key (cosign.key from cosign generate-key-pair) and --signing-password to sign")
+		}
+		w.signer, err = sign.NewKeySigner(sec.SigningKey, sec.SigningPassword, sign.KeyOptions{RekorURL: s.RekorURL, DisableTlogUpload: !s.TlogUpload, Transport: w.env.Transport})
+	case config.SignKeyless:
+		if sec.OIDCRequestURL == "" || sec.OIDCRequestToken == "" {
+			return nil, fmt.Errorf("keyless signing needs the GitHub Actions OIDC token: run in Actions with `permissions: id-token: write` and pass --oidc-request-url env:ACTIONS_ID_TOKEN_REQUEST_URL --oidc-request-token env:ACTIONS_ID_TOKEN_REQUEST_TOKEN (or use --sign=key)")
+		}
+		w.signer, err = sign.NewKeylessSigner(sign.KeylessOptions{TokenURL: sec.OIDCRequestURL, RequestToken: sec.OIDCRequestToken, FulcioURL: s.FulcioURL, RekorURL: s.RekorURL, Transport: w.env.Transport, Clock: w.env.Clock})
+	default:
+		return nil, fmt.Errorf("signing is off (--sign=none): promote's signature gate cannot pass; use --sign=keyless or --sign=key")
+	}
+	return w.signer, err
+}
+
+// digestRef is image@digest, honouring the plain-HTTP allowance.
+func (w *world) digestRef(d string) (name.Digest, error) {
+	var opts []name.Option
+	if w.insecure {
+		opts = append(opts, name.Insecure)
+	}
+	return name.NewDigest(w.image+"@"+d, opts...)
+}
+
+// runner is the step runner of this phase run.
+func (w *world) runner() step.Runner {
+	return step.Runner{DryRun: w.env.DryRun, Clock: w.env.Clock, Tracer: w.env.Tracer, Progress: w.env.Progress, Hook: w.env.Hook}
+}
+
+// repoURL is the web URL of the repository (for the CHANGELOG links and provenance).
+func (w *world) repoURL() string {
+	return webURL(w.env.Settings.GitHubAPI) + "/" + w.repo.String()
+}
+
+// webURL derives the web root from the REST API root: api.github.com → github.com, and
+// https://HOST/api/v3/ → https://HOST.
+func webURL(api string) string {
+	api = strings.TrimRight(api, "/")
+	switch {
+	case api == "" || api == strings.TrimRight(config.DefaultGitHubAPI, "/"):
+		return "https://github.com"
+	case strings.HasSuffix(api, "/api/v3"):
+		return strings.TrimSuffix(api, "/api/v3")
+	}
+	return api
+}
