@@ -31,7 +31,7 @@ fuzz:
     go test -run '^$' -fuzz '^FuzzParse$' -fuzztime {{fuzztime}} ./pipeline/version
     go test -run '^$' -fuzz '^FuzzFinalize$' -fuzztime {{fuzztime}} ./pipeline/changelog
     go test -run '^$' -fuzz '^FuzzFindTBD$' -fuzztime {{fuzztime}} ./pipeline/changelog
-    go test -run '^$' -fuzz '^FuzzParseStatus$' -fuzztime {{fuzztime}} ./pipeline/source
+    go test -run '^$' -fuzz '^FuzzCommit$' -fuzztime {{fuzztime}} ./pipeline/source
     go test -run '^$' -fuzz '^FuzzValidateTag$' -fuzztime {{fuzztime}} ./pipeline/registry
     go test -run '^$' -fuzz '^FuzzParseRepository$' -fuzztime {{fuzztime}} ./pipeline/registry
     go test -run '^$' -fuzz '^FuzzParseDigest$' -fuzztime {{fuzztime}} ./pipeline/registry

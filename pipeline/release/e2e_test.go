@@ -44,11 +44,11 @@ func (w *world) prepare(ver string) *step.Report {
 
 func (w *world) publishInput(ver string) release.PublishInput {
 	w.t.Helper()
-	_, obs, cl, err := w.sb.Checkout("release/" + ver)
-	if err != nil {
+	dir := w.t.TempDir()
+	if _, err := w.sb.Checkout(w.ctx, "release/"+ver, dir); err != nil {
 		w.t.Fatal(err)
 	}
-	return release.PublishInput{Version: ver, Source: obs, Changelog: cl, Builder: w.sb.Builder}
+	return release.PublishInput{Version: ver, Dir: dir, Builder: w.sb.Builder}
 }
 
 func (w *world) publish(ver string) *step.Report {

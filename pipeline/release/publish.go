@@ -48,12 +48,10 @@ type BuildSpec struct {
 type PublishInput struct {
 	// Version to publish (X.Y.Z, X.Y.Z-rc.N, a leading v accepted).
 	Version string
-	// Commit is --commit; empty releases the source tree's HEAD.
+	// Commit is --commit; empty releases the source directory's HEAD.
 	Commit string
-	// Source is what git said about the source tree (see package source).
-	Source source.Observed
-	// Changelog is the CHANGELOG file of the source tree, as committed.
-	Changelog []byte
+	// Dir is the source directory: a checkout of the commit, which must be exactly its tree.
+	Dir string
 	// Builder builds missing platform images; nil when every platform image already exists
 	// (Prebuilt, or Digests).
 	Builder Builder
@@ -131,13 +129,17 @@ func (p *publishRun) check() step.Step {
 			}
 			p.v = v
 			p.rep.Version = v.String()
-			if p.source, err = source.Commit(p.in.Commit, p.in.Source); err != nil {
+			if p.source, err = checkSource(ctx, p.w, p.in.Dir, p.in.Commit); err != nil {
 				return step.Observation{}, err
 			}
-			if len(p.in.Changelog) == 0 {
+			cl, found, err := source.ReadFile(p.in.Dir, p.w.env.Settings.Changelog)
+			if err != nil {
+				return step.Observation{}, err
+			}
+			if !found || len(cl) == 0 {
 				return step.Observation{}, fmt.Errorf("%s is empty or missing in the source tree: run prepare, or add `## [%s] - TBD` with the release notes", p.w.env.Settings.Changelog, v)
 			}
-			p.fin, err = changelog.Finalize(p.in.Changelog, v, changelog.Options{Now: p.w.clk.Now(), RepoURL: p.w.repoURL()})
+			p.fin, err = changelog.Finalize(cl, v, changelog.Options{Now: p.w.clk.Now(), RepoURL: p.w.repoURL()})
 			if err != nil {
 				return step.Observation{}, err
 			}
@@ -153,6 +155,31 @@ func (p *publishRun) check() step.Step {
 			return step.Observation{Detail: fmt.Sprintf("%s from %s, CHANGELOG dated %s", v, short(p.source), p.fin.Date)}, nil
 		},
 	}
+}
+
+// checkSource resolves the commit of the source directory (--commit, or .git/HEAD) and refuses a
+// directory that is not exactly that commit's tree on GitHub.
+func checkSource(ctx context.Context, w *world, dir, flag string) (string, error) {
+	if dir == "" {
+		return "", fmt.Errorf("no source directory given: pass the repository checkout as --source")
+	}
+	head, _, err := source.Head(dir)
+	if err != nil && flag == "" {
+		return "", fmt.Errorf("%v: pass --commit", err)
+	}
+	commit, err := source.Commit(flag, head)
+	if err != nil {
+		return "", err
+	}
+	local, err := source.Walk(dir)
+	if err != nil {
+		return "", fmt.Errorf("read the source directory: %w", err)
+	}
+	committed, err := w.gh.CommitTree(ctx, w.repo, commit)
+	if err != nil {
+		return "", err
+	}
+	return commit, source.Check(commit, local, committed)
 }
 
 func (p *publishRun) finalizeCommit() step.Step {

@@ -5,6 +5,7 @@
 package sandbox
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -15,15 +16,17 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 
 	"github.com/shipgate/shipgate/pipeline/clock"
 	"github.com/shipgate/shipgate/pipeline/config"
+	"github.com/shipgate/shipgate/pipeline/github"
 	"github.com/shipgate/shipgate/pipeline/githubserver"
 	"github.com/shipgate/shipgate/pipeline/release"
-	"github.com/shipgate/shipgate/pipeline/source"
 )
 
 // Names of the sandbox's repositories and tokens.
@@ -146,15 +149,43 @@ func (s *Sandbox) Env() *release.Env {
 	}
 }
 
-// Checkout is what a clean checkout of branch looks like to publish: its head commit, git's view
-// of the tree (clean), and its CHANGELOG.
-func (s *Sandbox) Checkout(branch string) (commit string, observed source.Observed, changelog []byte, err error) {
+// Checkout writes a clean checkout of branch into dir, as actions/checkout leaves it (the files,
+// and .git/HEAD at the branch's head commit), and returns that commit.
+func (s *Sandbox) Checkout(ctx context.Context, branch, dir string) (string, error) {
 	sha, ok := s.GitHub.Ref(Repo, "refs/heads/"+branch)
 	if !ok {
-		return "", source.Observed{}, nil, fmt.Errorf("branch %s not found in %s", branch, Repo)
+		return "", fmt.Errorf("branch %s not found in %s", branch, Repo)
 	}
-	cl, _ := s.GitHub.File(Repo, sha, "CHANGELOG.md")
-	return sha, source.Observed{HasGit: true, Head: sha}, []byte(cl), nil
+	c, err := github.New(github.Options{BaseURL: s.GitHub.APIURL(), Token: Token})
+	if err != nil {
+		return "", err
+	}
+	r := github.Repo{Owner: "acme", Name: "app"}
+	tree, err := c.CommitTree(ctx, r, sha)
+	if err != nil {
+		return "", err
+	}
+	for path, e := range tree {
+		b, _, err := c.FileAt(ctx, r, sha, path)
+		if err != nil {
+			return "", err
+		}
+		mode := os.FileMode(0o644)
+		if e.Mode == "100755" {
+			mode = 0o755
+		}
+		p := filepath.Join(dir, filepath.FromSlash(path))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(p, b, mode); err != nil {
+			return "", err
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(dir, ".git"), 0o755); err != nil {
+		return "", err
+	}
+	return sha, os.WriteFile(filepath.Join(dir, ".git", "HEAD"), []byte(sha+"\n"), 0o644)
 }
 
 // EditChangelog plays a developer committing a new CHANGELOG on branch; it returns the commit.
