@@ -34,19 +34,19 @@ type PromoteInput struct {
 
 // promoteRun is the state one promote (or status) builds up.
 type promoteRun struct {
-	w       *world
-	in      PromoteInput
-	rep     *step.Report
-	v       version.Version
-	check   registry.IndexCheck
-	digest  v1.Hash
-	plats   map[string]name.Digest
-	rel     *github.Release
-	commit  string // the finalize commit the release targets
-	pr      github.PRState
-	tags    registry.TagPlan
-	latest  bool // GitHub's "Latest" label goes to this release
-	status  bool
+	w      *world
+	in     PromoteInput
+	rep    *step.Report
+	v      version.Version
+	check  registry.IndexCheck
+	digest v1.Hash
+	plats  map[string]name.Digest
+	rel    *github.Release
+	commit string // the finalize commit the release targets
+	pr     github.PRState
+	tags   registry.TagPlan
+	latest bool // GitHub's "Latest" label goes to this release
+	status bool
 }
 
 // Promote is phase 2. Every gate runs first, on the index digest resolved once at the start, and
