@@ -93,6 +93,7 @@ func (r Shipgate) MarshalJSON() ([]byte, error) {
 		BuildArgs                 []string
 		Changelog                 string
 		FloatingTags              bool
+		NoSbom                    bool
 		Format                    string
 		PlainHTTP                 []string
 	}
@@ -128,6 +129,7 @@ func (r Shipgate) MarshalJSON() ([]byte, error) {
 	concrete.BuildArgs = r.BuildArgs
 	concrete.Changelog = r.Changelog
 	concrete.FloatingTags = r.FloatingTags
+	concrete.NoSbom = r.NoSbom
 	concrete.Format = r.Format
 	concrete.PlainHTTP = r.PlainHTTP
 	return json.Marshal(&concrete)
@@ -167,6 +169,7 @@ func (r *Shipgate) UnmarshalJSON(bs []byte) error {
 		BuildArgs                 []string
 		Changelog                 string
 		FloatingTags              bool
+		NoSbom                    bool
 		Format                    string
 		PlainHTTP                 []string
 	}
@@ -206,6 +209,7 @@ func (r *Shipgate) UnmarshalJSON(bs []byte) error {
 	r.BuildArgs = concrete.BuildArgs
 	r.Changelog = concrete.Changelog
 	r.FloatingTags = concrete.FloatingTags
+	r.NoSbom = concrete.NoSbom
 	r.Format = concrete.Format
 	r.PlainHTTP = concrete.PlainHTTP
 	return nil
@@ -330,6 +334,41 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 	switch parentName {
 	case "Shipgate":
 		switch fnName {
+		case "Demo":
+			var parent Shipgate
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			return (*Shipgate).Demo(&parent, ctx)
+		case "Finalize":
+			var parent Shipgate
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var version string
+			if inputArgs["version"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["version"]), &version)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg version", err))
+				}
+			}
+			var commit string
+			if inputArgs["commit"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["commit"]), &commit)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg commit", err))
+				}
+			}
+			var dryRun bool
+			if inputArgs["dryRun"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["dryRun"]), &dryRun)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg dryRun", err))
+				}
+			}
+			return (*Shipgate).Finalize(&parent, ctx, version, commit, dryRun)
 		case "Prepare":
 			var parent Shipgate
 			err = json.Unmarshal(parentJSON, &parent)
@@ -371,8 +410,148 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg dryRun", err))
 				}
 			}
-			return (*Shipgate).Promote(&parent, ctx, version, dryRun)
+			var allowUnknownLatest bool
+			if inputArgs["allowUnknownLatest"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["allowUnknownLatest"]), &allowUnknownLatest)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg allowUnknownLatest", err))
+				}
+			}
+			var breakStaleLock bool
+			if inputArgs["breakStaleLock"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["breakStaleLock"]), &breakStaleLock)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg breakStaleLock", err))
+				}
+			}
+			var mergeMethod string
+			if inputArgs["mergeMethod"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["mergeMethod"]), &mergeMethod)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg mergeMethod", err))
+				}
+			}
+			var noAutoMerge bool
+			if inputArgs["noAutoMerge"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["noAutoMerge"]), &noAutoMerge)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg noAutoMerge", err))
+				}
+			}
+			var runId string
+			if inputArgs["runID"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["runID"]), &runId)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg runID", err))
+				}
+			}
+			return (*Shipgate).Promote(&parent, ctx, version, dryRun, allowUnknownLatest, breakStaleLock, mergeMethod, noAutoMerge, runId)
 		case "Publish":
+			var parent Shipgate
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var version string
+			if inputArgs["version"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["version"]), &version)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg version", err))
+				}
+			}
+			var commit string
+			if inputArgs["commit"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["commit"]), &commit)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg commit", err))
+				}
+			}
+			var dryRun bool
+			if inputArgs["dryRun"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["dryRun"]), &dryRun)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg dryRun", err))
+				}
+			}
+			var rebuild bool
+			if inputArgs["rebuild"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["rebuild"]), &rebuild)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg rebuild", err))
+				}
+			}
+			var prebuilt bool
+			if inputArgs["prebuilt"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["prebuilt"]), &prebuilt)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg prebuilt", err))
+				}
+			}
+			var platformDigest []string
+			if inputArgs["platformDigest"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["platformDigest"]), &platformDigest)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg platformDigest", err))
+				}
+			}
+			var syftImage string
+			if inputArgs["syftImage"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["syftImage"]), &syftImage)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg syftImage", err))
+				}
+			}
+			var runId string
+			if inputArgs["runID"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["runID"]), &runId)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg runID", err))
+				}
+			}
+			var runAttempt string
+			if inputArgs["runAttempt"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["runAttempt"]), &runAttempt)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg runAttempt", err))
+				}
+			}
+			var workflowRef string
+			if inputArgs["workflowRef"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["workflowRef"]), &workflowRef)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg workflowRef", err))
+				}
+			}
+			return (*Shipgate).Publish(&parent, ctx, version, commit, dryRun, rebuild, prebuilt, platformDigest, syftImage, runId, runAttempt, workflowRef)
+		case "PublishPlatform":
+			var parent Shipgate
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var version string
+			if inputArgs["version"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["version"]), &version)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg version", err))
+				}
+			}
+			var platform string
+			if inputArgs["platform"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["platform"]), &platform)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg platform", err))
+				}
+			}
+			var commit string
+			if inputArgs["commit"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["commit"]), &commit)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg commit", err))
+				}
+			}
+			return (*Shipgate).PublishPlatform(&parent, ctx, version, platform, commit)
+		case "Rollback":
 			var parent Shipgate
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
@@ -392,7 +571,21 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg dryRun", err))
 				}
 			}
-			return (*Shipgate).Publish(&parent, ctx, version, dryRun)
+			var allowUnknownLatest bool
+			if inputArgs["allowUnknownLatest"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["allowUnknownLatest"]), &allowUnknownLatest)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg allowUnknownLatest", err))
+				}
+			}
+			var breakStaleLock bool
+			if inputArgs["breakStaleLock"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["breakStaleLock"]), &breakStaleLock)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg breakStaleLock", err))
+				}
+			}
+			return (*Shipgate).Rollback(&parent, ctx, version, dryRun, allowUnknownLatest, breakStaleLock)
 		case "Status":
 			var parent Shipgate
 			err = json.Unmarshal(parentJSON, &parent)
@@ -637,6 +830,13 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg floatingTags", err))
 				}
 			}
+			var noSbom bool
+			if inputArgs["noSbom"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["noSbom"]), &noSbom)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg noSbom", err))
+				}
+			}
 			var format string
 			if inputArgs["format"] != nil {
 				err = json.Unmarshal([]byte(inputArgs["format"]), &format)
@@ -651,7 +851,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg plainHTTP", err))
 				}
 			}
-			return New(source, image, repo, githubApi, baseBranch, registryUsername, registryPassword, githubToken, downstreamToken, sign, signingKey, signingPassword, oidcRequestUrl, oidcRequestToken, fulcioUrl, rekorUrl, noTlogUpload, verifyKey, trustedRoot, certificateIdentity, certificateIdentityRegexp, certificateOidcIssuer, workflow, downstream, downstreamGate, downstreamTagOnly, eventType, platforms, dockerfile, buildArg, changelog, floatingTags, format, plainHttp)
+			return New(source, image, repo, githubApi, baseBranch, registryUsername, registryPassword, githubToken, downstreamToken, sign, signingKey, signingPassword, oidcRequestUrl, oidcRequestToken, fulcioUrl, rekorUrl, noTlogUpload, verifyKey, trustedRoot, certificateIdentity, certificateIdentityRegexp, certificateOidcIssuer, workflow, downstream, downstreamGate, downstreamTagOnly, eventType, platforms, dockerfile, buildArg, changelog, floatingTags, noSbom, format, plainHttp)
 		default:
 			return nil, fmt.Errorf("unknown function %s", fnName)
 		}

@@ -13,10 +13,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"dagger/shipgate/internal/dagger"
 
 	"github.com/shipgate/shipgate/pipeline/config"
+	"github.com/shipgate/shipgate/pipeline/release"
+	"github.com/shipgate/shipgate/pipeline/sandbox"
 )
 
 // Shipgate holds the settings every function shares.
@@ -59,6 +62,7 @@ type Shipgate struct {
 	BuildArgs    []string
 	Changelog    string
 	FloatingTags bool
+	NoSbom       bool
 	Format       string
 	PlainHTTP    []string
 }
@@ -66,10 +70,11 @@ type Shipgate struct {
 // New configures shipgate for one repository and image. Every setting is checked here, so a typo
 // fails before anything is built or pushed.
 func New(
-	// Source tree to release: the repository root (default: the directory dagger is called from).
-	// Pass --source . when calling the module from another repository.
+	// Source tree to release: a git checkout of the repository (default: the directory dagger is
+	// called from; pass --source . when calling the module from another repository). Publish
+	// refuses a tree that is not exactly the commit it releases: commit or remove other files.
 	// +defaultPath="/"
-	// +ignore=["bin", "dist", "build", "node_modules", ".dagger/internal"]
+	// +ignore=["**/node_modules"]
 	// +optional
 	source *dagger.Directory,
 	// Image repository without tag, e.g. ghcr.io/acme/app.
@@ -179,6 +184,9 @@ func New(
 	// Also move the floating tags X.Y and X on promote and rollback.
 	// +optional
 	floatingTags bool,
+	// Publish no SBOM attestations, and do not require them in promote.
+	// +optional
+	noSbom bool,
 	// Output format of every function: text, markdown (for $GITHUB_STEP_SUMMARY) or json.
 	// +optional
 	// +default="text"
@@ -199,7 +207,7 @@ func New(
 		CertificateOidcIssuer: certificateOidcIssuer, Workflow: workflow,
 		Downstream: downstream, DownstreamGate: downstreamGate, DownstreamTagOnly: downstreamTagOnly, EventType: eventType,
 		Platforms: platforms, Dockerfile: dockerfile, BuildArgs: buildArg, Changelog: changelog,
-		FloatingTags: floatingTags, Format: format, PlainHTTP: plainHTTP,
+		FloatingTags: floatingTags, NoSbom: noSbom, Format: format, PlainHTTP: plainHTTP,
 	}
 	if err := m.settings().ValidateGiven(); err != nil {
 		return nil, err
@@ -219,6 +227,7 @@ func (m *Shipgate) settings() config.Settings {
 		Workflow:   m.Workflow,
 		Downstream: m.Downstream, DownstreamGate: m.DownstreamGate, DownstreamTagOnly: m.DownstreamTagOnly, EventType: m.EventType,
 		Platforms: m.Platforms, Dockerfile: m.Dockerfile, BuildArgs: m.BuildArgs, Changelog: m.Changelog,
+		NoSBOM: m.NoSbom, FloatingTags: m.FloatingTags,
 		Format: m.Format, PlainHTTP: m.PlainHTTP,
 	}
 	s.Defaults()
@@ -230,32 +239,129 @@ func (m *Shipgate) settings() config.Settings {
 // +cache="never"
 func (m *Shipgate) Prepare(
 	ctx context.Context,
-	// Version to release, X.Y.Z or X.Y.Z-rc.N (a leading v is accepted).
+	// Version to release: X.Y.Z or X.Y.Z-rc.N (a leading v is accepted).
 	version string,
 	// Observe only: print the plan, change nothing.
 	// +optional
 	dryRun bool,
 ) (string, error) {
-	return "", fmt.Errorf("prepare %s: not implemented yet", version)
+	env, err := m.env(ctx, dryRun, run{})
+	if err != nil {
+		return "", err
+	}
+	return m.result(release.Prepare(ctx, env, version))
 }
 
-// Publish is phase 1: finalize the CHANGELOG in a commit, build every platform from exactly that
-// tree, push X.Y.Z-<arch> and the X.Y.Z index (never latest), sign and attest, tag, draft the
-// GitHub release and dispatch the downstream smoke test.
+// Publish is phase 1: finalize the CHANGELOG in a commit on release/X.Y.Z, build every platform
+// from exactly that commit's tree, push X.Y.Z-<arch> and the X.Y.Z index (never latest), sign and
+// attest, tag vX.Y.Z, draft the GitHub release and dispatch the downstream smoke test. Every step
+// looks first, so a re-run finishes what a failed run left.
 // +cache="never"
 func (m *Shipgate) Publish(
 	ctx context.Context,
-	// Version to release, X.Y.Z or X.Y.Z-rc.N (a leading v is accepted).
+	// Version to publish: X.Y.Z or X.Y.Z-rc.N (a leading v is accepted).
 	version string,
+	// Commit the source tree is (in GitHub Actions: ${{ github.sha }}); default: the tree's HEAD.
+	// +optional
+	commit string,
+	// Observe only: print the plan, change nothing.
+	// +optional
+	dryRun bool,
+	// Replace an X.Y.Z index that holds different content (never allowed once promoted).
+	// +optional
+	rebuild bool,
+	// Take the platform images from the X.Y.Z-<arch> tags that publish-platform pushed for the
+	// finalize commit (the native-runner join) instead of building.
+	// +optional
+	prebuilt bool,
+	// A platform image built elsewhere, PLATFORM=DIGEST (repeatable), e.g.
+	// linux/arm64=sha256:… in the image repository.
+	// +optional
+	platformDigest []string,
+	// syft image that generates each platform's SPDX SBOM.
+	// +optional
+	// +default="anchore/syft:v1.50.0@sha256:1288ea4c8b38767b4e620c1e312c8cb26b6e887a99b4f07ab6cd19fc6f225026"
+	syftImage string,
+	// GitHub Actions run id (GITHUB_RUN_ID), recorded in provenance and the dispatch.
+	// +optional
+	runID string,
+	// GitHub Actions run attempt (GITHUB_RUN_ATTEMPT), recorded in provenance.
+	// +optional
+	runAttempt string,
+	// GitHub Actions workflow ref (GITHUB_WORKFLOW_REF), recorded in provenance.
+	// +optional
+	workflowRef string,
+) (string, error) {
+	digests, err := parseDigests(platformDigest)
+	if err != nil {
+		return "", err
+	}
+	env, err := m.env(ctx, dryRun, run{id: runID, attempt: runAttempt, workflowRef: workflowRef})
+	if err != nil {
+		return "", err
+	}
+	dir, err := m.checkout(ctx)
+	if err != nil {
+		return "", err
+	}
+	b := m.builder(syftImage)
+	return m.result(release.Publish(ctx, env, release.PublishInput{Version: version, Commit: commit, Dir: dir, Builder: b, Digests: digests, Prebuilt: prebuilt, Rebuild: rebuild}))
+}
+
+// Finalize is the first part of publish alone, for native per-arch runners: it commits the
+// finalized CHANGELOG on release/X.Y.Z and prints the finalize commit that each publish-platform
+// job checks out.
+// +cache="never"
+func (m *Shipgate) Finalize(
+	ctx context.Context,
+	// Version to publish.
+	version string,
+	// Commit the source tree is (in GitHub Actions: ${{ github.sha }}); default: the tree's HEAD.
+	// +optional
+	commit string,
 	// Observe only: print the plan, change nothing.
 	// +optional
 	dryRun bool,
 ) (string, error) {
-	return "", fmt.Errorf("publish %s: not implemented yet", version)
+	env, err := m.env(ctx, dryRun, run{})
+	if err != nil {
+		return "", err
+	}
+	dir, err := m.checkout(ctx)
+	if err != nil {
+		return "", err
+	}
+	return m.result(release.Finalize(ctx, env, release.PublishInput{Version: version, Commit: commit, Dir: dir}))
 }
 
-// Promote is phase 2: check every gate against the X.Y.Z index digest, then move latest to that
-// digest, publish the release and merge the release PR.
+// PublishPlatform builds one platform on a native runner from a checkout of the finalize commit
+// and pushes it as X.Y.Z-<arch>; publish --prebuilt then joins the platforms. It prints the
+// platform image's digest.
+// +cache="never"
+func (m *Shipgate) PublishPlatform(
+	ctx context.Context,
+	// Version being published.
+	version string,
+	// Platform to build, e.g. linux/arm64.
+	platform string,
+	// The finalize commit that finalize printed; the source tree must be exactly this commit.
+	commit string,
+) (string, error) {
+	env, err := m.env(ctx, false, run{})
+	if err != nil {
+		return "", err
+	}
+	dir, err := m.checkout(ctx)
+	if err != nil {
+		return "", err
+	}
+	return m.result(release.PublishPlatform(ctx, env, release.PlatformInput{Version: version, Platform: platform, Commit: commit, Dir: dir, Builder: m.builder("")}))
+}
+
+// Promote is phase 2: check every gate against the X.Y.Z index digest (images, signatures and
+// attestations by policy, release notes without TBD, downstream smoke test for this digest, release
+// PR mergeable), then move latest to exactly that digest, merge the release PR and publish the
+// release. A re-run finishes a half-done promote.
 // +cache="never"
 func (m *Shipgate) Promote(
 	ctx context.Context,
@@ -264,17 +370,80 @@ func (m *Shipgate) Promote(
 	// Observe only: evaluate the gates and print the plan, change nothing.
 	// +optional
 	dryRun bool,
+	// Overwrite latest (and floating tags) even when what they hold names no version.
+	// +optional
+	allowUnknownLatest bool,
+	// Take over a promote lock older than an hour (a promote that died without releasing it).
+	// +optional
+	breakStaleLock bool,
+	// How to merge the release PR: merge (keeps the tag reachable from the base branch), squash or
+	// rebase.
+	// +optional
+	// +default="merge"
+	mergeMethod string,
+	// Refuse instead of enabling auto-merge when the release PR's required checks are pending.
+	// +optional
+	noAutoMerge bool,
+	// GitHub Actions run id (GITHUB_RUN_ID), named in the promote lock.
+	// +optional
+	runID string,
 ) (string, error) {
-	return "", fmt.Errorf("promote %s: not implemented yet", version)
+	env, err := m.env(ctx, dryRun, run{id: runID})
+	if err != nil {
+		return "", err
+	}
+	env.Lock.BreakStale = breakStaleLock
+	return m.result(release.Promote(ctx, env, release.PromoteInput{Version: version, AllowUnknownLatest: allowUnknownLatest, MergeMethod: mergeMethod, NoAutoMerge: noAutoMerge}))
 }
 
-// Status shows, during the inspection window, what exists for a version and which promote gates
-// pass. It changes nothing.
+// Status shows, during the inspection window, every artifact of a version (digests, tags, release,
+// dispatch, downstream result, PR, lock) and which promote gates pass. It changes nothing.
 // +cache="never"
 func (m *Shipgate) Status(
 	ctx context.Context,
 	// Version to inspect.
 	version string,
 ) (string, error) {
-	return "", fmt.Errorf("status %s: not implemented yet", version)
+	env, err := m.env(ctx, true, run{})
+	if err != nil {
+		return "", err
+	}
+	return m.result(release.Status(ctx, env, version))
+}
+
+// Rollback moves latest (and floating tags) back to an earlier promoted version whose signatures
+// still verify, and gives its GitHub release the Latest label.
+// +cache="never"
+func (m *Shipgate) Rollback(
+	ctx context.Context,
+	// Version to roll back to: an earlier, promoted version.
+	version string,
+	// Observe only: print the plan, change nothing.
+	// +optional
+	dryRun bool,
+	// Overwrite latest even when what it holds names no version.
+	// +optional
+	allowUnknownLatest bool,
+	// Take over a promote lock older than an hour.
+	// +optional
+	breakStaleLock bool,
+) (string, error) {
+	env, err := m.env(ctx, dryRun, run{})
+	if err != nil {
+		return "", err
+	}
+	env.Lock.BreakStale = breakStaleLock
+	return m.result(release.Rollback(ctx, env, release.RollbackInput{Version: version, AllowUnknownLatest: allowUnknownLatest}))
+}
+
+// Demo runs a whole release against local services inside the function — an OCI registry, a
+// GitHub API server, a throwaway signing key: prepare, publish, a promote refused because the smoke
+// test has not passed, the smoke test passing, promote, status. Needs no settings or secrets.
+// +cache="never"
+func (m *Shipgate) Demo(ctx context.Context) (string, error) {
+	var out strings.Builder
+	if err := sandbox.Demo(ctx, &out, m.Format); err != nil {
+		return out.String(), fmt.Errorf("%s\ndemo failed: %w", out.String(), err)
+	}
+	return out.String(), nil
 }

@@ -97,7 +97,9 @@ func Promote(ctx context.Context, env *Env, in PromoteInput) (*step.Report, erro
 		defer func() {
 			if err := lock.Release(context.WithoutCancel(ctx)); err != nil {
 				rep.Note("promote lock not released: %v", err)
+				return
 			}
+			rep.Set("lock", "taken and released")
 		}()
 	}
 	err = w.runner().Run(ctx, rep, p.steps())
@@ -423,6 +425,7 @@ func (p *promoteRun) publishRelease() step.Step {
 				return "", err
 			}
 			p.rel = out.Release
+			p.rep.Set("release", out.Release.URL)
 			if out.Latest {
 				return "published " + out.Release.URL + " as Latest", nil
 			}

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"dagger/shipgate/internal/dagger"
+
+	"github.com/shipgate/shipgate/pipeline/config"
+	"github.com/shipgate/shipgate/pipeline/release"
+	"github.com/shipgate/shipgate/pipeline/version"
+)
+
+// engineBuilder builds and pushes platform images with the Dagger engine and makes their SBOMs
+// with syft; it is the engine half of release.Builder.
+type engineBuilder struct {
+	m     *Shipgate
+	syft  string
+	built map[string]*dagger.Container
+}
+
+func (m *Shipgate) builder(syftImage string) *engineBuilder {
+	return &engineBuilder{m: m, syft: syftImage, built: map[string]*dagger.Container{}}
+}
+
+// Build builds platform p from the source tree with the finalized CHANGELOG written in (exactly
+// the finalize commit's tree), labels it with the commit, and pushes it with its per-arch tag.
+func (b *engineBuilder) Build(ctx context.Context, p version.Platform, spec release.BuildSpec) (string, error) {
+	m := b.m
+	tree := m.Source.WithNewFile(spec.ChangelogPath, string(spec.Changelog))
+	args, err := config.ParseBuildArgs(m.BuildArgs)
+	if err != nil {
+		return "", err
+	}
+	var bargs []dagger.BuildArg
+	for _, k := range config.SortedKeys(args) {
+		bargs = append(bargs, dagger.BuildArg{Name: k, Value: args[k]})
+	}
+	ctr := tree.DockerBuild(dagger.DirectoryDockerBuildOpts{Platform: dagger.Platform(p.String()), Dockerfile: m.Dockerfile, BuildArgs: bargs})
+	// The v0.21.8 engine reports FROM scratch builds for arm64 as linux/amd64 and would publish
+	// them so: re-wrap such a build for its platform. The registry reads every pushed config back
+	// and refuses a platform that is still wrong.
+	got, err := ctr.Platform(ctx)
+	if err != nil {
+		return "", fmt.Errorf("build %s: %w", p, err)
+	}
+	if gp, perr := version.ParsePlatform(string(got)); perr != nil || !gp.Equal(p) {
+		if ctr, err = rewrap(ctx, ctr, p); err != nil {
+			return "", err
+		}
+	}
+	for _, k := range sortedLabels(spec.Labels) {
+		ctr = ctr.WithLabel(k, spec.Labels[k])
+	}
+	if m.RegistryPassword != nil {
+		host, _, _ := strings.Cut(spec.Image, "/")
+		ctr = ctr.WithRegistryAuth(host, m.RegistryUsername, m.RegistryPassword)
+	}
+	// Always an explicit per-arch tag: a push without one would mean latest.
+	ref, err := ctr.Publish(ctx, spec.Image+":"+spec.Tag)
+	if err != nil {
+		return "", fmt.Errorf("push %s:%s: %w", spec.Image, spec.Tag, err)
+	}
+	_, digest, ok := strings.Cut(ref, "@")
+	if !ok {
+		return "", fmt.Errorf("push %s:%s returned %q without a digest", spec.Image, spec.Tag, ref)
+	}
+	b.built[p.String()] = ctr
+	return digest, nil
+}
+
+// rewrap puts a build's root filesystem into a container of the right platform and re-applies the
+// image config the re-wrap drops: entrypoint, default args, environment, labels, workdir, user and
+// exposed ports.
+func rewrap(ctx context.Context, built *dagger.Container, p version.Platform) (*dagger.Container, error) {
+	c := dag.Container(dagger.ContainerOpts{Platform: dagger.Platform(p.String())}).WithRootfs(built.Rootfs())
+	envs, err := built.EnvVariables(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range envs {
+		k, err1 := e.Name(ctx)
+		v, err2 := e.Value(ctx)
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("re-wrap %s: read environment: %v %v", p, err1, err2)
+		}
+		c = c.WithEnvVariable(k, v)
+	}
+	labels, err := built.Labels(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range labels {
+		k, err1 := l.Name(ctx)
+		v, err2 := l.Value(ctx)
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("re-wrap %s: read labels: %v %v", p, err1, err2)
+		}
+		c = c.WithLabel(k, v)
+	}
+	if ep, err := built.Entrypoint(ctx); err != nil {
+		return nil, err
+	} else if len(ep) > 0 {
+		c = c.WithEntrypoint(ep)
+	}
+	if args, err := built.DefaultArgs(ctx); err != nil {
+		return nil, err
+	} else if len(args) > 0 {
+		c = c.WithDefaultArgs(args)
+	}
+	if wd, err := built.Workdir(ctx); err != nil {
+		return nil, err
+	} else if wd != "" {
+		c = c.WithWorkdir(wd)
+	}
+	if u, err := built.User(ctx); err != nil {
+		return nil, err
+	} else if u != "" {
+		c = c.WithUser(u)
+	}
+	ports, err := built.ExposedPorts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, pt := range ports {
+		n, err1 := pt.Port(ctx)
+		proto, err2 := pt.Protocol(ctx)
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("re-wrap %s: read ports: %v %v", p, err1, err2)
+		}
+		c = c.WithExposedPort(n, dagger.ContainerWithExposedPortOpts{Protocol: proto})
+	}
+	return c, nil
+}
+
+// SBOM runs syft on the platform image as an OCI archive, so syft needs no registry credentials.
+func (b *engineBuilder) SBOM(ctx context.Context, p version.Platform, ref string) ([]byte, error) {
+	m := b.m
+	img, ok := b.built[p.String()]
+	if !ok {
+		img = dag.Container(dagger.ContainerOpts{Platform: dagger.Platform(p.String())})
+		if m.RegistryPassword != nil {
+			host, _, _ := strings.Cut(ref, "/")
+			img = img.WithRegistryAuth(host, m.RegistryUsername, m.RegistryPassword)
+		}
+		img = img.From(ref)
+	}
+	syft := b.syft
+	if syft == "" {
+		syft = defaultSyft
+	}
+	out, err := dag.Container().From(syft).
+		WithMountedFile("/work/image.tar", img.AsTarball()).
+		WithExec([]string{"/syft", "scan", "oci-archive:/work/image.tar", "--output", "spdx-json", "--quiet"}).
+		Stdout(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("syft (%s) on %s: %w", syft, ref, err)
+	}
+	return []byte(out), nil
+}
+
+// defaultSyft is the syft image pinned by digest (v1.50.0).
+const defaultSyft = "anchore/syft:v1.50.0@sha256:1288ea4c8b38767b4e620c1e312c8cb26b6e887a99b4f07ab6cd19fc6f225026"
+
+func sortedLabels(m map[string]string) []string { return config.SortedKeys(m) }
