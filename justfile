@@ -22,9 +22,10 @@ lint:
     "${SHIPGATE_ACTIONLINT:-actionlint}" -shellcheck shellcheck
     shellcheck .github/shipgate.sh .ci/run .ci/setup .ci/generate .ci/check-generated
 
-# The root module's tests (pipeline), with the race detector on the concurrent packages.
+# The root module's tests (pipeline); the packages with concurrency run again under the race detector.
 unit:
     go test -count=1 ./...
+    go test -count=1 -race ./pipeline/step ./pipeline/github ./pipeline/registry ./pipeline/release
 
 # Short fuzzing of every parser: one target per `go test -fuzz` run.
 fuzz:
@@ -51,3 +52,58 @@ generate:
 # Fail if the committed generated code is not what `just generate` writes.
 check-generated:
     bash .ci/check-generated
+
+# Run a whole release against local services (registry, GitHub API, throwaway key); no engine needed.
+demo format="text":
+    go run ./pipeline/cmd/demo -format {{format}}
+
+# The same demo inside the Dagger module (needs an engine).
+demo-dagger:
+    dagger call demo
+
+# ---- Release recipes. Settings come from the environment: see README "Running from a laptop".
+
+# Dispatch prepare-release.yml: branch release/VERSION, CHANGELOG section, draft PR.
+prepare-release VERSION:
+    @just _version {{VERSION}}
+    @echo "dispatching prepare-release.yml for {{VERSION}} on $(git remote get-url origin 2>/dev/null || echo 'this repository')"
+    gh workflow run prepare-release.yml -f version={{VERSION}}
+
+# Dispatch release.yml (publish) on release/VERSION; DRY_RUN=true to only print the plan.
+finalize-release VERSION:
+    @just _version {{VERSION}}
+    @echo "dispatching release.yml (publish) for {{VERSION}} on branch release/{{VERSION}} (dry_run=${DRY_RUN:-false})"
+    gh workflow run release.yml --ref release/{{VERSION}} -f version={{VERSION}} -f dry_run=${DRY_RUN:-false}
+
+# Dispatch promote-release.yml after inspecting the release; DRY_RUN=true to only check the gates.
+promote-release VERSION:
+    @just _version {{VERSION}}
+    @echo "dispatching promote-release.yml for {{VERSION}} (dry_run=${DRY_RUN:-false})"
+    gh workflow run promote-release.yml -f version={{VERSION}} -f dry_run=${DRY_RUN:-false}
+
+# Run publish locally through Dagger with the same flags as CI (DRY_RUN=true: plan only).
+publish VERSION:
+    @just _version {{VERSION}}
+    @echo "publishing {{VERSION}} from $(git rev-parse --short HEAD) with dagger (dry_run=${DRY_RUN:-false})"
+    REPO="${REPO:?set REPO=owner/name}" SIGN="${SIGN:-key}" SHIPGATE_FORMAT=text bash .github/shipgate.sh publish --version {{VERSION}}
+
+# Run promote locally through Dagger (DRY_RUN=true: gates only).
+promote VERSION:
+    @just _version {{VERSION}}
+    @echo "promoting {{VERSION}} with dagger (dry_run=${DRY_RUN:-false})"
+    REPO="${REPO:?set REPO=owner/name}" SIGN="${SIGN:-key}" SHIPGATE_FORMAT=text bash .github/shipgate.sh promote --version {{VERSION}}
+
+# Show what exists for VERSION and which promote gates pass; changes nothing.
+status VERSION:
+    @just _version {{VERSION}}
+    REPO="${REPO:?set REPO=owner/name}" SIGN="${SIGN:-key}" SHIPGATE_FORMAT=text bash .github/shipgate.sh status --version {{VERSION}}
+
+# Move latest back to an earlier promoted VERSION (DRY_RUN=true: plan only).
+rollback VERSION:
+    @just _version {{VERSION}}
+    @echo "rolling latest back to {{VERSION}} with dagger (dry_run=${DRY_RUN:-false})"
+    REPO="${REPO:?set REPO=owner/name}" SIGN="${SIGN:-key}" SHIPGATE_FORMAT=text bash .github/shipgate.sh rollback --version {{VERSION}}
+
+# Refuse a malformed version before anything is dispatched.
+_version VERSION:
+    @go run ./pipeline/cmd/version {{VERSION}} >/dev/null

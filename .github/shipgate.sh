@@ -8,7 +8,9 @@
 # Environment: REPO (owner/name), IMAGE (default ghcr.io/<repo>), SHIPGATE_MODULE (default .),
 # REGISTRY_USERNAME/REGISTRY_PASSWORD, SHIPGATE_GITHUB_TOKEN, DOWNSTREAM +
 # SHIPGATE_DOWNSTREAM_TOKEN, SIGN (keyless|key|none), COSIGN_KEY/COSIGN_PASSWORD/COSIGN_PUB
-# (key mode), DRY_RUN (true|false), SHIPGATE_EXTRA_ARGS (extra constructor flags, space-separated).
+# (key mode), DRY_RUN (true|false), SHIPGATE_FORMAT (default markdown), SHIPGATE_EXTRA_ARGS (extra
+# constructor flags, space-separated), GITHUB_RUN_ID/GITHUB_RUN_ATTEMPT/GITHUB_WORKFLOW_REF (set by
+# Actions; recorded in provenance).
 # Secrets are handed to dagger as env:NAME references, never as values on the command line.
 set -euo pipefail
 
@@ -17,7 +19,7 @@ shift
 
 : "${REPO:?REPO (owner/name) must be set}"
 image=${IMAGE:-ghcr.io/$REPO}
-args=(--source . --repo "$REPO" --image "${image,,}" --format markdown)
+args=(--source . --repo "$REPO" --image "${image,,}" --format "${SHIPGATE_FORMAT:-markdown}")
 if [ -n "${REGISTRY_PASSWORD:-}" ]; then
   args+=(--registry-username "${REGISTRY_USERNAME:?REGISTRY_USERNAME must be set with REGISTRY_PASSWORD}" --registry-password env:REGISTRY_PASSWORD)
 fi
@@ -54,6 +56,12 @@ fi
 fn_args=("$@")
 if [ "${DRY_RUN:-false}" = "true" ]; then
   fn_args+=(--dry-run)
+fi
+if [ "$fn" = "publish" ] && [ -n "${GITHUB_RUN_ID:-}" ]; then
+  fn_args+=(--run-id "$GITHUB_RUN_ID" --run-attempt "${GITHUB_RUN_ATTEMPT:-1}" --workflow-ref "${GITHUB_WORKFLOW_REF:-}")
+fi
+if [ "$fn" = "promote" ] && [ -n "${GITHUB_RUN_ID:-}" ]; then
+  fn_args+=(--run-id "$GITHUB_RUN_ID")
 fi
 
 out=$(mktemp)
