@@ -8,7 +8,7 @@ default:
     @just --list
 
 # Everything CI checks: lint, generated code, build + vet of .dagger, all tests, fuzz, benchmarks once.
-test: lint check-generated unit fuzz bench-smoke
+test: lint check-generated unit demo-smoke fuzz bench-smoke
     @echo "all checks passed"
 
 # gofmt, go vet for both modules, workflow lint (actionlint + shellcheck, and our own pin/injection check).
@@ -26,6 +26,10 @@ lint:
 unit:
     go test -count=1 ./...
     go test -count=1 -race ./pipeline/step ./pipeline/github ./pipeline/registry ./pipeline/release
+
+# The README's first command must keep working.
+demo-smoke:
+    go run ./pipeline/cmd/demo > /dev/null
 
 # Short fuzzing of every parser: one target per `go test -fuzz` run.
 fuzz:
