@@ -1,0 +1,120 @@
+package enginetest
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"unicode"
+)
+
+// kebab turns a Go parameter name into the flag dagger makes of it: githubAPI → github-api,
+// oidcRequestURL → oidc-request-url, dryRun → dry-run.
+func kebab(s string) string {
+	var b strings.Builder
+	rs := []rune(s)
+	for i, r := range rs {
+		if unicode.IsUpper(r) && i > 0 && (unicode.IsLower(rs[i-1]) || (i+1 < len(rs) && unicode.IsLower(rs[i+1]))) {
+			b.WriteByte('-')
+		}
+		b.WriteRune(unicode.ToLower(r))
+	}
+	return b.String()
+}
+
+// moduleFlags lists every flag the module accepts, from .dagger/main.go.
+func moduleFlags(t *testing.T) map[string]bool {
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, filepath.Join(moduleDir(t), ".dagger", "main.go"), nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flags := map[string]bool{}
+	for _, d := range f.Decls {
+		fn, ok := d.(*ast.FuncDecl)
+		if !ok || !fn.Name.IsExported() {
+			continue
+		}
+		for _, p := range fn.Type.Params.List {
+			for _, n := range p.Names {
+				if n.Name != "ctx" {
+					flags["--"+kebab(n.Name)] = true
+				}
+			}
+		}
+	}
+	return flags
+}
+
+func TestKebab(t *testing.T) {
+	for in, want := range map[string]string{"githubAPI": "github-api", "oidcRequestURL": "oidc-request-url", "plainHTTP": "plain-http", "runID": "run-id", "dryRun": "dry-run", "version": "version", "noSbom": "no-sbom"} {
+		if got := kebab(in); got != want {
+			t.Errorf("kebab(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+var flagRE = regexp.MustCompile("--[a-z][a-z-]*[a-z]")
+
+// TestReadmeAndScriptsUseRealFlags keeps the README's function reference, the workflow script and
+// the module in step: every flag they pass to dagger call exists, and every flag is documented.
+func TestReadmeAndScriptsUseRealFlags(t *testing.T) {
+	flags := moduleFlags(t)
+	readme, err := os.ReadFile(filepath.Join(moduleDir(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := string(readme)
+	i := strings.Index(ref, "## Function reference")
+	if i < 0 {
+		t.Fatal("README has no Function reference section")
+	}
+	ref = ref[i:]
+	if j := strings.Index(ref[3:], "\n## "); j >= 0 {
+		ref = ref[:j+3]
+	}
+	for _, f := range flagRE.FindAllString(ref, -1) {
+		if !flags[f] && f != "--help" {
+			t.Errorf("README's function reference names %s, which the module does not have", f)
+		}
+	}
+	for f := range flags {
+		if !strings.Contains(ref, f) {
+			t.Errorf("module flag %s is missing from the README's function reference", f)
+		}
+	}
+	script, err := os.ReadFile(filepath.Join(moduleDir(t), ".github", "shipgate.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(script), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
+		}
+		for _, f := range flagRE.FindAllString(line, -1) {
+			if !flags[f] && f != "--progress" {
+				t.Errorf(".github/shipgate.sh passes %s, which the module does not have: %s", f, strings.TrimSpace(line))
+			}
+		}
+	}
+	for _, wf := range []string{"release.yml", "promote-release.yml", "prepare-release.yml"} {
+		b, err := os.ReadFile(filepath.Join(moduleDir(t), ".github", "workflows", wf))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if !strings.Contains(line, "shipgate.sh") {
+				continue
+			}
+			for _, f := range flagRE.FindAllString(line, -1) {
+				if !flags[f] {
+					t.Errorf("%s passes %s, which the module does not have", wf, f)
+				}
+			}
+		}
+	}
+}
