@@ -1,0 +1,60 @@
+package release_test
+
+import (
+	"testing"
+
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/shipgate/shipgate/pipeline/sandbox"
+)
+
+// TestPublishSpans checks what `dagger call publish` shows as progress: one span for the phase and
+// one nested span per step, in order, named as the report names them.
+func TestPublishSpans(t *testing.T) {
+	w := newWorld(t, sandbox.Options{})
+	w.prepare("1.0.0")
+	sr := tracetest.NewSpanRecorder()
+	w.env.Tracer = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr)).Tracer("test")
+	rep := w.publish("1.0.0")
+
+	var phase sdktrace.ReadOnlySpan
+	var steps []string
+	for _, s := range sr.Ended() {
+		if s.Name() == "publish" {
+			phase = s
+		}
+	}
+	if phase == nil {
+		t.Fatal("no publish span")
+	}
+	for _, s := range sr.Ended() {
+		if s.Parent().SpanID() == phase.SpanContext().SpanID() {
+			steps = append(steps, s.Name())
+		}
+	}
+	if len(steps) != len(rep.Records) {
+		t.Fatalf("%d step spans %v, %d steps in the report", len(steps), steps, len(rep.Records))
+	}
+	for i, r := range rep.Records {
+		if steps[i] != r.Name {
+			t.Errorf("span %d is %q, step is %q", i, steps[i], r.Name)
+		}
+	}
+
+	// A refused promote marks the phase span as an error.
+	sr2 := tracetest.NewSpanRecorder()
+	w.env.Tracer = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr2)).Tracer("test")
+	if _, err := w.promote("1.0.0"); err == nil {
+		t.Fatal("promote passed without a smoke test")
+	}
+	for _, s := range sr2.Ended() {
+		if s.Name() == "promote" && s.Status().Code != codes.Error {
+			t.Errorf("refused promote's span status %v", s.Status())
+		}
+		if s.Name() == "smoke test" && s.Status().Code != codes.Error {
+			t.Errorf("refusing gate's span status %v", s.Status())
+		}
+	}
+}
