@@ -47,8 +47,8 @@ type Lock struct {
 	Info LockInfo
 }
 
-// AcquireLock takes the promote lock of r for holder (name the run: "run 4242 attempt 1 by
-// octocat"). GitHub arbitrates: creating a ref that exists fails with 422, so of two promotes
+// AcquireLock takes the promote lock of r for holder (name the run, not its attempt, e.g.
+// "promote 1.2.3 (run 4242)", so a re-run attempt of a crashed run takes its lock back). GitHub arbitrates: creating a ref that exists fails with 422, so of two promotes
 // exactly one creates LockRef. The lock is a commit whose message holds {holder, acquired}.
 //
 // The same holder re-acquires its own lock (a re-run of a crashed attempt with the same name).

@@ -169,7 +169,7 @@ func (c *Client) PlanTags(ctx context.Context, repository string, v version.Vers
 			if o.AllowUnknownLatest {
 				plan.Moves = append(plan.Moves, TagMove{Tag: tag, From: cur.digest, FromVersion: cur.raw, Reason: unknown + "; overwriting as allowed"})
 			} else {
-				plan.Skips = append(plan.Skips, TagSkip{Tag: tag, Current: cur.digest, CurrentVersion: cur.raw, Blocked: true, Reason: unknown + ": pass AllowUnknownLatest to overwrite it"})
+				plan.Skips = append(plan.Skips, TagSkip{Tag: tag, Current: cur.digest, CurrentVersion: cur.raw, Blocked: true, Reason: unknown + ": overwriting it needs the allowance for unknown tags (shipgate: --allow-unknown-latest)"})
 			}
 		case v.Less(cur.version):
 			why := "a hotfix of an older line leaves latest alone; only rollback moves latest backwards"
@@ -242,7 +242,7 @@ func (c *Client) PlanRollback(ctx context.Context, repository string, to version
 			if o.AllowUnknownLatest {
 				plan.Moves = append(plan.Moves, TagMove{Tag: tag, From: cur.digest, Reason: "rollback: " + unknown + "; overwriting as allowed"})
 			} else {
-				plan.Skips = append(plan.Skips, TagSkip{Tag: tag, Current: cur.digest, Blocked: true, Reason: unknown + ": pass AllowUnknownLatest to overwrite it"})
+				plan.Skips = append(plan.Skips, TagSkip{Tag: tag, Current: cur.digest, Blocked: true, Reason: unknown + ": overwriting it needs the allowance for unknown tags (shipgate: --allow-unknown-latest)"})
 			}
 		default:
 			plan.Moves = append(plan.Moves, TagMove{Tag: tag, From: cur.digest, FromVersion: cur.raw, Reason: fmt.Sprintf("rollback from %s to %s", cur.version, to)})

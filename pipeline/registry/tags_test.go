@@ -217,7 +217,7 @@ func TestPromoteUnknownLatest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !plan.Done() || len(plan.Blocked()) != 1 || !strings.Contains(plan.Blocked()[0].Reason, "AllowUnknownLatest") {
+	if !plan.Done() || len(plan.Blocked()) != 1 || !strings.Contains(plan.Blocked()[0].Reason, "--allow-unknown-latest") {
 		t.Fatalf("unknown latest plan:\n%s", plan)
 	}
 	mark := e.mark()

@@ -17,13 +17,13 @@ import (
 
 // world is one sandbox and the environment pointing at it.
 type world struct {
-	t   *testing.T
+	t   testing.TB
 	sb  *sandbox.Sandbox
 	env *release.Env
 	ctx context.Context
 }
 
-func newWorld(t *testing.T, o sandbox.Options) *world {
+func newWorld(t testing.TB, o sandbox.Options) *world {
 	t.Helper()
 	sb, err := sandbox.Start(o)
 	if err != nil {

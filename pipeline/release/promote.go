@@ -123,15 +123,23 @@ func (p *promoteRun) steps() []step.Step {
 // lock takes the promote lock, waiting while another promote holds it.
 func (p *promoteRun) lock(ctx context.Context) (*github.Lock, error) {
 	o := p.w.env.Lock.withDefaults()
+	// The holder names the workflow run, not its attempt or actor: GitHub starts attempt n+1 of a
+	// run only after attempt n ended, so a re-run (by anyone) takes over the lock its crashed
+	// attempt left behind, while any other run waits.
 	holder := fmt.Sprintf("promote %s", p.v)
-	if run := p.w.env.Run; run.ID != "" {
-		holder += fmt.Sprintf(" (run %s attempt %s by %s)", run.ID, run.Attempt, run.Actor)
+	run := p.w.env.Run
+	if run.ID != "" {
+		holder += fmt.Sprintf(" (run %s)", run.ID)
 	}
 	deadline := p.w.clk.Now().Add(o.Wait)
 	for {
 		l, err := p.w.gh.AcquireLock(ctx, p.w.repo, holder, o.StaleAfter, o.BreakStale)
 		if err == nil {
-			p.rep.Set("lock", "held by "+holder)
+			held := "held by " + holder
+			if run.ID != "" {
+				held += fmt.Sprintf(", attempt %s by %s", run.Attempt, run.Actor)
+			}
+			p.rep.Set("lock", held)
 			return l, nil
 		}
 		var locked *github.LockedError
@@ -330,7 +338,7 @@ func (p *promoteRun) tagsGate() step.Step {
 				for _, s := range b {
 					why = append(why, s.Tag+": "+s.Reason)
 				}
-				return step.Observation{}, fmt.Errorf("%s; pass --allow-unknown-latest to overwrite", strings.Join(why, "; "))
+				return step.Observation{}, errors.New(strings.Join(why, "; "))
 			}
 			// GitHub's "Latest" label follows the registry's latest: only the highest release gets it.
 			released, err := p.w.gh.ReleasedVersions(ctx, p.w.repo)
@@ -411,6 +419,21 @@ func (p *promoteRun) publishRelease() step.Step {
 		Observes: "the release's draft flag", Changes: "publishes the release (GitHub's Latest label only for the highest version)",
 		Observe: func(ctx context.Context) (step.Observation, error) {
 			if p.rel != nil && !p.rel.Draft {
+				// Published by an earlier run. When latest moves to this version again (a promote
+				// re-run after a rollback), GitHub's Latest label must follow it back.
+				if p.latest {
+					cur, err := p.w.gh.LatestRelease(ctx, p.w.repo)
+					if err != nil {
+						return step.Observation{}, err
+					}
+					if cur == nil || cur.ID != p.rel.ID {
+						from := "none"
+						if cur != nil {
+							from = cur.Tag
+						}
+						return step.Observation{Plan: fmt.Sprintf("%s is published; move GitHub's Latest label from %s to it", p.v.GitTag(), from)}, nil
+					}
+				}
 				return step.Observation{Done: true, Detail: "published " + p.rel.URL}, nil
 			}
 			label := "without the Latest label"
@@ -420,6 +443,12 @@ func (p *promoteRun) publishRelease() step.Step {
 			return step.Observation{Plan: fmt.Sprintf("publish %s %s", p.v.GitTag(), label)}, nil
 		},
 		Act: func(ctx context.Context) (string, error) {
+			if p.rel != nil && !p.rel.Draft {
+				if err := p.w.gh.MarkLatest(ctx, p.w.repo, p.rel); err != nil {
+					return "", err
+				}
+				return p.v.GitTag() + " marked Latest", nil
+			}
 			out, err := p.w.gh.PublishRelease(ctx, p.w.repo, p.rel, p.latest)
 			if err != nil {
 				return "", err

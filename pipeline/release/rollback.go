@@ -144,7 +144,7 @@ func Rollback(ctx context.Context, env *Env, in RollbackInput) (*step.Report, er
 					return step.Observation{}, err
 				}
 				if b := pl.Blocked(); len(b) > 0 {
-					return step.Observation{}, fmt.Errorf("%s: %s; pass --allow-unknown-latest to overwrite", b[0].Tag, b[0].Reason)
+					return step.Observation{}, fmt.Errorf("%s: %s", b[0].Tag, b[0].Reason)
 				}
 				plan = pl
 				return step.Observation{Done: pl.Done(), Detail: strings.Join(pl.Lines(), "; ")}, nil

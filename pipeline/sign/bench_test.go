@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/shipgate/shipgate/pipeline/sign/signtest"
 	"github.com/shipgate/shipgate/pipeline/testkit"
 )
 
@@ -16,20 +17,20 @@ func modes(t testing.TB) []struct {
 	policy Policy
 } {
 	key := newTestKey(t)
-	f := newFakeSigstore(t)
-	keyless, err := NewKeylessSigner(f.keylessOptions())
+	f := signtest.New(t)
+	keyless, err := NewKeylessSigner(keylessOptions(f))
 	if err != nil {
 		t.Fatal(err)
 	}
 	kp := DefaultKeylessPolicy("shipgate/demo", ".github/workflows/release.yml", "")
-	kp.TrustedRootJSON = f.trustedRoot(true)
+	kp.TrustedRootJSON = f.TrustedRoot()
 	return []struct {
 		name   string
 		signer Signer
 		policy Policy
 	}{
 		{"key", key.signer(t, KeyOptions{DisableTlogUpload: true}), key.offlinePolicy()},
-		{"key+rekor", key.signer(t, KeyOptions{RekorURL: f.rekor.URL}), Policy{PublicKeyPEM: key.public, TrustedRootJSON: f.rekorOnlyRoot()}},
+		{"key+rekor", key.signer(t, KeyOptions{RekorURL: f.RekorURL()}), Policy{PublicKeyPEM: key.public, TrustedRootJSON: f.RekorOnlyRoot()}},
 		{"keyless", keyless, kp},
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 
+	"github.com/shipgate/shipgate/pipeline/sign/signtest"
 	"github.com/shipgate/shipgate/pipeline/testkit"
 )
 
@@ -156,11 +157,11 @@ func TestCosignVerifiesKeySignatures(t *testing.T) {
 func TestCosignVerifiesKeySignaturesInRekor(t *testing.T) {
 	c := findCosign(t)
 	key := c.keyPair("cosign")
-	f := newFakeSigstore(t)
+	f := signtest.New(t)
 	r := pushRelease(t, testkit.RegistryProcess(t, testkit.RegistryOptions{}))
 	st := NewStore()
-	publish(t, st, r, key.signer(t, KeyOptions{RekorURL: f.rekor.URL}), finalizeCommit)
-	tr := f.rekorOnlyRoot()
+	publish(t, st, r, key.signer(t, KeyOptions{RekorURL: f.RekorURL()}), finalizeCommit)
+	tr := f.RekorOnlyRoot()
 	strict := Policy{PublicKeyPEM: key.public, TrustedRootJSON: tr}
 	if _, err := st.VerifyRelease(t.Context(), r.index, r.platforms, finalizeCommit, strict); err != nil {
 		t.Fatal(err)
@@ -170,7 +171,7 @@ func TestCosignVerifiesKeySignaturesInRekor(t *testing.T) {
 	c.must(nil, "verify-attestation", "--key", "cosign.pub", "--trusted-root", "trusted_root.json", "--type", "slsaprovenance1", r.index.String())
 	c.must(nil, "verify-attestation", "--key", "cosign.pub", "--trusted-root", "trusted_root.json", "--type", "spdxjson", r.platforms["linux/arm64"].String())
 	// A root that does not hold this Rekor's key: cosign refuses the entry.
-	c.file("other_root.json", newFakeSigstore(t).rekorOnlyRoot())
+	c.file("other_root.json", signtest.New(t).RekorOnlyRoot())
 	c.mustFail(nil, "verify", "--key", "cosign.pub", "--trusted-root", "other_root.json", r.index.String())
 }
 
@@ -178,15 +179,15 @@ func TestCosignVerifiesKeySignaturesInRekor(t *testing.T) {
 // given the stand-ins' trusted root, by identity and issuer (the SCT is checked too).
 func TestCosignVerifiesKeyless(t *testing.T) {
 	c := findCosign(t)
-	f := newFakeSigstore(t)
+	f := signtest.New(t)
 	r := pushRelease(t, testkit.RegistryProcess(t, testkit.RegistryOptions{}))
 	st := NewStore()
-	sg, err := NewKeylessSigner(f.keylessOptions())
+	sg, err := NewKeylessSigner(keylessOptions(f))
 	if err != nil {
 		t.Fatal(err)
 	}
 	publish(t, st, r, sg, finalizeCommit)
-	c.file("trusted_root.json", f.trustedRoot(true))
+	c.file("trusted_root.json", f.TrustedRoot())
 	p := DefaultKeylessPolicy("shipgate/demo", ".github/workflows/release.yml", regexp.QuoteMeta("refs/heads/release/1.2.3"))
 	id := []string{"--certificate-identity-regexp", p.IdentityRegexp, "--certificate-oidc-issuer", GitHubActionsIssuer, "--trusted-root", "trusted_root.json"}
 	c.must(nil, append([]string{"verify"}, append(id, r.index.String())...)...)
@@ -254,24 +255,24 @@ func TestWeAcceptCosignSignatures(t *testing.T) {
 // policy here accepts its bundles, and refuses them for another workflow.
 func TestWeAcceptCosignKeyless(t *testing.T) {
 	c := findCosign(t)
-	f := newFakeSigstore(t)
+	f := signtest.New(t)
 	r := pushRelease(t, testkit.RegistryProcess(t, testkit.RegistryOptions{}))
-	c.file("trusted_root.json", f.trustedRoot(true))
+	c.file("trusted_root.json", f.TrustedRoot())
 	c.file("signing_config.json", []byte(`{"mediaType":"application/vnd.dev.sigstore.signingconfig.v0.2+json",`+
-		`"caUrls":[{"url":"`+f.fulcio.URL+`","majorApiVersion":1,"validFor":{"start":"2020-01-01T00:00:00Z"},"operator":"test"}],`+
-		`"rekorTlogUrls":[{"url":"`+f.rekor.URL+`","majorApiVersion":1,"validFor":{"start":"2020-01-01T00:00:00Z"},"operator":"test"}],`+
+		`"caUrls":[{"url":"`+f.FulcioURL()+`","majorApiVersion":1,"validFor":{"start":"2020-01-01T00:00:00Z"},"operator":"test"}],`+
+		`"rekorTlogUrls":[{"url":"`+f.RekorURL()+`","majorApiVersion":1,"validFor":{"start":"2020-01-01T00:00:00Z"},"operator":"test"}],`+
 		`"rekorTlogConfig":{"selector":"ANY"},"tsaConfig":{"selector":"ANY"}}`))
 	c.file("provenance.json", provenanceFor(t, finalizeCommit))
-	keyless := []string{"--signing-config", "signing_config.json", "--trusted-root", "trusted_root.json", "--identity-token", f.mintToken(), "-y"}
+	keyless := []string{"--signing-config", "signing_config.json", "--trusted-root", "trusted_root.json", "--identity-token", f.MintToken(), "-y"}
 	c.must(nil, append(append([]string{"sign"}, keyless...), r.index.String())...)
 	c.must(nil, append(append([]string{"attest", "--type", "slsaprovenance1", "--predicate", "provenance.json"}, keyless...), r.index.String())...)
-	if f.fulcioHits.Load() < 1 || f.rekorHits.Load() < 2 {
-		t.Fatalf("cosign did not go through the stand-ins: Fulcio %d, Rekor %d requests", f.fulcioHits.Load(), f.rekorHits.Load())
+	if f.FulcioHits.Load() < 1 || f.RekorHits.Load() < 2 {
+		t.Fatalf("cosign did not go through the stand-ins: Fulcio %d, Rekor %d requests", f.FulcioHits.Load(), f.RekorHits.Load())
 	}
 
 	st := NewStore()
 	p := DefaultKeylessPolicy("shipgate/demo", ".github/workflows/release.yml", "")
-	p.TrustedRootJSON = f.trustedRoot(true)
+	p.TrustedRootJSON = f.TrustedRoot()
 	if ok, err := st.Signed(t.Context(), r.index, p); err != nil || !ok {
 		t.Fatalf("cosign's keyless signature: Signed = %v, %v", ok, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"fmt"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 
 	"github.com/shipgate/shipgate/pipeline/provenance"
+	"github.com/shipgate/shipgate/pipeline/sign/signtest"
 	"github.com/shipgate/shipgate/pipeline/testkit"
 )
 
@@ -176,3 +178,17 @@ func publish(t testing.TB, st *Store, r release, sg Signer, commit string) {
 }
 
 func staticLayer(b []byte, mt string) v1.Layer { return static.NewLayer(b, types.MediaType(mt)) }
+
+// keylessOptions point a keyless signer at a stand-in sigstore through its Actions token endpoint.
+func keylessOptions(f *signtest.Sigstore) KeylessOptions {
+	return KeylessOptions{TokenURL: f.TokenURL(), RequestToken: f.RequestToken, FulcioURL: f.FulcioURL(), RekorURL: f.RekorURL()}
+}
+
+// randHex is n random bytes in hex, for passwords and tokens that must not collide.
+func randHex(t testing.TB, n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/testing/ca"
 
 	"github.com/shipgate/shipgate/pipeline/clock"
+	"github.com/shipgate/shipgate/pipeline/sign/signtest"
 	"github.com/shipgate/shipgate/pipeline/testkit"
 )
 
@@ -111,20 +112,20 @@ func TestVirtualSigstoreIdentityPolicy(t *testing.T) {
 func TestKeylessThroughStandIns(t *testing.T) {
 	for _, l := range lanes {
 		t.Run(l.name, func(t *testing.T) {
-			f := newFakeSigstore(t)
+			f := signtest.New(t)
 			host := l.start(t)
 			r := pushRelease(t, host)
 			st := NewStore()
-			sg, err := NewKeylessSigner(f.keylessOptions())
+			sg, err := NewKeylessSigner(keylessOptions(f))
 			if err != nil {
 				t.Fatal(err)
 			}
 			publish(t, st, r, sg, finalizeCommit)
-			if f.tokenHits.Load() != 1 || f.fulcioHits.Load() != 1 || f.rekorHits.Load() != 6 {
-				t.Errorf("token %d, Fulcio %d, Rekor %d requests; want one certificate for all six bundles, each logged", f.tokenHits.Load(), f.fulcioHits.Load(), f.rekorHits.Load())
+			if f.TokenHits.Load() != 1 || f.FulcioHits.Load() != 1 || f.RekorHits.Load() != 6 {
+				t.Errorf("token %d, Fulcio %d, Rekor %d requests; want one certificate for all six bundles, each logged", f.TokenHits.Load(), f.FulcioHits.Load(), f.RekorHits.Load())
 			}
 			p := DefaultKeylessPolicy("shipgate/demo", ".github/workflows/release.yml", "")
-			p.TrustedRootJSON = f.trustedRoot(true)
+			p.TrustedRootJSON = f.TrustedRoot()
 			if _, err := st.VerifyRelease(t.Context(), r.index, r.platforms, finalizeCommit, p); err != nil {
 				t.Fatal(err)
 			}
@@ -138,17 +139,17 @@ func TestKeylessThroughStandIns(t *testing.T) {
 // TestKeylessRejections stores keyless bundles made through the stand-ins and checks that each
 // wrong policy or wrong bundle is rejected with its reason.
 func TestKeylessRejections(t *testing.T) {
-	f := newFakeSigstore(t)
+	f := signtest.New(t)
 	host := testkit.Registry(t, testkit.RegistryOptions{})
 	r := pushRelease(t, host)
 	st := NewStore()
-	sg, err := NewKeylessSigner(f.keylessOptions())
+	sg, err := NewKeylessSigner(keylessOptions(f))
 	if err != nil {
 		t.Fatal(err)
 	}
 	publish(t, st, r, sg, finalizeCommit)
 	good := DefaultKeylessPolicy("shipgate/demo", ".github/workflows/release.yml", "")
-	good.TrustedRootJSON = f.trustedRoot(true)
+	good.TrustedRootJSON = f.TrustedRoot()
 
 	reason := func(t *testing.T, subject name.Digest, pt string, p Policy) string {
 		t.Helper()
@@ -178,12 +179,11 @@ func TestKeylessRejections(t *testing.T) {
 			p.IdentityRegexp = DefaultKeylessPolicy("shipgate/demo", ".github/workflows/release.yml", `refs/tags/v1\.2\.3`).IdentityRegexp
 		}), "got \"" + releaseIdentity + "\""},
 		{"wrong issuer", withPolicy(func(p *Policy) { p.Issuer = "https://accounts.google.com" }), "expected issuer value \"https://accounts.google.com\""},
-		{"untrusted CA", withPolicy(func(p *Policy) { p.TrustedRootJSON = newFakeSigstore(t).trustedRoot(true) }), "failed to verify"},
+		{"untrusted CA", withPolicy(func(p *Policy) { p.TrustedRootJSON = signtest.New(t).TrustedRoot() }), "failed to verify"},
 		{"CT log not trusted", withPolicy(func(p *Policy) {
-			other := newFakeSigstore(t)
-			other.rootCert, other.interCert, other.rootKey, other.interKey = f.rootCert, f.interCert, f.rootKey, f.interKey
-			other.vs = f.vs
-			p.TrustedRootJSON = other.trustedRoot(true)
+			other := signtest.New(t)
+			other.ShareCA(f)
+			p.TrustedRootJSON = other.TrustedRoot()
 		}), "signed certificate timestamp"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -296,18 +296,18 @@ func TestKeylessIdentities(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFakeSigstore(t)
-			f.setClaims(tc.claims)
+			f := signtest.New(t)
+			f.SetClaims(tc.claims)
 			r := pushRelease(t, host)
 			st := NewStore()
-			sg, err := NewKeylessSigner(f.keylessOptions())
+			sg, err := NewKeylessSigner(keylessOptions(f))
 			if err != nil {
 				t.Fatal(err)
 			}
 			if err := st.Sign(t.Context(), r.index, sg); err != nil {
 				t.Fatal(err)
 			}
-			tr := f.trustedRoot(true)
+			tr := f.TrustedRoot()
 			tc.pass.TrustedRootJSON, tc.fail.TrustedRootJSON = tr, tr
 			if ok, err := st.Signed(t.Context(), r.index, tc.pass); err != nil || !ok {
 				t.Fatalf("%s: Signed = %v, %v", tc.pass, ok, err)
@@ -334,12 +334,12 @@ func claims(repo, jobWorkflowRef, ref string) map[string]any {
 // TestKeylessRenewsCertificateBeforeExpiry: one certificate serves while it has more than two
 // minutes left; then a new token and certificate are fetched.
 func TestKeylessRenewsCertificateBeforeExpiry(t *testing.T) {
-	f := newFakeSigstore(t)
+	f := signtest.New(t)
 	host := testkit.Registry(t, testkit.RegistryOptions{})
 	r := pushRelease(t, host)
 	clk := clock.NewFake(time.Now())
-	f.clock = clk
-	o := f.keylessOptions()
+	f.SetClock(clk)
+	o := keylessOptions(f)
 	o.Clock = clk
 	sg, err := NewKeylessSigner(o)
 	if err != nil {
@@ -352,24 +352,24 @@ func TestKeylessRenewsCertificateBeforeExpiry(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if f.fulcioHits.Load() != 1 {
-		t.Fatalf("%d certificates for two signatures in a minute", f.fulcioHits.Load())
+	if f.FulcioHits.Load() != 1 {
+		t.Fatalf("%d certificates for two signatures in a minute", f.FulcioHits.Load())
 	}
 	clk.Advance(8*time.Minute + 30*time.Second) // 1.5 minutes left of ten (minus one of backdating)
 	if err := st.Sign(ctx, r.platforms["linux/arm64"], sg); err != nil {
 		t.Fatal(err)
 	}
-	if f.fulcioHits.Load() != 2 || f.tokenHits.Load() != 2 {
-		t.Fatalf("Fulcio %d, token %d requests: the nearly expired certificate was not renewed", f.fulcioHits.Load(), f.tokenHits.Load())
+	if f.FulcioHits.Load() != 2 || f.TokenHits.Load() != 2 {
+		t.Fatalf("Fulcio %d, token %d requests: the nearly expired certificate was not renewed", f.FulcioHits.Load(), f.TokenHits.Load())
 	}
 }
 
 // TestKeylessWithGivenToken signs with an identity token given directly (not in Actions).
 func TestKeylessWithGivenToken(t *testing.T) {
-	f := newFakeSigstore(t)
+	f := signtest.New(t)
 	host := testkit.Registry(t, testkit.RegistryOptions{})
 	r := pushRelease(t, host)
-	sg, err := NewKeylessSigner(KeylessOptions{IDToken: f.mintToken(), FulcioURL: f.fulcio.URL, RekorURL: f.rekor.URL})
+	sg, err := NewKeylessSigner(KeylessOptions{IDToken: f.MintToken(), FulcioURL: f.FulcioURL(), RekorURL: f.RekorURL()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,7 +377,7 @@ func TestKeylessWithGivenToken(t *testing.T) {
 	if err := st.Sign(t.Context(), r.index, sg); err != nil {
 		t.Fatal(err)
 	}
-	p := Policy{Issuer: GitHubActionsIssuer, Identity: releaseIdentity, TrustedRootJSON: f.trustedRoot(true)}
+	p := Policy{Issuer: GitHubActionsIssuer, Identity: releaseIdentity, TrustedRootJSON: f.TrustedRoot()}
 	if ok, err := st.Signed(t.Context(), r.index, p); err != nil || !ok {
 		t.Fatalf("Signed = %v, %v", ok, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/logs"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/shipgate/shipgate/pipeline/sign/signtest"
 	"github.com/shipgate/shipgate/pipeline/testkit"
 )
 
@@ -68,14 +69,14 @@ func TestKeyPasswordNeverShows(t *testing.T) {
 
 func TestOIDCTokensNeverShow(t *testing.T) {
 	l := captureLogs(t)
-	f := newFakeSigstore(t)
+	f := signtest.New(t)
 	host := testkit.Registry(t, testkit.RegistryOptions{})
 	r := pushRelease(t, host)
 	st := NewStore()
 
 	// Fulcio refuses and echoes the token it was given.
-	f.fulcioStatus = http.StatusUnauthorized
-	sg, err := NewKeylessSigner(f.keylessOptions())
+	f.SetFulcioStatus(http.StatusUnauthorized)
+	sg, err := NewKeylessSigner(keylessOptions(f))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,13 +84,13 @@ func TestOIDCTokensNeverShow(t *testing.T) {
 	if signErr == nil || !strings.Contains(signErr.Error(), "Fulcio returned 401") || !strings.Contains(signErr.Error(), "[REDACTED]") {
 		t.Fatalf("Sign with a refusing Fulcio: %v", signErr)
 	}
-	tokens := f.issuedTokens()
+	tokens := f.IssuedTokens()
 	if len(tokens) == 0 {
 		t.Fatal("no token was fetched")
 	}
 
 	// The token endpoint refuses a wrong request token.
-	o := f.keylessOptions()
+	o := keylessOptions(f)
 	o.RequestToken = "wrong-request-token-" + randHex(t, 6)
 	bad, err := NewKeylessSigner(o)
 	if err != nil {
@@ -103,7 +104,7 @@ func TestOIDCTokensNeverShow(t *testing.T) {
 	// A token endpoint that is down.
 	down := httptest.NewServer(http.NotFoundHandler())
 	down.Close()
-	o = f.keylessOptions()
+	o = keylessOptions(f)
 	o.TokenURL = down.URL + "/token"
 	unreachable, err := NewKeylessSigner(o)
 	if err != nil {
@@ -115,8 +116,8 @@ func TestOIDCTokensNeverShow(t *testing.T) {
 	}
 
 	// A signer given the token directly, failing the same way.
-	direct := f.mintToken()
-	ds, err := NewKeylessSigner(KeylessOptions{IDToken: direct, FulcioURL: f.fulcio.URL, RekorURL: f.rekor.URL})
+	direct := f.MintToken()
+	ds, err := NewKeylessSigner(KeylessOptions{IDToken: direct, FulcioURL: f.FulcioURL(), RekorURL: f.RekorURL()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,14 +127,14 @@ func TestOIDCTokensNeverShow(t *testing.T) {
 	}
 
 	// And a signer that works, to have logs of a success too.
-	f.fulcioStatus = 0
-	good, err := NewKeylessSigner(f.keylessOptions())
+	f.SetFulcioStatus(0)
+	good, err := NewKeylessSigner(keylessOptions(f))
 	if err != nil {
 		t.Fatal(err)
 	}
 	publish(t, st, r, good, finalizeCommit)
 
-	secrets := append(f.issuedTokens(), f.RequestToken, o.RequestToken, direct)
+	secrets := append(f.IssuedTokens(), f.RequestToken, o.RequestToken, direct)
 	for _, s := range secrets {
 		testkit.AssertNoSecret(t, s, l, signErr, badErr, downErr, directErr, printed(sg), printed(bad), printed(ds), printed(good))
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/shipgate/shipgate/pipeline/sign/signtest"
 	"github.com/shipgate/shipgate/pipeline/testkit"
 )
 
@@ -50,7 +51,7 @@ func TestKeySignAndVerifyInEveryLane(t *testing.T) {
 			}
 			// Without the transparency log entry the strict policy refuses (the trusted root is
 			// given so that nothing is fetched).
-			strict := Policy{PublicKeyPEM: key.public, TrustedRootJSON: newFakeSigstore(t).rekorOnlyRoot()}
+			strict := Policy{PublicKeyPEM: key.public, TrustedRootJSON: signtest.New(t).RekorOnlyRoot()}
 			if ok, err := st.Signed(ctx, r.index, strict); err != nil || ok {
 				t.Fatalf("policy requiring a tlog entry: Signed = %v, %v; want false", ok, err)
 			}

@@ -1,10 +1,13 @@
-package sign
-
-// Local stand-ins for the GitHub Actions token endpoint, Fulcio and Rekor, so that the real keyless
-// code path (sigstore-go's Fulcio and Rekor clients) runs offline. Rekor is backed by sigstore-go's
-// VirtualSigstore (its log key signs entry timestamps and checkpoints); Fulcio is a CA made with the
-// same package's helpers that certifies the requested key for the token's workflow identity, with
-// a signed certificate timestamp from a local CT log key, as the public-good Fulcio does.
+// Package signtest runs local stand-ins for the GitHub Actions OIDC token endpoint, Fulcio and
+// Rekor, so that the real keyless code path (sigstore-go's Fulcio and Rekor clients, as package
+// sign uses them) runs offline, in sign's own tests and in the end-to-end tests of the phases.
+// Rekor is backed by sigstore-go's VirtualSigstore (its log key signs entry timestamps and
+// checkpoints); Fulcio is a CA made with the same package's helpers that certifies the requested
+// key for the token's workflow identity, with a signed certificate timestamp from a local CT log
+// key, as the public-good Fulcio does. The trusted root it hands out trusts exactly these.
+//
+// It imports nothing of package sign, so sign's internal tests can use it.
+package signtest
 
 import (
 	"crypto"
@@ -45,9 +48,13 @@ import (
 	"github.com/shipgate/shipgate/pipeline/clock"
 )
 
-// fakeSigstore is one offline sigstore instance: token endpoint, Fulcio, Rekor, and the trusted
-// root that goes with them.
-type fakeSigstore struct {
+// Issuer is the OIDC issuer of GitHub Actions tokens, which the token endpoint writes into its
+// tokens unless told otherwise.
+const Issuer = "https://token.actions.githubusercontent.com"
+
+// Sigstore is one offline sigstore instance: token endpoint, Fulcio, Rekor, and the trusted
+// root that goes with them. Its servers stop when the test ends.
+type Sigstore struct {
 	t  testing.TB
 	vs *ca.VirtualSigstore
 
@@ -55,10 +62,13 @@ type fakeSigstore struct {
 	rootKey, interKey   *ecdsa.PrivateKey
 	ctKey               *ecdsa.PrivateKey
 
-	// RequestToken is the bearer the token endpoint wants.
+	// RequestToken is the bearer the token endpoint wants (ACTIONS_ID_TOKEN_REQUEST_TOKEN).
 	RequestToken string
-	// claims are the token claims the endpoint hands out; set with setIdentity.
-	mu     sync.Mutex
+	// TokenHits, FulcioHits and RekorHits count the requests each stand-in received.
+	TokenHits, FulcioHits, RekorHits atomic.Int64
+
+	mu sync.Mutex
+	// claims are the token claims the endpoint hands out; set with SetIdentity or SetClaims.
 	claims map[string]any
 	issued []string
 	// fulcioStatus, when set, makes Fulcio answer with it and echo the caller's token.
@@ -67,18 +77,17 @@ type fakeSigstore struct {
 	clock clock.Clock
 
 	token, fulcio, rekor *httptest.Server
-	tokenHits            atomic.Int64
-	fulcioHits           atomic.Int64
-	rekorHits            atomic.Int64
 }
 
-func newFakeSigstore(t testing.TB) *fakeSigstore {
+// New starts an instance whose token endpoint hands out tokens of the workflow
+// .github/workflows/release.yml of shipgate/demo on refs/heads/release/1.2.3 (see SetIdentity).
+func New(t testing.TB) *Sigstore {
 	t.Helper()
 	vs, err := ca.NewVirtualSigstore()
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeSigstore{t: t, vs: vs, RequestToken: "request-token-" + randHex(t, 12), clock: clock.Real{}}
+	f := &Sigstore{t: t, vs: vs, RequestToken: "request-token-" + randHex(t, 12), clock: clock.Real{}}
 	f.rootCert, f.rootKey, err = ca.GenerateRootCa()
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +100,7 @@ func newFakeSigstore(t testing.TB) *fakeSigstore {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.setIdentity("shipgate/demo", ".github/workflows/release.yml", "refs/heads/release/1.2.3", GitHubActionsIssuer)
+	f.SetIdentity("shipgate/demo", ".github/workflows/release.yml", "refs/heads/release/1.2.3", Issuer)
 	f.token = httptest.NewServer(http.HandlerFunc(f.serveToken))
 	f.fulcio = httptest.NewServer(http.HandlerFunc(f.serveFulcio))
 	f.rekor = httptest.NewServer(http.HandlerFunc(f.serveRekor))
@@ -107,10 +116,11 @@ func randHex(t testing.TB, n int) string {
 	return hex.EncodeToString(b)
 }
 
-// setIdentity makes the token endpoint hand out tokens of a workflow in repo at ref, as GitHub
-// does: job_workflow_ref names the workflow file that runs the job.
-func (f *fakeSigstore) setIdentity(repo, workflow, ref, issuer string) {
-	f.setClaims(map[string]any{
+// SetIdentity makes the token endpoint hand out tokens of a workflow in repo at ref, as GitHub
+// does: job_workflow_ref names the workflow file that runs the job. Fulcio certifies it as the
+// identity https://github.com/REPO/WORKFLOW@REF (see Identity).
+func (f *Sigstore) SetIdentity(repo, workflow, ref, issuer string) {
+	f.SetClaims(map[string]any{
 		"iss":              issuer,
 		"aud":              "sigstore",
 		"sub":              "repo:" + repo + ":ref:" + ref,
@@ -120,23 +130,48 @@ func (f *fakeSigstore) setIdentity(repo, workflow, ref, issuer string) {
 	})
 }
 
-func (f *fakeSigstore) setClaims(c map[string]any) {
+// SetClaims replaces the claims of the tokens handed out from now on.
+func (f *Sigstore) SetClaims(c map[string]any) {
 	f.mu.Lock()
 	f.claims = c
 	f.mu.Unlock()
 }
 
-// keylessOptions point a keyless signer at this instance through the Actions token endpoint.
-func (f *fakeSigstore) keylessOptions() KeylessOptions {
-	return KeylessOptions{
-		TokenURL:     f.token.URL + "/token?api-version=2.0",
-		RequestToken: f.RequestToken,
-		FulcioURL:    f.fulcio.URL,
-		RekorURL:     f.rekor.URL,
-	}
+// Identity is the certificate identity (URI SAN) Fulcio writes for the current claims.
+func (f *Sigstore) Identity() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	wf, _ := f.claims["job_workflow_ref"].(string)
+	return "https://github.com/" + wf
 }
 
-func (f *fakeSigstore) mintToken() string {
+// SetClock makes Fulcio date its certificates by c (default: the wall clock).
+func (f *Sigstore) SetClock(c clock.Clock) {
+	f.mu.Lock()
+	f.clock = c
+	f.mu.Unlock()
+}
+
+// SetFulcioStatus makes Fulcio refuse every request with status, echoing the caller's token in
+// its answer as a careless server would; 0 restores normal service.
+func (f *Sigstore) SetFulcioStatus(status int) {
+	f.mu.Lock()
+	f.fulcioStatus = status
+	f.mu.Unlock()
+}
+
+// TokenURL is the Actions token endpoint (ACTIONS_ID_TOKEN_REQUEST_URL), with the query GitHub
+// puts on it.
+func (f *Sigstore) TokenURL() string { return f.token.URL + "/token?api-version=2.0" }
+
+// FulcioURL is the Fulcio stand-in's base URL.
+func (f *Sigstore) FulcioURL() string { return f.fulcio.URL }
+
+// RekorURL is the Rekor stand-in's base URL.
+func (f *Sigstore) RekorURL() string { return f.rekor.URL }
+
+// MintToken hands out an identity token directly, as the token endpoint would.
+func (f *Sigstore) MintToken() string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	claims := map[string]any{}
@@ -152,8 +187,8 @@ func (f *fakeSigstore) mintToken() string {
 	return tok
 }
 
-func (f *fakeSigstore) serveToken(w http.ResponseWriter, r *http.Request) {
-	f.tokenHits.Add(1)
+func (f *Sigstore) serveToken(w http.ResponseWriter, r *http.Request) {
+	f.TokenHits.Add(1)
 	if r.Header.Get("Authorization") != "Bearer "+f.RequestToken {
 		http.Error(w, `{"message":"bad credentials"}`, http.StatusUnauthorized)
 		return
@@ -163,10 +198,10 @@ func (f *fakeSigstore) serveToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{"count": 1, "value": f.mintToken()})
+	_ = json.NewEncoder(w).Encode(map[string]any{"count": 1, "value": f.MintToken()})
 }
 
-func (f *fakeSigstore) tokenClaims(tok string) (map[string]any, bool) {
+func (f *Sigstore) tokenClaims(tok string) (map[string]any, bool) {
 	f.mu.Lock()
 	known := false
 	for _, t := range f.issued {
@@ -196,12 +231,15 @@ var (
 	oidSCTList    = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 11129, 2, 4, 2}
 )
 
-func (f *fakeSigstore) serveFulcio(w http.ResponseWriter, r *http.Request) {
-	f.fulcioHits.Add(1)
+func (f *Sigstore) serveFulcio(w http.ResponseWriter, r *http.Request) {
+	f.FulcioHits.Add(1)
 	tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if f.fulcioStatus != 0 {
+	f.mu.Lock()
+	status := f.fulcioStatus
+	f.mu.Unlock()
+	if status != 0 {
 		// A careless server that echoes the credential it was given.
-		http.Error(w, "rejected token "+tok, f.fulcioStatus)
+		http.Error(w, "rejected token "+tok, status)
 		return
 	}
 	if r.Method != http.MethodPost || r.URL.Path != "/api/v2/signingCert" {
@@ -262,14 +300,17 @@ func pemCert(der []byte) string {
 
 // issue makes a ten-minute code-signing certificate for pub with the identity as a URI SAN, and
 // embeds an SCT from the CT log key over it, as Fulcio does.
-func (f *fakeSigstore) issue(pub crypto.PublicKey, identity, issuer, sourceRepo string) ([]byte, error) {
+func (f *Sigstore) issue(pub crypto.PublicKey, identity, issuer, sourceRepo string) ([]byte, error) {
 	san, err := url.Parse(identity)
 	if err != nil {
 		return nil, err
 	}
 	utf8 := func(s string) []byte { b, _ := asn1.MarshalWithParams(s, "utf8"); return b }
 	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	now := f.clock.Now().Truncate(time.Second)
+	f.mu.Lock()
+	clk := f.clock
+	f.mu.Unlock()
+	now := clk.Now().Truncate(time.Second)
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
 		Subject:      pkix.Name{},
@@ -336,8 +377,8 @@ func (f *fakeSigstore) issue(pub crypto.PublicKey, identity, issuer, sourceRepo 
 // serveRekor is the one call of the Rekor v1 API a signer makes: create a log entry. Each entry
 // is its own one-leaf tree, with an inclusion proof and checkpoint from the VirtualSigstore's log
 // key.
-func (f *fakeSigstore) serveRekor(w http.ResponseWriter, r *http.Request) {
-	f.rekorHits.Add(1)
+func (f *Sigstore) serveRekor(w http.ResponseWriter, r *http.Request) {
+	f.RekorHits.Add(1)
 	if r.Method != http.MethodPost || r.URL.Path != "/api/v1/log/entries" {
 		http.NotFound(w, r)
 		return
@@ -391,9 +432,12 @@ func (f *fakeSigstore) serveRekor(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(resp)
 }
 
-// trustedRoot is the trusted root of this instance: its Fulcio CA, CT log and Rekor log (with the
-// VirtualSigstore's TSA). withFulcio=false leaves the CA out (a key-only root).
-func (f *fakeSigstore) trustedRoot(withFulcio bool) []byte {
+// TrustedRoot is the trusted root JSON of this instance: its Fulcio CA, CT log and Rekor log (with
+// the VirtualSigstore's TSA).
+func (f *Sigstore) TrustedRoot() []byte { return f.trustedRoot(true) }
+
+// trustedRoot is TrustedRoot; withFulcio=false leaves the CA out (a key-only root).
+func (f *Sigstore) trustedRoot(withFulcio bool) []byte {
 	f.t.Helper()
 	start := time.Now().Add(-time.Hour)
 	var cas []root.CertificateAuthority
@@ -433,11 +477,18 @@ func (f *fakeSigstore) trustedRoot(withFulcio bool) []byte {
 	return b
 }
 
-// rekorOnlyRoot is a trusted root with this instance's Rekor log only, for key signatures.
-func (f *fakeSigstore) rekorOnlyRoot() []byte { return f.trustedRoot(false) }
+// RekorOnlyRoot is a trusted root with this instance's Rekor log only, for key signatures.
+func (f *Sigstore) RekorOnlyRoot() []byte { return f.trustedRoot(false) }
 
-// issuedTokens returns every token handed out so far.
-func (f *fakeSigstore) issuedTokens() []string {
+// ShareCA makes f certify with from's Fulcio CA and log to from's Rekor, keeping its own CT log
+// key: f's trusted root then trusts from's certificates and log entries but not their SCTs.
+func (f *Sigstore) ShareCA(from *Sigstore) {
+	f.rootCert, f.interCert, f.rootKey, f.interKey = from.rootCert, from.interCert, from.rootKey, from.interKey
+	f.vs = from.vs
+}
+
+// IssuedTokens returns every token handed out so far.
+func (f *Sigstore) IssuedTokens() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]string(nil), f.issued...)
