@@ -6,15 +6,19 @@ package release
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/shipgate/shipgate/pipeline/clock"
@@ -254,9 +258,11 @@ func (w *world) digestRef(d string) (name.Digest, error) {
 	return name.NewDigest(w.image+"@"+d, opts...)
 }
 
-// runner is the step runner of this phase run.
-func (w *world) runner() step.Runner {
-	return step.Runner{DryRun: w.env.DryRun, Clock: w.env.Clock, Tracer: w.env.Tracer, Progress: w.env.Progress, Hook: w.env.Hook}
+// run runs a phase's steps with this run's runner; gate errors from systems that could not be
+// read are failures, not refusals (see classify).
+func (w *world) run(ctx context.Context, rep *step.Report, steps []step.Step) error {
+	r := step.Runner{DryRun: w.env.DryRun, Clock: w.env.Clock, Tracer: w.env.Tracer, Progress: w.env.Progress, Hook: w.env.Hook}
+	return r.Run(ctx, rep, classify(steps))
 }
 
 // repoURL is the web URL of the repository (for the CHANGELOG links and provenance).
@@ -275,4 +281,38 @@ func webURL(api string) string {
 		return strings.TrimSuffix(api, "/api/v3")
 	}
 	return api
+}
+
+// classify marks, in every gate, an error that comes from not being able to read a registry or
+// GitHub (an outage, a rate limit, a bad token) as such, so the gate reports "failed: could not
+// look" and the run stops, instead of reporting a refusal the operator would try to fix.
+func classify(steps []step.Step) []step.Step {
+	out := make([]step.Step, len(steps))
+	for i, s := range steps {
+		if s.Kind == step.Gate && s.Observe != nil {
+			observe := s.Observe
+			s.Observe = func(ctx context.Context) (step.Observation, error) {
+				obs, err := observe(ctx)
+				if err != nil && infrastructure(err) {
+					return obs, step.CouldNotLook(err)
+				}
+				return obs, err
+			}
+		}
+		out[i] = s
+	}
+	return out
+}
+
+// infrastructure reports errors of the systems looked at, as opposed to what they said.
+func infrastructure(err error) bool {
+	var ghErr *github.Error
+	var rlErr *github.RateLimitError
+	var regErr *registry.Error
+	var tErr *transport.Error
+	var netErr net.Error
+	var urlErr *url.Error
+	return errors.As(err, &ghErr) || errors.As(err, &rlErr) || errors.As(err, &regErr) || errors.As(err, &tErr) ||
+		errors.As(err, &netErr) || errors.As(err, &urlErr) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }

@@ -24,7 +24,7 @@ func Finalize(ctx context.Context, env *Env, in PublishInput) (*step.Report, err
 		return rep, err
 	}
 	p := &publishRun{w: w, in: in, rep: rep, digs: map[string]v1.Hash{}}
-	err = w.runner().Run(ctx, rep, []step.Step{p.check(), p.finalizeCommit()})
+	err = w.run(ctx, rep, []step.Step{p.check(), p.finalizeCommit()})
 	return rep, err
 }
 
@@ -123,6 +123,6 @@ func PublishPlatform(ctx context.Context, env *Env, in PlatformInput) (*step.Rep
 			},
 		},
 	}
-	err = w.runner().Run(ctx, rep, steps)
+	err = w.run(ctx, rep, steps)
 	return rep, err
 }

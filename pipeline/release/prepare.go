@@ -116,7 +116,7 @@ func Prepare(ctx context.Context, env *Env, ver string) (*step.Report, error) {
 			},
 		},
 	}
-	err = w.runner().Run(ctx, rep, steps)
+	err = w.run(ctx, rep, steps)
 	return rep, err
 }
 

@@ -102,7 +102,7 @@ func Promote(ctx context.Context, env *Env, in PromoteInput) (*step.Report, erro
 			rep.Set("lock", "taken and released")
 		}()
 	}
-	err = w.runner().Run(ctx, rep, p.steps())
+	err = w.run(ctx, rep, p.steps())
 	return rep, err
 }
 
@@ -488,7 +488,7 @@ func Status(ctx context.Context, env *Env, ver string) (*step.Report, error) {
 			rep.Set("lock", "free")
 		}
 	}
-	err = w.runner().Run(ctx, rep, p.steps())
+	err = w.run(ctx, rep, p.steps())
 	if p.rel != nil && p.rel.State.Dispatch != nil {
 		d := p.rel.State.Dispatch
 		rep.Set("dispatch", fmt.Sprintf("%s to %s at %s (correlation id %s)", d.EventType, d.Repo, d.At.Format(time.RFC3339), d.CorrelationID))

@@ -114,7 +114,7 @@ func Publish(ctx context.Context, env *Env, in PublishInput) (*step.Report, erro
 		p.draftRelease(),
 		p.smokeTest(),
 	}
-	err = w.runner().Run(ctx, rep, steps)
+	err = w.run(ctx, rep, steps)
 	return rep, err
 }
 

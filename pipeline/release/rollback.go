@@ -189,6 +189,6 @@ func Rollback(ctx context.Context, env *Env, in RollbackInput) (*step.Report, er
 			},
 		},
 	}
-	err = w.runner().Run(ctx, rep, steps)
+	err = w.run(ctx, rep, steps)
 	return rep, err
 }

@@ -2,6 +2,7 @@ package step
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -116,6 +117,11 @@ func (r Runner) runOne(ctx context.Context, clk clock.Clock, tracer trace.Tracer
 		obs, err = s.Observe(ctx)
 	}
 	if s.Kind == Gate {
+		var look *LookError
+		if errors.As(err, &look) {
+			rec.Status, rec.Detail = Failed, "could not look: "+err.Error()
+			return rec, err
+		}
 		if err != nil {
 			rec.Status, rec.Detail = Refused, err.Error()
 			return rec, err

@@ -95,6 +95,23 @@ func (e *RefusedError) Error() string {
 // Is lets errors.Is(err, ErrRefused) match.
 func (e *RefusedError) Is(target error) bool { return target == ErrRefused }
 
+// LookError marks a gate's error as a failure to look — a registry or API that could not be read —
+// rather than a refusal: the gate counts as failed, not refused, and the run stops there.
+type LookError struct{ Err error }
+
+func (e *LookError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *LookError) Unwrap() error { return e.Err }
+
+// CouldNotLook wraps err as a LookError (nil stays nil).
+func CouldNotLook(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &LookError{Err: err}
+}
+
 // StepError is a failed step's error, naming the step.
 type StepError struct {
 	Step string

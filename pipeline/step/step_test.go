@@ -240,3 +240,24 @@ func TestRenderFormats(t *testing.T) {
 		t.Errorf("ValidFormat")
 	}
 }
+
+func TestGateThatCannotLookFails(t *testing.T) {
+	w := newWorld()
+	rep := NewReport("promote", "1.2.3")
+	err := (Runner{}).Run(context.Background(), rep, []Step{
+		w.gate("smoke test", func() error { return errors.New("no downstream release") }),
+		w.gate("signatures", func() error { return CouldNotLook(errors.New("401 from ghcr.io")) }),
+		w.gate("pull request", func() error { return nil }),
+		w.create("latest"),
+	})
+	var se *StepError
+	if !errors.As(err, &se) || se.Step != "signatures" || errors.Is(err, ErrRefused) {
+		t.Fatalf("want a failure of the signatures gate, got %v", err)
+	}
+	if statuses(rep) != "refused,failed,not run,not run" || len(w.acts) != 0 {
+		t.Fatalf("%s acts=%v", statuses(rep), w.acts)
+	}
+	if CouldNotLook(nil) != nil {
+		t.Fatal("CouldNotLook(nil) must be nil")
+	}
+}
