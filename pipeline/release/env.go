@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"go.opentelemetry.io/otel/trace"
@@ -315,4 +316,103 @@ func infrastructure(err error) bool {
 	return errors.As(err, &ghErr) || errors.As(err, &rlErr) || errors.As(err, &regErr) || errors.As(err, &tErr) ||
 		errors.As(err, &netErr) || errors.As(err, &urlErr) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// begin starts a phase run: its report, the clients, and the version.
+func begin(env *Env, phase, ver string) (*world, *step.Report, version.Version, error) {
+	rep := step.NewReport(phase, ver)
+	w, err := connect(env)
+	var v version.Version
+	if err == nil {
+		v, err = version.Parse(ver)
+	}
+	if err != nil {
+		rep.Err = err.Error()
+		return nil, rep, v, err
+	}
+	rep.Version = v.String()
+	return w, rep, v, nil
+}
+
+// runLocked runs steps under the promote lock, which serializes promotes and rollbacks of one
+// repository; a dry run takes no lock.
+func (w *world) runLocked(ctx context.Context, rep *step.Report, v version.Version, steps []step.Step) error {
+	if !w.env.DryRun {
+		lock, err := w.lock(ctx, rep, v)
+		if err != nil {
+			rep.Err = err.Error()
+			return err
+		}
+		defer func() {
+			if err := lock.Release(context.WithoutCancel(ctx)); err != nil {
+				rep.Note("promote lock not released: %v", err)
+				return
+			}
+			rep.Set("lock", "taken and released")
+		}()
+	}
+	return w.run(ctx, rep, steps)
+}
+
+// lock takes the promote lock, waiting while another promote holds it.
+func (w *world) lock(ctx context.Context, rep *step.Report, v version.Version) (*github.Lock, error) {
+	o := w.env.Lock.withDefaults()
+	// The holder names the workflow run, not its attempt or actor: GitHub starts attempt n+1 of a
+	// run only after attempt n ended, so a re-run (by anyone) takes over the lock its crashed
+	// attempt left behind, while any other run waits. Outside Actions the holder is the version
+	// alone: a re-run on a laptop takes its lock back too.
+	holder := fmt.Sprintf("%s %s", rep.Phase, v)
+	run := w.env.Run
+	if run.ID != "" {
+		holder += fmt.Sprintf(" (run %s)", run.ID)
+	}
+	deadline := w.clk.Now().Add(o.Wait)
+	for {
+		l, err := w.gh.AcquireLock(ctx, w.repo, holder, o.StaleAfter, o.BreakStale)
+		if err == nil {
+			held := "held by " + holder
+			if run.ID != "" {
+				held += fmt.Sprintf(", attempt %s by %s", run.Attempt, run.Actor)
+			}
+			rep.Set("lock", held)
+			return l, nil
+		}
+		var locked *github.LockedError
+		if !errors.As(err, &locked) || !w.clk.Now().Before(deadline) {
+			return nil, err
+		}
+		if err := w.clk.Sleep(ctx, o.Poll); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// verify checks a release's bundles by policy — index signature, an SBOM per platform (unless
+// SBOMs are off), provenance naming commit — and returns how many requirements held, or an error
+// listing each that did not, with its digest.
+func (w *world) verify(ctx context.Context, digest v1.Hash, plats map[string]name.Digest, commit string) (int, error) {
+	idx, err := w.digestRef(digest.String())
+	if err != nil {
+		return 0, err
+	}
+	reqs, err := w.store.VerifyRelease(ctx, idx, plats, commit, w.policy)
+	var rerr *sign.ReleaseError
+	if err != nil && !errors.As(err, &rerr) {
+		return 0, err
+	}
+	var failed []string
+	ok := 0
+	for _, r := range reqs {
+		switch {
+		case r.OK:
+			ok++
+		case w.env.Settings.NoSBOM && strings.Contains(strings.ToLower(r.What), "sbom"):
+		default:
+			failed = append(failed, r.String())
+		}
+	}
+	if len(failed) > 0 {
+		return ok, fmt.Errorf("%d requirement(s) not met under %s:\n    %s", len(failed), w.policy, strings.Join(failed, "\n    "))
+	}
+	return ok, nil
 }

@@ -137,7 +137,7 @@ func TestRollback(t *testing.T) {
 		w.env.Secrets.VerifyKey = otherKey(t)
 		defer func() { w.env.Secrets.VerifyKey = good }()
 		rep, err := rollback("1.0.0")
-		refused(t, err, rep, "signatures", "no longer verifies")
+		refused(t, err, rep, "signatures", "requirement(s) not met under")
 		if after := w.state(versions...); after != before {
 			t.Fatalf("refused rollback changed the world: %s", diff(after, before))
 		}

@@ -14,7 +14,6 @@ import (
 	"github.com/shipgate/shipgate/pipeline/config"
 	"github.com/shipgate/shipgate/pipeline/github"
 	"github.com/shipgate/shipgate/pipeline/registry"
-	"github.com/shipgate/shipgate/pipeline/sign"
 	"github.com/shipgate/shipgate/pipeline/step"
 	"github.com/shipgate/shipgate/pipeline/version"
 )
@@ -74,36 +73,12 @@ type promoteRun struct {
 // (latest at this digest, PR merged at the finalize commit, release published at this tag and
 // commit) passes as done, so re-running promote finishes a half-done promote.
 func Promote(ctx context.Context, env *Env, in PromoteInput) (*step.Report, error) {
-	rep := step.NewReport("promote", in.Version)
-	w, err := connect(env)
+	w, rep, v, err := begin(env, "promote", in.Version)
 	if err != nil {
-		rep.Err = err.Error()
 		return rep, err
 	}
-	p := &promoteRun{w: w, in: in, rep: rep}
-	if v, err := version.Parse(in.Version); err != nil {
-		rep.Err = err.Error()
-		return rep, err
-	} else {
-		p.v = v
-		rep.Version = v.String()
-	}
-	if !env.DryRun {
-		lock, err := p.lock(ctx)
-		if err != nil {
-			rep.Err = err.Error()
-			return rep, err
-		}
-		defer func() {
-			if err := lock.Release(context.WithoutCancel(ctx)); err != nil {
-				rep.Note("promote lock not released: %v", err)
-				return
-			}
-			rep.Set("lock", "taken and released")
-		}()
-	}
-	err = w.run(ctx, rep, p.steps())
-	return rep, err
+	p := &promoteRun{w: w, in: in, rep: rep, v: v}
+	return rep, w.runLocked(ctx, rep, v, p.steps())
 }
 
 func (p *promoteRun) steps() []step.Step {
@@ -117,38 +92,6 @@ func (p *promoteRun) steps() []step.Step {
 		p.moveLatest(),
 		p.mergePR(),
 		p.publishRelease(),
-	}
-}
-
-// lock takes the promote lock, waiting while another promote holds it.
-func (p *promoteRun) lock(ctx context.Context) (*github.Lock, error) {
-	o := p.w.env.Lock.withDefaults()
-	// The holder names the workflow run, not its attempt or actor: GitHub starts attempt n+1 of a
-	// run only after attempt n ended, so a re-run (by anyone) takes over the lock its crashed
-	// attempt left behind, while any other run waits.
-	holder := fmt.Sprintf("promote %s", p.v)
-	run := p.w.env.Run
-	if run.ID != "" {
-		holder += fmt.Sprintf(" (run %s)", run.ID)
-	}
-	deadline := p.w.clk.Now().Add(o.Wait)
-	for {
-		l, err := p.w.gh.AcquireLock(ctx, p.w.repo, holder, o.StaleAfter, o.BreakStale)
-		if err == nil {
-			held := "held by " + holder
-			if run.ID != "" {
-				held += fmt.Sprintf(", attempt %s by %s", run.Attempt, run.Actor)
-			}
-			p.rep.Set("lock", held)
-			return l, nil
-		}
-		var locked *github.LockedError
-		if !errors.As(err, &locked) || !p.w.clk.Now().Before(deadline) {
-			return nil, err
-		}
-		if err := p.w.clk.Sleep(ctx, o.Poll); err != nil {
-			return nil, err
-		}
 	}
 }
 
@@ -226,31 +169,11 @@ func (p *promoteRun) signatureGate() step.Step {
 			if p.digest == (v1.Hash{}) || p.commit == "" {
 				return step.Observation{}, fmt.Errorf("not checked: the index and release gates must pass first")
 			}
-			idx, err := p.w.digestRef(p.digest.String())
+			n, err := p.w.verify(ctx, p.digest, p.plats, p.commit)
 			if err != nil {
 				return step.Observation{}, err
 			}
-			reqs, err := p.w.store.VerifyRelease(ctx, idx, p.plats, p.commit, p.w.policy)
-			var rerr *sign.ReleaseError
-			if err != nil && !errors.As(err, &rerr) {
-				return step.Observation{}, err
-			}
-			var failed []string
-			ok := 0
-			for _, r := range reqs {
-				if r.OK {
-					ok++
-					continue
-				}
-				if p.w.env.Settings.NoSBOM && strings.Contains(strings.ToLower(r.What), "sbom") {
-					continue
-				}
-				failed = append(failed, r.String())
-			}
-			if len(failed) > 0 {
-				return step.Observation{}, fmt.Errorf("%d requirement(s) not met under %s:\n    %s", len(failed), p.w.policy, strings.Join(failed, "\n    "))
-			}
-			return step.Observation{Detail: fmt.Sprintf("%d requirements verified under %s", ok, p.w.policy)}, nil
+			return step.Observation{Detail: fmt.Sprintf("%d requirements verified under %s", n, p.w.policy)}, nil
 		},
 	}
 }
@@ -468,18 +391,10 @@ func (p *promoteRun) publishRelease() step.Step {
 func Status(ctx context.Context, env *Env, ver string) (*step.Report, error) {
 	e := *env
 	e.DryRun = true
-	rep := step.NewReport("status", ver)
-	w, err := connect(&e)
+	w, rep, v, err := begin(&e, "status", ver)
 	if err != nil {
-		rep.Err = err.Error()
 		return rep, err
 	}
-	v, err := version.Parse(ver)
-	if err != nil {
-		rep.Err = err.Error()
-		return rep, err
-	}
-	rep.Version = v.String()
 	p := &promoteRun{w: w, rep: rep, v: v, status: true}
 	if info, held, err := w.gh.LockState(ctx, w.repo); err == nil {
 		if held {

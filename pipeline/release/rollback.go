@@ -2,19 +2,12 @@ package release
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-
 	"github.com/shipgate/shipgate/pipeline/config"
-	"github.com/shipgate/shipgate/pipeline/github"
 	"github.com/shipgate/shipgate/pipeline/registry"
-	"github.com/shipgate/shipgate/pipeline/sign"
 	"github.com/shipgate/shipgate/pipeline/step"
-	"github.com/shipgate/shipgate/pipeline/version"
 )
 
 // RollbackInput is one rollback run.
@@ -34,41 +27,20 @@ type RollbackInput struct {
 //  5. move latest — latest → that index, by its exact manifest bytes;
 //  6. Latest label — GitHub's "Latest" release label follows latest.
 //
-// Like promote, it runs under the promote lock.
+// Like promote, it runs under the promote lock, and shares promote's index and signature gates.
 func Rollback(ctx context.Context, env *Env, in RollbackInput) (*step.Report, error) {
-	rep := step.NewReport("rollback", in.Version)
-	w, err := connect(env)
+	w, rep, v, err := begin(env, "rollback", in.Version)
 	if err != nil {
-		rep.Err = err.Error()
 		return rep, err
 	}
-	v, err := version.Parse(in.Version)
-	if err != nil {
-		rep.Err = err.Error()
-		return rep, err
-	}
-	rep.Version = v.String()
 	p := &promoteRun{w: w, rep: rep, v: v}
-	if !env.DryRun {
-		lock, err := p.lock(ctx)
-		if err != nil {
-			rep.Err = err.Error()
-			return rep, err
-		}
-		defer func() {
-			if err := lock.Release(context.WithoutCancel(ctx)); err != nil {
-				rep.Note("promote lock not released: %v", err)
-			}
-		}()
-	}
-	var rel *github.Release
-	var digest v1.Hash
-	plats := map[string]name.Digest{}
-	var plan registry.TagPlan
 	steps := []step.Step{
 		{
 			Name: "release", Kind: step.Gate, Observes: "release vX.Y.Z",
 			Observe: func(ctx context.Context) (step.Observation, error) {
+				if v.IsPrerelease() {
+					return step.Observation{}, fmt.Errorf("%s is a pre-release: latest never points at a pre-release", v)
+				}
 				r, err := w.gh.FindRelease(ctx, w.repo, v.GitTag())
 				if err != nil {
 					return step.Observation{}, err
@@ -76,69 +48,19 @@ func Rollback(ctx context.Context, env *Env, in RollbackInput) (*step.Report, er
 				if r == nil || r.Draft {
 					return step.Observation{}, fmt.Errorf("%s of %s was never promoted (no published release): rollback only goes back to a promoted version", v.GitTag(), w.repo)
 				}
-				if v.IsPrerelease() {
-					return step.Observation{}, fmt.Errorf("%s is a pre-release: latest never points at a pre-release", v)
-				}
-				rel = r
+				p.rel, p.commit = r, r.Target
 				rep.Set("release", r.URL)
 				return step.Observation{Detail: "published " + r.URL + " at " + short(r.Target)}, nil
 			},
 		},
-		{
-			Name: "index", Kind: step.Gate, Observes: "X.Y.Z and X.Y.Z-<arch> in the registry",
-			Observe: func(ctx context.Context) (step.Observation, error) {
-				chk, err := w.reg.CheckIndex(ctx, w.image, v, w.platforms)
-				if err != nil {
-					return step.Observation{}, err
-				}
-				if err := chk.Err(); err != nil {
-					return step.Observation{}, err
-				}
-				digest = chk.Digest
-				for _, e := range chk.Entries {
-					ref, err := w.digestRef(e.Digest.String())
-					if err != nil {
-						return step.Observation{}, err
-					}
-					plats[e.Platform.String()] = ref
-				}
-				rep.Set("index", w.image+"@"+digest.String())
-				return step.Observation{Detail: fmt.Sprintf("%s:%s is %s", w.image, v.ImageTag(), digest)}, nil
-			},
-		},
-		{
-			Name: "signatures", Kind: step.Gate, Observes: "bundles of the index and platforms, by policy",
-			Observe: func(ctx context.Context) (step.Observation, error) {
-				if w.env.Settings.Sign == config.SignNone {
-					return step.Observation{}, fmt.Errorf("signing is off (--sign=none): cannot verify %s", v)
-				}
-				if rel == nil || digest == (v1.Hash{}) {
-					return step.Observation{}, fmt.Errorf("not checked: the release and index gates must pass first")
-				}
-				idx, err := w.digestRef(digest.String())
-				if err != nil {
-					return step.Observation{}, err
-				}
-				reqs, err := w.store.VerifyRelease(ctx, idx, plats, rel.Target, w.policy)
-				var rerr *sign.ReleaseError
-				if err != nil && !errors.As(err, &rerr) {
-					return step.Observation{}, err
-				}
-				var failed []string
-				for _, r := range reqs {
-					if !r.OK && !(w.env.Settings.NoSBOM && strings.Contains(strings.ToLower(r.What), "sbom")) {
-						failed = append(failed, r.String())
-					}
-				}
-				if len(failed) > 0 {
-					return step.Observation{}, fmt.Errorf("%s no longer verifies under %s:\n    %s", v, w.policy, strings.Join(failed, "\n    "))
-				}
-				return step.Observation{Detail: fmt.Sprintf("%d requirements verified", len(reqs))}, nil
-			},
-		},
+		p.indexGate(),
+		p.signatureGate(),
 		{
 			Name: "tags", Kind: step.Gate, Observes: "what latest (and X.Y, X) hold now",
 			Observe: func(ctx context.Context) (step.Observation, error) {
+				if w.env.Settings.Sign == config.SignNone {
+					return step.Observation{}, fmt.Errorf("not checked: signing is off")
+				}
 				pl, err := w.reg.PlanRollback(ctx, w.image, v, w.platforms, registry.TagOptions{Floating: w.env.Settings.FloatingTags, AllowUnknownLatest: in.AllowUnknownLatest})
 				if err != nil {
 					return step.Observation{}, err
@@ -146,25 +68,11 @@ func Rollback(ctx context.Context, env *Env, in RollbackInput) (*step.Report, er
 				if b := pl.Blocked(); len(b) > 0 {
 					return step.Observation{}, fmt.Errorf("%s: %s", b[0].Tag, b[0].Reason)
 				}
-				plan = pl
+				p.tags = pl
 				return step.Observation{Done: pl.Done(), Detail: strings.Join(pl.Lines(), "; ")}, nil
 			},
 		},
-		{
-			Name: "move latest", Observes: "the rollback plan", Changes: "latest (and X.Y, X) → the earlier index",
-			Observe: func(ctx context.Context) (step.Observation, error) {
-				if plan.Done() {
-					return step.Observation{Done: true, Detail: "latest already at " + digest.String()}, nil
-				}
-				return step.Observation{Plan: strings.Join(plan.Lines(), "; ")}, nil
-			},
-			Act: func(ctx context.Context) (string, error) {
-				if err := w.reg.ApplyTags(ctx, plan); err != nil {
-					return "", err
-				}
-				return "latest → " + digest.String() + " (" + v.String() + ")", nil
-			},
-		},
+		p.moveLatest(),
 		{
 			Name: "Latest label", Observes: "which release GitHub marks Latest", Changes: "marks vX.Y.Z Latest",
 			Observe: func(ctx context.Context) (step.Observation, error) {
@@ -182,13 +90,12 @@ func Rollback(ctx context.Context, env *Env, in RollbackInput) (*step.Report, er
 				return step.Observation{Plan: fmt.Sprintf("move GitHub's Latest label from %s to %s", from, v.GitTag())}, nil
 			},
 			Act: func(ctx context.Context) (string, error) {
-				if err := w.gh.MarkLatest(ctx, w.repo, rel); err != nil {
+				if err := w.gh.MarkLatest(ctx, w.repo, p.rel); err != nil {
 					return "", err
 				}
 				return v.GitTag() + " marked Latest", nil
 			},
 		},
 	}
-	err = w.run(ctx, rep, steps)
-	return rep, err
+	return rep, w.runLocked(ctx, rep, v, steps)
 }
