@@ -136,6 +136,9 @@ func Commit(flag, head string) (string, error) {
 	if flag != "" && !IsCommit(flag) {
 		return "", fmt.Errorf("--commit %q is not a full commit SHA (40 hex characters); in GitHub Actions pass ${{ github.sha }}", flag)
 	}
+	if head != "" && !IsCommit(head) {
+		return "", fmt.Errorf("the source directory's HEAD is %q, not a commit: is the checkout complete?", head)
+	}
 	switch {
 	case flag != "" && head != "" && flag != head:
 		return "", fmt.Errorf("--commit %s is not the source directory's HEAD %s: check out %s, or drop --commit to release HEAD", short(flag), short(head), short(flag))

@@ -115,6 +115,7 @@ func TestCommit(t *testing.T) {
 		{"abc", head, "not a full commit SHA"},
 		{other, head, "is not the source directory's HEAD 0123456789ab"},
 		{"", "", "no commit to release"},
+		{"", "0", "HEAD is \"0\", not a commit"},
 	} {
 		if _, err := Commit(c.flag, c.head); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("Commit(%q,%q) = %v, want %q", c.flag, c.head, err, c.want)
