@@ -70,44 +70,55 @@ demo-dagger:
 # Dispatch prepare-release.yml: branch release/VERSION, CHANGELOG section, draft PR.
 prepare-release VERSION:
     @just _version {{VERSION}}
+    @just _need gh "the GitHub CLI (https://cli.github.com), then gh auth login"
     @echo "dispatching prepare-release.yml for {{VERSION}} on $(git remote get-url origin 2>/dev/null || echo 'this repository')"
     gh workflow run prepare-release.yml -f version={{VERSION}}
 
 # Dispatch release.yml (publish) on release/VERSION; DRY_RUN=true to only print the plan.
 finalize-release VERSION:
     @just _version {{VERSION}}
+    @just _need gh "the GitHub CLI (https://cli.github.com), then gh auth login"
     @echo "dispatching release.yml (publish) for {{VERSION}} on branch release/{{VERSION}} (dry_run=${DRY_RUN:-false})"
     gh workflow run release.yml --ref release/{{VERSION}} -f version={{VERSION}} -f dry_run=${DRY_RUN:-false}
 
 # Dispatch promote-release.yml after inspecting the release; DRY_RUN=true to only check the gates.
 promote-release VERSION:
     @just _version {{VERSION}}
+    @just _need gh "the GitHub CLI (https://cli.github.com), then gh auth login"
     @echo "dispatching promote-release.yml for {{VERSION}} (dry_run=${DRY_RUN:-false})"
     gh workflow run promote-release.yml -f version={{VERSION}} -f dry_run=${DRY_RUN:-false}
 
 # Run publish locally through Dagger with the same flags as CI (DRY_RUN=true: plan only).
 publish VERSION:
     @just _version {{VERSION}}
+    @just _need dagger "the Dagger CLI v0.21.8 (https://docs.dagger.io/install) and a container engine"
     @echo "publishing {{VERSION}} from $(git rev-parse --short HEAD) with dagger (dry_run=${DRY_RUN:-false})"
     REPO="${REPO:?set REPO=owner/name}" SIGN="${SIGN:-key}" SHIPGATE_FORMAT=text bash .github/shipgate.sh publish --version {{VERSION}}
 
 # Run promote locally through Dagger (DRY_RUN=true: gates only).
 promote VERSION:
     @just _version {{VERSION}}
+    @just _need dagger "the Dagger CLI v0.21.8 (https://docs.dagger.io/install) and a container engine"
     @echo "promoting {{VERSION}} with dagger (dry_run=${DRY_RUN:-false})"
     REPO="${REPO:?set REPO=owner/name}" SIGN="${SIGN:-key}" SHIPGATE_FORMAT=text bash .github/shipgate.sh promote --version {{VERSION}}
 
 # Show what exists for VERSION and which promote gates pass; changes nothing.
 status VERSION:
     @just _version {{VERSION}}
+    @just _need dagger "the Dagger CLI v0.21.8 (https://docs.dagger.io/install) and a container engine"
     REPO="${REPO:?set REPO=owner/name}" SIGN="${SIGN:-key}" SHIPGATE_FORMAT=text bash .github/shipgate.sh status --version {{VERSION}}
 
 # Move latest back to an earlier promoted VERSION (DRY_RUN=true: plan only).
 rollback VERSION:
     @just _version {{VERSION}}
+    @just _need dagger "the Dagger CLI v0.21.8 (https://docs.dagger.io/install) and a container engine"
     @echo "rolling latest back to {{VERSION}} with dagger (dry_run=${DRY_RUN:-false})"
     REPO="${REPO:?set REPO=owner/name}" SIGN="${SIGN:-key}" SHIPGATE_FORMAT=text bash .github/shipgate.sh rollback --version {{VERSION}}
 
 # Refuse a malformed version before anything is dispatched.
 _version VERSION:
     @go run ./pipeline/cmd/version {{VERSION}} >/dev/null
+
+# Say which tool is missing and how to get it.
+_need TOOL HOW:
+    @command -v {{TOOL}} >/dev/null || { echo "{{TOOL}} not found: install {{HOW}}" >&2; exit 1; }
