@@ -1,6 +1,10 @@
 # shipgate — developer and operator recipes. `just` lists them.
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
+# Tools built by .ci/setup (cached by version); the tests and lint find them here.
+export SHIPGATE_COSIGN := env_var_or_default("SHIPGATE_COSIGN", `bash .ci/setup --env | sed -n 's/^export SHIPGATE_COSIGN=//p'`)
+export SHIPGATE_ACTIONLINT := env_var_or_default("SHIPGATE_ACTIONLINT", `bash .ci/setup --env | sed -n 's/^export SHIPGATE_ACTIONLINT=//p'`)
+
 # Fuzz time per target in `just test` (CI) — raise it locally for a longer hunt.
 fuzztime := env_var_or_default("FUZZTIME", "8s")
 
@@ -19,7 +23,8 @@ lint:
     go -C .dagger build ./...
     go -C .dagger vet ./...
     go run ./pipeline/cmd/workflowcheck .github/workflows
-    "${SHIPGATE_ACTIONLINT:-actionlint}" -shellcheck shellcheck
+    @test -x "$SHIPGATE_ACTIONLINT" || { echo "actionlint not found at $SHIPGATE_ACTIONLINT: run bash .ci/setup" >&2; exit 1; }
+    "$SHIPGATE_ACTIONLINT" -shellcheck shellcheck
     shellcheck .github/shipgate.sh .ci/run .ci/setup .ci/generate .ci/check-generated
 
 # The root module's tests (pipeline); the packages with concurrency run again under the race detector.
