@@ -462,13 +462,8 @@ func (s *Server) createBlob(w http.ResponseWriter, r *http.Request) {
 func (s *Server) getBlob(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rp, _, ok := s.access(w, r, PermPull, "contents=read")
+	rp, o, ok := s.readObject(w, r, "blob")
 	if !ok {
-		return
-	}
-	o := rp.objects[r.PathValue("sha")]
-	if o == nil || o.kind != "blob" {
-		notFound(w)
 		return
 	}
 	if strings.Contains(r.Header.Get("Accept"), "raw") {
@@ -633,18 +628,27 @@ func (s *Server) createCommit(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, s.commitJSON(r, rp, sha))
 }
 
+// readObject is the start of every GET of a git object by {sha}: read access to the repository,
+// and an object of that kind, else 404 as GitHub answers. Call it with s.mu held.
+func (s *Server) readObject(w http.ResponseWriter, r *http.Request, kind string) (*repo, *object, bool) {
+	rp, _, ok := s.access(w, r, PermPull, "contents=read")
+	if !ok {
+		return nil, nil, false
+	}
+	o := rp.objects[r.PathValue("sha")]
+	if o == nil || o.kind != kind {
+		notFound(w)
+		return nil, nil, false
+	}
+	return rp, o, true
+}
+
 func (s *Server) getCommit(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rp, _, ok := s.access(w, r, PermPull, "contents=read")
-	if !ok {
-		return
+	if rp, _, ok := s.readObject(w, r, "commit"); ok {
+		writeJSON(w, http.StatusOK, s.commitJSON(r, rp, r.PathValue("sha")))
 	}
-	if o := rp.objects[r.PathValue("sha")]; o == nil || o.kind != "commit" {
-		notFound(w)
-		return
-	}
-	writeJSON(w, http.StatusOK, s.commitJSON(r, rp, r.PathValue("sha")))
 }
 
 func (s *Server) tagJSON(r *http.Request, rp *repo, sha string) map[string]any {
@@ -689,15 +693,9 @@ func (s *Server) createTagObject(w http.ResponseWriter, r *http.Request) {
 func (s *Server) getTagObject(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rp, _, ok := s.access(w, r, PermPull, "contents=read")
-	if !ok {
-		return
+	if rp, _, ok := s.readObject(w, r, "tag"); ok {
+		writeJSON(w, http.StatusOK, s.tagJSON(r, rp, r.PathValue("sha")))
 	}
-	if o := rp.objects[r.PathValue("sha")]; o == nil || o.kind != "tag" {
-		notFound(w)
-		return
-	}
-	writeJSON(w, http.StatusOK, s.tagJSON(r, rp, r.PathValue("sha")))
 }
 
 func (s *Server) getContents(w http.ResponseWriter, r *http.Request) {
