@@ -521,7 +521,10 @@ func (p *publishRun) provenanceStep() step.Step {
 			if err != nil {
 				return "", err
 			}
-			also := refsOf(p.w, p.subjects()[1:])
+			also, err := refsOf(p.w, p.subjects()[1:])
+			if err != nil {
+				return "", err
+			}
 			if err := p.w.store.Attest(ctx, ref, sign.ProvenancePredicateType, pred, sg, also...); err != nil {
 				return "", err
 			}
@@ -549,14 +552,16 @@ func (p *publishRun) facts() provenance.Facts {
 	}
 }
 
-func refsOf(w *world, digests []string) []name.Digest {
+func refsOf(w *world, digests []string) ([]name.Digest, error) {
 	var out []name.Digest
 	for _, d := range digests {
-		if r, err := w.digestRef(d); err == nil {
-			out = append(out, r)
+		r, err := w.digestRef(d)
+		if err != nil {
+			return nil, err
 		}
+		out = append(out, r)
 	}
-	return out
+	return out, nil
 }
 
 func (p *publishRun) gitTag() step.Step {
