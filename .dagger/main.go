@@ -166,9 +166,8 @@ func New(
 	// +optional
 	// +default="shipgate-smoke-test"
 	eventType string,
-	// Platforms to build, e.g. linux/amd64,linux/arm64.
+	// Platforms to build (repeatable or comma-separated); default linux/amd64,linux/arm64.
 	// +optional
-	// +default=["linux/amd64", "linux/arm64"]
 	platforms []string,
 	// Dockerfile path inside the source tree.
 	// +optional
