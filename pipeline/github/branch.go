@@ -3,15 +3,14 @@ package github
 import (
 	"bytes"
 	"context"
-	"crypto/sha1"
 	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"strings"
 	"time"
 
 	gh "github.com/google/go-github/v62/github"
 
+	"github.com/shipgate/shipgate/pipeline/source"
 	"github.com/shipgate/shipgate/pipeline/version"
 )
 
@@ -107,14 +106,6 @@ func (c *Client) FileAt(ctx context.Context, r Repo, ref, path string) ([]byte, 
 	return blob, true, nil
 }
 
-// BlobSHA is the git object id of a file with content b, as git and GitHub compute it.
-func BlobSHA(b []byte) string {
-	h := sha1.New()
-	fmt.Fprintf(h, "blob %d\x00", len(b))
-	h.Write(b)
-	return hex.EncodeToString(h.Sum(nil))
-}
-
 // CommitState is what ObserveCommitFile saw.
 type CommitState struct {
 	// Branch and Head: the branch and where it points now.
@@ -148,7 +139,7 @@ func (c *Client) ObserveCommitFile(ctx context.Context, r Repo, branch, parent, 
 		}
 		return st, nil
 	}
-	same, err := c.isFileCommit(ctx, r, head, parent, path, BlobSHA(content))
+	same, err := c.isFileCommit(ctx, r, head, parent, path, source.BlobSHA(content))
 	if err != nil {
 		return st, err
 	}

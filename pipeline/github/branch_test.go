@@ -259,12 +259,6 @@ func TestCommitFileNestedPathKeepsMode(t *testing.T) {
 	mustContain(t, err, "branch release/9.9.9 not found in acme/app: run prepare first")
 }
 
-func TestBlobSHA(t *testing.T) {
-	if BlobSHA([]byte("hello\n")) != "ce013625030ba8dba906f756967f9e9ca394464a" {
-		t.Fatal("BlobSHA differs from git hash-object")
-	}
-}
-
 func TestErrorsNameObjectAndPermission(t *testing.T) {
 	e := newEnv(t, githubserver.Options{}, githubserver.RepoOptions{})
 	ro := e.client(readToken)

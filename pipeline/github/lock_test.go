@@ -3,6 +3,7 @@ package github
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,40 +62,18 @@ func TestPromoteLock(t *testing.T) {
 func TestPromoteLockIsExclusive(t *testing.T) {
 	e := newEnv(t, githubserver.Options{}, githubserver.RepoOptions{})
 	// Concurrent promotes: exactly one wins.
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	won := 0
-	for i := 0; i < 6; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			if _, err := e.client(token).AcquireLock(e.ctx, app, "run "+string(rune('a'+i)), time.Hour, false); err == nil {
-				mu.Lock()
-				won++
-				mu.Unlock()
-			}
-		}(i)
-	}
-	wg.Wait()
-	if won != 1 {
+	if won := race(6, func(i int) bool {
+		_, err := e.client(token).AcquireLock(e.ctx, app, "run "+string(rune('a'+i)), time.Hour, false)
+		return err == nil
+	}); won != 1 {
 		t.Fatalf("%d promotes took the lock, want 1", won)
 	}
 	// Concurrent breakers of a stale lock: exactly one wins (the ref moves without force).
 	e.clk.Advance(3 * time.Hour)
-	won = 0
-	for i := 0; i < 6; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			if _, err := e.client(token).AcquireLock(e.ctx, app, "breaker "+string(rune('a'+i)), time.Hour, true); err == nil {
-				mu.Lock()
-				won++
-				mu.Unlock()
-			}
-		}(i)
-	}
-	wg.Wait()
-	if won != 1 {
+	if won := race(6, func(i int) bool {
+		_, err := e.client(token).AcquireLock(e.ctx, app, "breaker "+string(rune('a'+i)), time.Hour, true)
+		return err == nil
+	}); won != 1 {
 		t.Fatalf("%d breakers took the stale lock, want 1", won)
 	}
 }
@@ -115,4 +94,21 @@ func TestPromoteLockAfterLostAnswer(t *testing.T) {
 	}
 	_, err = e.c.AcquireLock(e.ctx, app, " ", time.Hour, false)
 	mustContain(t, err, "holder name is empty")
+}
+
+// race runs n attempts at once and counts the ones that won.
+func race(n int, try func(i int) bool) int {
+	var wg sync.WaitGroup
+	var won atomic.Int32
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if try(i) {
+				won.Add(1)
+			}
+		}(i)
+	}
+	wg.Wait()
+	return int(won.Load())
 }

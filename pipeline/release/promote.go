@@ -45,7 +45,6 @@ type promoteRun struct {
 	pr     github.PRState
 	tags   registry.TagPlan
 	latest bool // GitHub's "Latest" label goes to this release
-	status bool
 }
 
 // Promote is phase 2. Every gate runs first, on the index digest resolved once at the start, and
@@ -395,7 +394,7 @@ func Status(ctx context.Context, env *Env, ver string) (*step.Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	p := &promoteRun{w: w, rep: rep, v: v, status: true}
+	p := &promoteRun{w: w, rep: rep, v: v}
 	if info, held, err := w.gh.LockState(ctx, w.repo); err == nil {
 		if held {
 			rep.Set("lock", fmt.Sprintf("held by %s since %s", info.Holder, info.Acquired.Format(time.RFC3339)))

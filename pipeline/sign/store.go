@@ -333,16 +333,7 @@ func isNotFound(err error) bool {
 // It only reads. An error means the registry could not be read or the policy is incomplete; a
 // missing or rejected signature is false with no error.
 func (s *Store) Signed(ctx context.Context, subject name.Digest, p Policy) (bool, error) {
-	c, err := newChecker(p)
-	if err != nil {
-		return false, err
-	}
-	opts, err := s.clients(ctx)
-	if err != nil {
-		return false, err
-	}
-	v, err := lookup(opts, c, subject, SignaturePredicateType, nil)
-	return v.ok, err
+	return s.Attested(ctx, subject, SignaturePredicateType, p, nil)
 }
 
 // Attested says whether subject carries an attestation of predicateType that verifies under p
