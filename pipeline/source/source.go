@@ -19,6 +19,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/shipgate/shipgate/pipeline/fault"
 )
 
 // Entry is a file of a tree: its git mode (100644, 100755, 120000) and blob id.
@@ -134,14 +136,14 @@ func Head(dir string) (sha string, found bool, err error) {
 func Commit(flag, head string) (string, error) {
 	flag = strings.ToLower(strings.TrimSpace(flag))
 	if flag != "" && !IsCommit(flag) {
-		return "", fmt.Errorf("--commit %q is not a full commit SHA (40 hex characters); in GitHub Actions pass ${{ github.sha }}", flag)
+		return "", fault.BadInputf("--commit %q is not a full commit SHA (40 hex characters); in GitHub Actions pass ${{ github.sha }}", flag)
 	}
 	if head != "" && !IsCommit(head) {
-		return "", fmt.Errorf("the source directory's HEAD is %q, not a commit: is the checkout complete?", head)
+		return "", fault.BadInputf("the source directory's HEAD is %q, not a commit: is the checkout complete?", head)
 	}
 	switch {
 	case flag != "" && head != "" && flag != head:
-		return "", fmt.Errorf("--commit %s is not the source directory's HEAD %s: check out %s, or drop --commit to release HEAD", short(flag), short(head), short(flag))
+		return "", fault.BadInputf("--commit %s is not the source directory's HEAD %s: check out %s, or drop --commit to release HEAD", short(flag), short(head), short(flag))
 	case flag != "":
 		return flag, nil
 	case head != "":
@@ -194,7 +196,7 @@ func Check(commit string, local, committed Tree) error {
 		}
 		lines = append(lines, x.Path+": "+x.Problem)
 	}
-	return fmt.Errorf("the source tree is not commit %s, and the build would see the difference:\n  %s\ncommit or remove these files, or release from a clean checkout (as CI does)", short(commit), strings.Join(lines, "\n  "))
+	return fault.Refusedf("the source tree is not commit %s, and the build would see the difference:\n  %s\ncommit or remove these files, or release from a clean checkout (as CI does)", short(commit), strings.Join(lines, "\n  "))
 }
 
 // ReadFile reads a file of the source directory; found is false when it does not exist.

@@ -87,6 +87,8 @@ func (r *Report) Note(format string, args ...any) {
 
 // Status returns the status recorded for a step name, or "" if it has none.
 func (r *Report) Status(name string) Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	for _, rec := range r.Records {
 		if rec.Name == name {
 			return rec.Status
@@ -97,6 +99,8 @@ func (r *Report) Status(name string) Status {
 
 // Count returns how many steps ended with status s.
 func (r *Report) Count(s Status) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	n := 0
 	for _, rec := range r.Records {
 		if rec.Status == s {
@@ -191,8 +195,8 @@ func (r *Report) text() string {
 	if r.Err != "" {
 		fmt.Fprintf(&b, "\nerror: %s\n", r.Err)
 	}
-	fmt.Fprintf(&b, "\n%d acted, %d already done, %d planned, %d passed, %d refused, %d failed, %d not run in %s\n",
-		r.Count(Acted), r.Count(Done), r.Count(Planned), r.Count(Passed), r.Count(Refused), r.Count(Failed), r.Count(NotRun), r.Duration.Round(time.Millisecond))
+	fmt.Fprintf(&b, "\n%d acted, %d already done, %d skipped, %d planned, %d passed, %d refused, %d failed, %d not run in %s\n",
+		r.Count(Acted), r.Count(Done), r.Count(Skipped), r.Count(Planned), r.Count(Passed), r.Count(Refused), r.Count(Failed), r.Count(NotRun), r.Duration.Round(time.Millisecond))
 	return b.String()
 }
 

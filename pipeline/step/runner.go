@@ -2,7 +2,6 @@ package step
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/shipgate/shipgate/pipeline/clock"
+	"github.com/shipgate/shipgate/pipeline/fault"
 )
 
 // TracerName is the instrumentation name of shipgate's spans.
@@ -117,35 +117,29 @@ func (r Runner) runOne(ctx context.Context, clk clock.Clock, tracer trace.Tracer
 		obs, err = s.Observe(ctx)
 	}
 	if s.Kind == Gate {
-		var look *LookError
-		if errors.As(err, &look) {
-			rec.Status, rec.Detail = Failed, "could not look: "+err.Error()
-			return rec, err
-		}
-		if err != nil {
-			rec.Status, rec.Detail = Refused, err.Error()
-			return rec, err
-		}
-		rec.Status, rec.Detail = Passed, obs.Detail
-		if obs.Done {
-			rec.Status = Done
-		}
-		return rec, nil
+		rec.Status, rec.Detail = gateOutcome(obs, err)
+		return rec, err
 	}
-	if err != nil {
+	switch {
+	case err != nil:
 		rec.Status, rec.Detail = Failed, "observe: "+err.Error()
 		return rec, fmt.Errorf("observe: %w", err)
-	}
-	if obs.Done {
+	case obs.Skip:
+		rec.Status, rec.Detail = Skipped, obs.Detail
+		return rec, nil
+	case obs.Done:
 		rec.Status, rec.Detail = Done, obs.Detail
 		return rec, nil
-	}
-	if r.DryRun || s.Act == nil {
+	case r.DryRun:
 		rec.Status, rec.Detail = Planned, obs.Plan
 		if rec.Detail == "" {
 			rec.Detail = obs.Detail
 		}
 		return rec, nil
+	case s.Act == nil:
+		// Fail closed: "planned" in a real run would read as success.
+		rec.Status, rec.Detail = Failed, ErrNoAct.Error()
+		return rec, ErrNoAct
 	}
 	what, err := s.Act(ctx)
 	if err != nil {
@@ -154,6 +148,29 @@ func (r Runner) runOne(ctx context.Context, clk clock.Clock, tracer trace.Tracer
 	}
 	rec.Status, rec.Detail = Acted, what
 	return rec, nil
+}
+
+// gateOutcome turns a gate's observation into its status: a refusal only when the gate says so
+// (fault.Refused or fault.BadInput); a system that could not be reached or read, or an error
+// nobody classified, is a failure — never a verdict the operator would try to fix.
+func gateOutcome(obs Observation, err error) (Status, string) {
+	if err != nil {
+		switch c := fault.Of(err); c {
+		case fault.Refused, fault.BadInput:
+			return Refused, err.Error()
+		case fault.Unreachable, fault.Unreadable:
+			return Failed, "could not look: " + err.Error()
+		default:
+			return Failed, err.Error()
+		}
+	}
+	switch {
+	case obs.Skip:
+		return Skipped, obs.Detail
+	case obs.Done:
+		return Done, obs.Detail
+	}
+	return Passed, obs.Detail
 }
 
 func (r Runner) progress(rec Record) {

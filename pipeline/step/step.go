@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/shipgate/shipgate/pipeline/fault"
 )
 
 // Kind separates gates from actions.
@@ -42,7 +44,13 @@ type Observation struct {
 	Detail string
 	// Plan says what Act would do, shown in dry-run ("push tag latest → sha256:ab…").
 	Plan string
+	// Skip means the step does not apply to this run (signing is off, no downstream repository,
+	// a pre-release has no PR to merge): it neither acts nor counts as done. Detail says why.
+	Skip bool
 }
+
+// Skip is the observation of a step that does not apply here, saying why.
+func Skip(why string) Observation { return Observation{Skip: true, Detail: why} }
 
 // Step is one unit of a phase.
 type Step struct {
@@ -69,6 +77,8 @@ const (
 	Done Status = "done"
 	// Planned: dry-run; observe found work to do and Act did not run.
 	Planned Status = "planned"
+	// Skipped: the step does not apply to this run (not the same as done).
+	Skipped Status = "skipped"
 	// Passed: a gate passed.
 	Passed Status = "passed"
 	// Refused: a gate refused.
@@ -89,28 +99,32 @@ type RefusedError struct {
 }
 
 func (e *RefusedError) Error() string {
-	return fmt.Sprintf("%s refused by %d gate(s), nothing changed:\n  - %s", e.Phase, len(e.Reasons), strings.Join(e.Reasons, "\n  - "))
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s refused by %d gate(s), nothing changed:", e.Phase, len(e.Reasons))
+	for _, r := range e.Reasons {
+		// A reason's own lines (a list of unmet requirements) are indented under its bullet, so
+		// they cannot be read as gates of their own.
+		lines := strings.Split(strings.TrimRight(r, "\n"), "\n")
+		b.WriteString("\n  - " + strings.TrimSpace(lines[0]))
+		for _, l := range lines[1:] {
+			if l = strings.TrimSpace(l); l != "" {
+				b.WriteString("\n      " + l)
+			}
+		}
+	}
+	return b.String()
 }
 
 // Is lets errors.Is(err, ErrRefused) match.
 func (e *RefusedError) Is(target error) bool { return target == ErrRefused }
 
-// LookError marks a gate's error as a failure to look — a registry or API that could not be read —
-// rather than a refusal: the gate counts as failed, not refused, and the run stops there.
-type LookError struct{ Err error }
+// CouldNotLook marks err as a failure to look — a registry or API that could not be reached —
+// unless it already carries a class (see package fault). nil stays nil.
+func CouldNotLook(err error) error { return fault.AsUnreachable(err) }
 
-func (e *LookError) Error() string { return e.Err.Error() }
-
-// Unwrap returns the underlying error.
-func (e *LookError) Unwrap() error { return e.Err }
-
-// CouldNotLook wraps err as a LookError (nil stays nil).
-func CouldNotLook(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &LookError{Err: err}
-}
+// ErrNoAct is the failure of an action that found work to do but has no Act: a bug in the phase,
+// never a silent "planned" in a real run.
+var ErrNoAct = errors.New("this step found work to do but has no way to do it")
 
 // StepError is a failed step's error, naming the step.
 type StepError struct {

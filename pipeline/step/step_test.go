@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/shipgate/shipgate/pipeline/clock"
+	"github.com/shipgate/shipgate/pipeline/fault"
 )
 
 // world is a toy world: a set of things that exist. Each toy step creates one thing.
@@ -141,9 +143,9 @@ func TestObserveErrorFails(t *testing.T) {
 func TestGatesAllEvaluatedBeforeActs(t *testing.T) {
 	w := newWorld()
 	steps := []Step{
-		w.gate("signature", func() error { return errors.New("no signature on sha256:aa") }),
+		w.gate("signature", func() error { return fault.Refusedf("no signature on sha256:aa") }),
 		w.gate("images", func() error { return nil }),
-		w.gate("smoke test", func() error { return errors.New("no downstream release") }),
+		w.gate("smoke test", func() error { return fault.Refusedf("no downstream release") }),
 		w.create("latest"),
 	}
 	rep := NewReport("promote", "1.2.3")
@@ -160,7 +162,7 @@ func TestGatesAllEvaluatedBeforeActs(t *testing.T) {
 	}
 	// Trailing gates refusing also report.
 	rep = NewReport("status", "1.2.3")
-	err = (Runner{}).Run(context.Background(), rep, []Step{w.gate("only", func() error { return errors.New("nope") })})
+	err = (Runner{}).Run(context.Background(), rep, []Step{w.gate("only", func() error { return fault.Refusedf("nope") })})
 	if !errors.Is(err, ErrRefused) {
 		t.Fatalf("trailing gate: %v", err)
 	}
@@ -245,7 +247,7 @@ func TestGateThatCannotLookFails(t *testing.T) {
 	w := newWorld()
 	rep := NewReport("promote", "1.2.3")
 	err := (Runner{}).Run(context.Background(), rep, []Step{
-		w.gate("smoke test", func() error { return errors.New("no downstream release") }),
+		w.gate("smoke test", func() error { return fault.Refusedf("no downstream release") }),
 		w.gate("signatures", func() error { return CouldNotLook(errors.New("401 from ghcr.io")) }),
 		w.gate("pull request", func() error { return nil }),
 		w.create("latest"),
@@ -259,5 +261,104 @@ func TestGateThatCannotLookFails(t *testing.T) {
 	}
 	if CouldNotLook(nil) != nil {
 		t.Fatal("CouldNotLook(nil) must be nil")
+	}
+}
+
+// An error nobody classified is a failure, not a refusal: a bug or an unreadable answer must never
+// read as a verdict the operator would try to fix (a malformed JSON answer once did).
+func TestUnclassifiedGateErrorFails(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{errors.New("unexpected end of JSON input"), "failed"},
+		{fault.Unreadablef("200 with malformed JSON"), "failed"},
+		{fault.AsUnreachable(errors.New("connection refused")), "failed"},
+		{fault.BadInputf("--merge-method squish"), "refused"},
+		{fmt.Errorf("gate: %w", fault.Refusedf("not signed")), "refused"},
+	} {
+		w := newWorld()
+		rep := NewReport("promote", "1.2.3")
+		err := (Runner{}).Run(context.Background(), rep, []Step{w.gate("g", func() error { return tc.err }), w.create("latest")})
+		if got := string(rep.Status("g")); got != tc.want || err == nil || len(w.acts) != 0 {
+			t.Errorf("%v: status %s, err %v, acts %v; want %s", tc.err, got, err, w.acts, tc.want)
+		}
+		if tc.want == "refused" && !errors.Is(err, ErrRefused) {
+			t.Errorf("%v: a refusal must surface as ErrRefused, got %v", tc.err, err)
+		}
+		if tc.want == "failed" && errors.Is(err, ErrRefused) {
+			t.Errorf("%v: a failure surfaced as a refusal", tc.err)
+		}
+	}
+}
+
+// An action that found work but has no Act fails in a real run instead of being recorded as
+// "planned" under an OK verdict; in a dry run it plans as usual.
+func TestActionWithoutActFailsClosed(t *testing.T) {
+	s := Step{Name: "move latest", Observe: func(context.Context) (Observation, error) {
+		return Observation{Plan: "latest → sha256:aa"}, nil
+	}}
+	rep := NewReport("promote", "1.2.3")
+	err := (Runner{}).Run(context.Background(), rep, []Step{s})
+	if !errors.Is(err, ErrNoAct) || rep.Status("move latest") != Failed {
+		t.Fatalf("real run: %v, %s", err, statuses(rep))
+	}
+	if out, _ := rep.Render("text"); !strings.Contains(out, "FAILED") {
+		t.Fatalf("verdict is not FAILED:\n%s", out)
+	}
+	rep = NewReport("promote", "1.2.3")
+	if err := (Runner{DryRun: true}).Run(context.Background(), rep, []Step{s}); err != nil || rep.Status("move latest") != Planned {
+		t.Fatalf("dry run: %v, %s", err, statuses(rep))
+	}
+}
+
+// "Does not apply" is its own outcome, in gates and actions, distinct from "already done".
+func TestSkippedIsNotDone(t *testing.T) {
+	skip := func(kind Kind) Step {
+		return Step{Name: "smoke test " + kind.String(), Kind: kind, Observe: func(context.Context) (Observation, error) {
+			return Skip("no downstream repository configured"), nil
+		}, Act: func(context.Context) (string, error) { t.Fatal("a skipped step acted"); return "", nil }}
+	}
+	rep := NewReport("publish", "1.2.3")
+	if err := (Runner{}).Run(context.Background(), rep, []Step{skip(Gate), skip(Action)}); err != nil {
+		t.Fatal(err)
+	}
+	if statuses(rep) != "skipped,skipped" || rep.Count(Done) != 0 || rep.Count(Skipped) != 2 {
+		t.Fatalf("statuses %s", statuses(rep))
+	}
+	js, _ := rep.Render("json")
+	if !strings.Contains(js, `"status": "skipped"`) {
+		t.Fatalf("json does not say skipped:\n%s", js)
+	}
+	if txt, _ := rep.Render("text"); !strings.Contains(txt, "2 skipped") {
+		t.Fatalf("text summary does not count skipped:\n%s", txt)
+	}
+}
+
+// Reading a report's counts while steps are still recorded (status readers, progress) is safe.
+func TestReportReadsAreLocked(t *testing.T) {
+	rep := NewReport("promote", "1.2.3")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 200; i++ {
+			rep.add(Record{Name: fmt.Sprint(i), Status: Passed})
+		}
+	}()
+	for i := 0; i < 200; i++ {
+		_ = rep.Count(Passed) + len(rep.Status("7"))
+	}
+	<-done
+	if rep.Count(Passed) != 200 {
+		t.Fatalf("count %d", rep.Count(Passed))
+	}
+}
+
+// A reason that lists problems of its own is indented under its gate, not shown as more gates.
+func TestRefusalNestedListsIndented(t *testing.T) {
+	err := &RefusedError{Phase: "promote", Reasons: []string{"signatures: 2 requirement(s) not met:\n    - index: not signed\n    - sbom: missing", "tags: blocked"}}
+	want := "promote refused by 2 gate(s), nothing changed:\n  - signatures: 2 requirement(s) not met:\n      - index: not signed\n      - sbom: missing\n  - tags: blocked"
+	if err.Error() != want {
+		t.Fatalf("got\n%s\nwant\n%s", err, want)
 	}
 }
