@@ -131,7 +131,7 @@ func (r *Report) Render(format string) (string, error) {
 	case "markdown":
 		return r.markdown(), nil
 	case "json":
-		b, err := json.MarshalIndent(r, "", "  ")
+		b, err := json.MarshalIndent(r.verdictJSON(), "", "  ")
 		if err != nil {
 			return "", err
 		}
@@ -139,6 +139,37 @@ func (r *Report) Render(format string) (string, error) {
 	}
 	return "", ValidFormat(format)
 }
+
+// jsonReport is the JSON form: the report plus its verdict as fields a CI script reads without
+// parsing text — ok, and every refusal and failure with its step.
+type jsonReport struct {
+	OK      bool     `json:"ok"`
+	Verdict string   `json:"verdict"`
+	Refused []string `json:"refused"`
+	Failed  []string `json:"failed"`
+	*reportFields
+}
+
+type reportFields Report
+
+func (r *Report) verdictJSON() jsonReport {
+	out := jsonReport{OK: r.Err == "", Verdict: r.verdict(), Refused: []string{}, Failed: []string{}, reportFields: (*reportFields)(r)}
+	for _, rec := range r.Records {
+		switch rec.Status {
+		case Refused:
+			out.Refused = append(out.Refused, rec.Name+": "+rec.Detail)
+		case Failed:
+			out.Failed = append(out.Failed, rec.Name+": "+rec.Detail)
+		}
+	}
+	if len(out.Failed) == 0 && r.Err != "" && len(out.Refused) == 0 {
+		out.Failed = append(out.Failed, r.Err)
+	}
+	return out
+}
+
+// OK reports whether the phase succeeded (for status: whether it could look at everything).
+func (r *Report) OK() bool { return r.Err == "" }
 
 func (r *Report) title() string {
 	t := "shipgate " + r.Phase

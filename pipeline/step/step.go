@@ -36,6 +36,19 @@ func (k Kind) String() string {
 // MarshalText writes String.
 func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 
+// UnmarshalText reads "gate" or "action", so a JSON report reads back.
+func (k *Kind) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "gate":
+		*k = Gate
+	case "action":
+		*k = Action
+	default:
+		return fmt.Errorf("step kind %q is neither gate nor action", b)
+	}
+	return nil
+}
+
 // Observation is what a step saw before acting.
 type Observation struct {
 	// Done means the world is already in the state the step would produce: it will not act.

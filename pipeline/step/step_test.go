@@ -362,3 +362,39 @@ func TestRefusalNestedListsIndented(t *testing.T) {
 		t.Fatalf("got\n%s\nwant\n%s", err, want)
 	}
 }
+
+// The JSON report carries its verdict as fields a CI script reads: ok, and each refusal and
+// failure with its step — also when the phase was refused or failed.
+func TestJSONCarriesTheVerdict(t *testing.T) {
+	w := newWorld()
+	rep := NewReport("promote", "1.2.3")
+	_ = (Runner{}).Run(context.Background(), rep, []Step{
+		w.gate("smoke test", func() error { return fault.Refusedf("no downstream release") }),
+		w.gate("signatures", func() error { return nil }),
+		w.create("latest"),
+	})
+	js, err := rep.Render("json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		OK      bool     `json:"ok"`
+		Verdict string   `json:"verdict"`
+		Refused []string `json:"refused"`
+		Failed  []string `json:"failed"`
+		Phase   string   `json:"phase"`
+		Steps   []Record `json:"steps"`
+	}
+	if err := json.Unmarshal([]byte(js), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.OK || got.Verdict != "FAILED" || len(got.Refused) != 1 || got.Refused[0] != "smoke test: no downstream release" || len(got.Failed) != 0 || got.Phase != "promote" || len(got.Steps) != 3 {
+		t.Fatalf("json verdict: %+v\n%s", got, js)
+	}
+	ok := NewReport("status", "1.2.3")
+	_ = (Runner{}).Run(context.Background(), ok, []Step{w.gate("g", func() error { return nil })})
+	js, _ = ok.Render("json")
+	if !strings.Contains(js, `"ok": true`) || !strings.Contains(js, `"refused": []`) {
+		t.Fatalf("ok report:\n%s", js)
+	}
+}
