@@ -1,14 +1,26 @@
 # shipgate — developer and operator recipes. `just` lists them.
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
-# Tools built by .ci/setup (cached by version); the tests and lint find them here.
-export SHIPGATE_COSIGN := env_var_or_default("SHIPGATE_COSIGN", `bash .ci/setup --env | sed -n 's/^export SHIPGATE_COSIGN=//p'`)
-export SHIPGATE_ACTIONLINT := env_var_or_default("SHIPGATE_ACTIONLINT", `bash .ci/setup --env | sed -n 's/^export SHIPGATE_ACTIONLINT=//p'`)
+# Every recipe argument reaches its recipe as "$1", "$2", ... and is used only quoted: no value
+# typed on the command line is ever pasted into a shell line (pipeline/workflowcheck's justfile
+# check refuses `{{ PARAM }}` in a recipe body, and TestJustfileNeverRunsAnArgument proves it).
+set positional-arguments
+
+# Tools built by .ci/setup (cached by version); the tests and lint find them here. Looked up only by
+# the recipes that need them, so the release recipes work outside this repository.
+tools := 'export SHIPGATE_COSIGN="${SHIPGATE_COSIGN:-$(bash .ci/setup --env | sed -n "s/^export SHIPGATE_COSIGN=//p")}" SHIPGATE_ACTIONLINT="${SHIPGATE_ACTIONLINT:-$(bash .ci/setup --env | sed -n "s/^export SHIPGATE_ACTIONLINT=//p")}";'
+
+# The release recipes run the module of this checkout (or SHIPGATE_MODULE, e.g.
+# github.com/shipgate/shipgate@v1.2.0) through this checkout's .github/shipgate.sh, with --source
+# the directory `just` was invoked from: `just -f ~/src/shipgate/justfile publish 1.2.0` from a
+# project's checkout releases that project.
+export SHIPGATE_MODULE := env_var_or_default("SHIPGATE_MODULE", justfile_directory())
+shipgate_sh := quote(justfile_directory() / ".github" / "shipgate.sh")
 
 # Fuzz budget per target in `just test`: an execution count, because a duration budget trips Go
 # 1.26's fuzz coordinator race at the deadline (golang/go#75804: a spurious "context deadline
 # exceeded" with no failing input). Raise it locally for a longer hunt (FUZZTIME=5000000x, or 60s).
-fuzztime := env_var_or_default("FUZZTIME", "150000x")
+export FUZZTIME := env_var_or_default("FUZZTIME", "150000x")
 
 default:
     @just --list
@@ -17,7 +29,9 @@ default:
 test: lint check-generated unit demo-smoke fuzz bench-smoke
     @echo "all checks passed"
 
-# gofmt, go vet for both modules, workflow lint (actionlint + shellcheck, and our own pin/injection check).
+# gofmt, go vet for both modules, workflow lint: our own check (pins, injection, environments and
+# ref guards) of .github/workflows, the README's workflow examples and this justfile; actionlint +
+# shellcheck of the workflows and of the README's examples; shellcheck of the scripts.
 lint:
     @bad=$(gofmt -l $(git ls-files -co --exclude-standard '*.go' | grep -v 'dagger.gen.go$') 2>/dev/null || true); \
       if [ -n "$bad" ]; then echo "gofmt would change: $bad"; exit 1; fi
@@ -25,14 +39,15 @@ lint:
     go -C .dagger build ./...
     go -C .dagger vet ./...
     go run ./pipeline/cmd/workflowcheck .github/workflows
-    @test -x "$SHIPGATE_ACTIONLINT" || { echo "actionlint not found at $SHIPGATE_ACTIONLINT: run bash .ci/setup" >&2; exit 1; }
-    "$SHIPGATE_ACTIONLINT" -shellcheck shellcheck
+    @{{tools}} test -x "$SHIPGATE_ACTIONLINT" || { echo "actionlint not found at $SHIPGATE_ACTIONLINT: run bash .ci/setup" >&2; exit 1; }
+    @{{tools}} set -x && "$SHIPGATE_ACTIONLINT" -shellcheck shellcheck
+    @{{tools}} d=$(mktemp -d) && trap 'rm -rf "$d"' EXIT && set -x && go run ./pipeline/cmd/workflowcheck -extract "$d" && "$SHIPGATE_ACTIONLINT" -shellcheck shellcheck "$d"/*.yml
     shellcheck .github/shipgate.sh .ci/run .ci/setup .ci/generate .ci/check-generated
 
 # The root module's tests (pipeline); the packages with concurrency run again under the race detector.
 unit:
-    go test -count=1 ./...
-    go test -count=1 -race ./pipeline/step ./pipeline/github ./pipeline/registry ./pipeline/release
+    @{{tools}} set -x && SHIPGATE_REQUIRE_JUST=1 go test -count=1 ./...
+    @{{tools}} set -x && go test -count=1 -race ./pipeline/step ./pipeline/github ./pipeline/registry ./pipeline/release
 
 # The README's first command must keep working.
 demo-smoke:
@@ -40,21 +55,21 @@ demo-smoke:
 
 # Short fuzzing of every parser: one target per `go test -fuzz` run.
 fuzz:
-    go test -run '^$' -fuzz '^FuzzParse$' -fuzztime {{fuzztime}} ./pipeline/version
-    go test -run '^$' -fuzz '^FuzzFinalize$' -fuzztime {{fuzztime}} ./pipeline/changelog
-    go test -run '^$' -fuzz '^FuzzFindTBD$' -fuzztime {{fuzztime}} ./pipeline/changelog
-    go test -run '^$' -fuzz '^FuzzCommit$' -fuzztime {{fuzztime}} ./pipeline/source
-    go test -run '^$' -fuzz '^FuzzValidateTag$' -fuzztime {{fuzztime}} ./pipeline/registry
-    go test -run '^$' -fuzz '^FuzzParseRepository$' -fuzztime {{fuzztime}} ./pipeline/registry
-    go test -run '^$' -fuzz '^FuzzParseDigest$' -fuzztime {{fuzztime}} ./pipeline/registry
+    go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "$FUZZTIME" ./pipeline/version
+    go test -run '^$' -fuzz '^FuzzFinalize$' -fuzztime "$FUZZTIME" ./pipeline/changelog
+    go test -run '^$' -fuzz '^FuzzFindTBD$' -fuzztime "$FUZZTIME" ./pipeline/changelog
+    go test -run '^$' -fuzz '^FuzzCommit$' -fuzztime "$FUZZTIME" ./pipeline/source
+    go test -run '^$' -fuzz '^FuzzValidateTag$' -fuzztime "$FUZZTIME" ./pipeline/registry
+    go test -run '^$' -fuzz '^FuzzParseRepository$' -fuzztime "$FUZZTIME" ./pipeline/registry
+    go test -run '^$' -fuzz '^FuzzParseDigest$' -fuzztime "$FUZZTIME" ./pipeline/registry
 
 # Benchmarks once each, so CI proves they run; `just bench` measures for real.
 bench-smoke:
-    go test -run '^$' -bench . -benchtime 1x ./...
+    @{{tools}} set -x && go test -run '^$' -bench . -benchtime 1x ./...
 
 # Benchmarks with requests/op and bytes/op.
 bench:
-    go test -run '^$' -bench . -benchmem ./...
+    @{{tools}} set -x && go test -run '^$' -bench . -benchmem ./...
 
 # Regenerate the Dagger module's code offline (codegen v0.21.8 + the schema in .ci/dagger).
 generate:
@@ -66,66 +81,68 @@ check-generated:
 
 # Run a whole release against local services (registry, GitHub API, throwaway key); no engine needed.
 demo format="text":
-    go run ./pipeline/cmd/demo -format {{format}}
+    go run ./pipeline/cmd/demo -format "$1"
 
 # The same demo inside the Dagger module (needs an engine).
 demo-dagger:
     dagger call demo
 
 # ---- Release recipes. Settings come from the environment: see README "Running from a laptop".
+# They run in the directory `just` was invoked from ([no-cd]), so they work from any project's
+# checkout: `just -f PATH/TO/shipgate/justfile publish 1.4.0`.
 
 # Dispatch prepare-release.yml: branch release/VERSION, CHANGELOG section, draft PR.
-prepare-release VERSION:
-    @just _version {{VERSION}}
-    @just _need gh "the GitHub CLI (https://cli.github.com), then gh auth login"
-    @echo "dispatching prepare-release.yml for {{VERSION}} on $(git remote get-url origin 2>/dev/null || echo 'this repository')"
-    gh workflow run prepare-release.yml -f version={{VERSION}}
+[no-cd]
+prepare-release VERSION: (_version VERSION) (_need "gh" "the GitHub CLI (https://cli.github.com), then gh auth login")
+    @echo "dispatching prepare-release.yml for $1 on $(git remote get-url origin 2>/dev/null || echo 'this repository')"
+    gh workflow run prepare-release.yml -f version="$1"
 
 # Dispatch release.yml (publish) on release/VERSION; DRY_RUN=true to only print the plan.
-finalize-release VERSION:
-    @just _version {{VERSION}}
-    @just _need gh "the GitHub CLI (https://cli.github.com), then gh auth login"
-    @echo "dispatching release.yml (publish) for {{VERSION}} on branch release/{{VERSION}} (dry_run=${DRY_RUN:-false})"
-    gh workflow run release.yml --ref release/{{VERSION}} -f version={{VERSION}} -f dry_run=${DRY_RUN:-false}
+[no-cd]
+finalize-release VERSION: (_version VERSION) (_need "gh" "the GitHub CLI (https://cli.github.com), then gh auth login")
+    @echo "dispatching release.yml (publish) for $1 on branch release/$1 (dry_run=${DRY_RUN:-false})"
+    gh workflow run release.yml --ref "release/$1" -f version="$1" -f dry_run="${DRY_RUN:-false}"
 
 # Dispatch promote-release.yml after inspecting the release; DRY_RUN=true to only check the gates.
-promote-release VERSION:
-    @just _version {{VERSION}}
-    @just _need gh "the GitHub CLI (https://cli.github.com), then gh auth login"
-    @echo "dispatching promote-release.yml for {{VERSION}} (dry_run=${DRY_RUN:-false})"
-    gh workflow run promote-release.yml -f version={{VERSION}} -f dry_run=${DRY_RUN:-false}
+[no-cd]
+promote-release VERSION: (_version VERSION) (_need "gh" "the GitHub CLI (https://cli.github.com), then gh auth login")
+    @echo "dispatching promote-release.yml for $1 (dry_run=${DRY_RUN:-false})"
+    gh workflow run promote-release.yml -f version="$1" -f dry_run="${DRY_RUN:-false}"
 
 # Run publish locally through Dagger with the same flags as CI (DRY_RUN=true: plan only).
-publish VERSION:
-    @just _version {{VERSION}}
-    @just _need dagger "the Dagger CLI v0.21.8 (https://docs.dagger.io/install) and a container engine"
-    @echo "publishing {{VERSION}} from $(git rev-parse --short HEAD) with dagger (dry_run=${DRY_RUN:-false})"
-    REPO="${REPO:?set REPO=owner/name}" SIGN="${SIGN:-key}" SHIPGATE_FORMAT=text bash .github/shipgate.sh publish --version {{VERSION}}
+[no-cd]
+publish VERSION: (_version VERSION) (_need "dagger" "the Dagger CLI v0.21.8 (https://docs.dagger.io/install) and a container engine")
+    @echo "publishing $1 from $(git rev-parse --short HEAD 2>/dev/null || echo "a tree without git") of $PWD with dagger -m $SHIPGATE_MODULE (dry_run=${DRY_RUN:-false})"
+    REPO="${REPO:?set REPO=owner/name}" SIGN="${SIGN:-key}" SHIPGATE_FORMAT="${SHIPGATE_FORMAT:-text}" bash {{shipgate_sh}} publish --version "$1"
 
 # Run promote locally through Dagger (DRY_RUN=true: gates only).
-promote VERSION:
-    @just _version {{VERSION}}
-    @just _need dagger "the Dagger CLI v0.21.8 (https://docs.dagger.io/install) and a container engine"
-    @echo "promoting {{VERSION}} with dagger (dry_run=${DRY_RUN:-false})"
-    REPO="${REPO:?set REPO=owner/name}" SIGN="${SIGN:-key}" SHIPGATE_FORMAT=text bash .github/shipgate.sh promote --version {{VERSION}}
+[no-cd]
+promote VERSION: (_version VERSION) (_need "dagger" "the Dagger CLI v0.21.8 (https://docs.dagger.io/install) and a container engine")
+    @echo "promoting $1 with dagger -m $SHIPGATE_MODULE (dry_run=${DRY_RUN:-false})"
+    REPO="${REPO:?set REPO=owner/name}" SIGN="${SIGN:-key}" SHIPGATE_FORMAT="${SHIPGATE_FORMAT:-text}" bash {{shipgate_sh}} promote --version "$1"
 
 # Show what exists for VERSION and which promote gates pass; changes nothing.
-status VERSION:
-    @just _version {{VERSION}}
-    @just _need dagger "the Dagger CLI v0.21.8 (https://docs.dagger.io/install) and a container engine"
-    REPO="${REPO:?set REPO=owner/name}" SIGN="${SIGN:-key}" SHIPGATE_FORMAT=text bash .github/shipgate.sh status --version {{VERSION}}
+[no-cd]
+status VERSION: (_version VERSION) (_need "dagger" "the Dagger CLI v0.21.8 (https://docs.dagger.io/install) and a container engine")
+    REPO="${REPO:?set REPO=owner/name}" SIGN="${SIGN:-key}" SHIPGATE_FORMAT="${SHIPGATE_FORMAT:-text}" bash {{shipgate_sh}} status --version "$1"
 
 # Move latest back to an earlier promoted VERSION (DRY_RUN=true: plan only).
-rollback VERSION:
-    @just _version {{VERSION}}
-    @just _need dagger "the Dagger CLI v0.21.8 (https://docs.dagger.io/install) and a container engine"
-    @echo "rolling latest back to {{VERSION}} with dagger (dry_run=${DRY_RUN:-false})"
-    REPO="${REPO:?set REPO=owner/name}" SIGN="${SIGN:-key}" SHIPGATE_FORMAT=text bash .github/shipgate.sh rollback --version {{VERSION}}
+[no-cd]
+rollback VERSION: (_version VERSION) (_need "dagger" "the Dagger CLI v0.21.8 (https://docs.dagger.io/install) and a container engine")
+    @echo "rolling latest back to $1 with dagger -m $SHIPGATE_MODULE (dry_run=${DRY_RUN:-false})"
+    REPO="${REPO:?set REPO=owner/name}" SIGN="${SIGN:-key}" SHIPGATE_FORMAT="${SHIPGATE_FORMAT:-text}" bash {{shipgate_sh}} rollback --version "$1"
 
-# Refuse a malformed version before anything is dispatched.
+# Refuse a malformed version before anything is dispatched: X.Y.Z or X.Y.Z-PRERELEASE (semver, no
+# leading zeros, at most 64 characters). The module checks it again, fully; this only keeps a typo
+# from reaching gh or dagger. Plain bash, so it works in any checkout.
+[no-cd]
 _version VERSION:
-    @go run ./pipeline/cmd/version {{VERSION}} >/dev/null
+    @re='^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$'; \
+      if [ "${#1}" -gt 64 ] || ! [[ "$1" =~ $re ]]; then \
+        printf '%s\n' "version '${1:0:80}' is not X.Y.Z or X.Y.Z-PRERELEASE (for example 1.4.0 or 1.4.0-rc.1)" >&2; exit 1; \
+      fi
 
 # Say which tool is missing and how to get it.
+[no-cd]
 _need TOOL HOW:
-    @command -v {{TOOL}} >/dev/null || { echo "{{TOOL}} not found: install {{HOW}}" >&2; exit 1; }
+    @command -v "$1" >/dev/null || { echo "$1 not found: install $2" >&2; exit 1; }

@@ -8,10 +8,19 @@
 # Environment: REPO (owner/name), IMAGE (default ghcr.io/<repo>), SHIPGATE_MODULE (default .),
 # REGISTRY_USERNAME/REGISTRY_PASSWORD, SHIPGATE_GITHUB_TOKEN, DOWNSTREAM +
 # SHIPGATE_DOWNSTREAM_TOKEN, SIGN (keyless|key|none), COSIGN_KEY/COSIGN_PASSWORD/COSIGN_PUB
-# (key mode), DRY_RUN (true|false), SHIPGATE_FORMAT (default markdown), SHIPGATE_EXTRA_ARGS (extra
-# constructor flags, space-separated), GITHUB_RUN_ID/GITHUB_RUN_ATTEMPT/GITHUB_WORKFLOW_REF (set by
-# Actions; recorded in provenance).
+# (key mode; COSIGN_PUB defaults to cosign.pub of the checkout, which promote takes from the default
+# branch), SHIPGATE_WORKFLOW (keyless: the publish workflow whose signatures count, --workflow),
+# DRY_RUN (true|false), SHIPGATE_FORMAT (default markdown), SHIPGATE_EXTRA_ARGS (extra constructor
+# flags, space-separated, e.g. --github-api https://ghe.example.com/api/v3/ or --plain-http
+# HOST:PORT; split on spaces, never evaluated), GITHUB_RUN_ID/GITHUB_RUN_ATTEMPT/GITHUB_WORKFLOW_REF
+# (set by Actions; recorded in provenance).
 # Secrets are handed to dagger as env:NAME references, never as values on the command line.
+#
+# Keyless, for publish ("already signed?"), promote, status and rollback of version V: unless
+# SHIPGATE_EXTRA_ARGS names an identity, only signatures by the publish workflow of this repository
+# run on refs/heads/release/V count (--certificate-identity
+# https://github.com/REPO/WORKFLOW@refs/heads/release/V). A publish workflow of another repository
+# (OWNER/NAME/.github/workflows/x.yml, a reusable workflow) keeps the module's default policy.
 set -euo pipefail
 
 fn=${1:?usage: shipgate.sh FUNCTION [ARGS...]}
@@ -32,9 +41,29 @@ if [ -n "${DOWNSTREAM:-}" ]; then
     args+=(--downstream-token env:SHIPGATE_DOWNSTREAM_TOKEN)
   fi
 fi
+# The --version among the function's arguments (for the keyless identity pin below).
+version=""
+prev=""
+for a in "$@"; do
+  case "$prev" in --version) version=$a ;; esac
+  case "$a" in --version=*) version=${a#--version=} ;; esac
+  prev=$a
+done
+
+if [ -n "${SHIPGATE_WORKFLOW:-}" ]; then
+  args+=(--workflow "$SHIPGATE_WORKFLOW")
+fi
 case "${SIGN:-keyless}" in
   keyless)
     args+=(--sign keyless)
+    workflow=${SHIPGATE_WORKFLOW:-.github/workflows/release.yml}
+    case "$fn" in
+      publish | promote | status | rollback)
+        if [ -n "$version" ] && [[ "$workflow" == .github/* ]] && [[ " ${SHIPGATE_EXTRA_ARGS:-} " != *" --certificate-identity"* ]]; then
+          args+=(--certificate-identity "https://github.com/$REPO/$workflow@refs/heads/release/$version")
+        fi
+        ;;
+    esac
     if [ -n "${ACTIONS_ID_TOKEN_REQUEST_URL:-}" ]; then
       args+=(--oidc-request-url env:ACTIONS_ID_TOKEN_REQUEST_URL --oidc-request-token env:ACTIONS_ID_TOKEN_REQUEST_TOKEN)
     fi

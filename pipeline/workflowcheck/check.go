@@ -2,11 +2,26 @@
 // actionlint. It fails on what makes a release workflow unsafe:
 //
 //   - a `uses:` that is not pinned to a full commit SHA with its version in a comment;
-//   - `${{ inputs.* }}`, `${{ github.event.* }}` or `${{ github.head_ref }}` expanded inside
-//     `run:` (script injection), or inside `with:` of an action that executes its inputs
-//     (dagger-for-github's call/args, github-script's script) — pass them through `env:` instead;
+//   - a value someone else controls expanded by `${{ }}` inside `run:` (script injection), or
+//     inside `with:` of an action that executes its inputs (dagger-for-github's call/args,
+//     github-script's script): inputs, anything under github.event (also github.event['…'],
+//     toJSON(github.event), format('{0}', …) around them), github.head_ref, github.base_ref,
+//     github.ref_name, and step or job outputs (steps.*.outputs, needs.*.outputs) — pass them
+//     through `env:` and use "$VAR" instead;
+//   - `pull_request_target` together with a checkout (or gh/git fetch) of the pull request's head:
+//     the untrusted code then runs with the base repository's secrets;
 //   - workflow-level permissions other than `{}`, a job without its own `permissions:`;
-//   - actions/checkout without `persist-credentials: false`.
+//   - actions/checkout without `persist-credentials: false`;
+//   - a job that can publish, sign, merge or move `latest` — it reads a secret other than
+//     GITHUB_TOKEN, or may mint an OIDC token (`id-token: write`) — without an `environment:`
+//     (whose deployment-branch rules and reviewers GitHub enforces) and without a job-level `if:`
+//     that guards on `github.ref`; a job calling a reusable workflow with secrets needs the guard
+//     (the environment is then declared by the called workflow's jobs).
+//
+// What cannot be checked here — the environments' deployment-branch rules and reviewers — is in
+// README "Adopting shipgate in a project". Markdown applies the same checks to the workflow
+// examples of a document (the README's callers), and Justfile checks that no recipe pastes a
+// typed value into its shell line.
 package workflowcheck
 
 import (
@@ -31,15 +46,53 @@ func (f Finding) String() string { return fmt.Sprintf("%s:%d: %s", f.File, f.Lin
 
 // ExecutingInputs lists, per action, the inputs it pastes into a shell or evaluates as code.
 var ExecutingInputs = map[string][]string{
-	"dagger/dagger-for-github": {"call", "args", "dagger-flags", "verb", "module"},
+	// v8.4.1's action.yml pastes version and commit into its install script and verb into its
+	// command line, and runs call, args, shell, check, dagger-flags and module.
+	"dagger/dagger-for-github": {"call", "args", "shell", "check", "dagger-flags", "verb", "module", "version", "commit"},
 	"actions/github-script":    {"script"},
 }
 
 var (
-	shaPinRE    = regexp.MustCompile(`^[^@\s]+@[0-9a-f]{40}$`)
-	versionRE   = regexp.MustCompile(`#\s*v?\d+(\.\d+){0,2}\b`)
-	untrustedRE = regexp.MustCompile(`\$\{\{[^}]*\b(inputs\.[A-Za-z0-9_-]+|github\.event\.[A-Za-z0-9_.\[\]'*-]+|github\.head_ref)\b[^}]*\}\}`)
+	shaPinRE  = regexp.MustCompile(`^[^@\s]+@[0-9a-f]{40}$`)
+	versionRE = regexp.MustCompile(`#\s*v?\d+(\.\d+){0,2}\b`)
+	exprRE    = regexp.MustCompile(`(?s)\$\{\{(.*?)\}\}`)
+	spaceRE   = regexp.MustCompile(`\s+`)
+
+	// untrusted lists what an expression must not reach inside run: (after whitespace is removed
+	// and ['name'] is rewritten to .name). Each names one source of attacker-controlled text.
+	untrusted = []*regexp.Regexp{
+		regexp.MustCompile(`\binputs\.[A-Za-z0-9_-]+|\binputs\b`),
+		regexp.MustCompile(`\bgithub\.event(\.[A-Za-z0-9_*-]+)*(\b|$)`),
+		regexp.MustCompile(`\bgithub\.(head_ref|base_ref|ref_name)\b`),
+		regexp.MustCompile(`\b(steps|needs)\.[A-Za-z0-9_-]+\.outputs(\.[A-Za-z0-9_-]+)?|\b(steps|needs)\.\*|\b(steps|needs)(\)|$|,)`),
+	}
+	// bracketRE rewrites x['name'] and x["name"] to x.name, so one pattern covers both.
+	bracketRE = regexp.MustCompile(`\[\s*['"]([^'"]*)['"]\s*\]`)
+
+	// ref guard: a job-level if: that compares github.ref (not github.ref_name, which a branch
+	// named like a tag can fake).
+	refGuardRE = regexp.MustCompile(`\bgithub\.ref\b`)
+	secretRE   = regexp.MustCompile(`\bsecrets\.([A-Za-z0-9_]+)|\bsecrets\[\s*['"]([^'"]+)['"]\s*\]`)
+
+	// prHeadRE: what in a checkout's ref/repository, or a run: line, fetches the PR's own code.
+	prHeadRE  = regexp.MustCompile(`github\.event\.pull_request\.(head|merge_commit_sha)|github\.head_ref|github\.event\.number|refs/pull/|pull_request\.number`)
+	prFetchRE = regexp.MustCompile(`\bgh\s+pr\s+checkout\b|\bgit\s+fetch\b[^\n]*\bpull/`)
 )
+
+// Untrusted returns the first value someone else controls that expression expr (the text
+// between `${{` and `}}`) reads, or "".
+func Untrusted(expr string) string {
+	e := spaceRE.ReplaceAllString(expr, "")
+	e = bracketRE.ReplaceAllString(e, ".$1")
+	// Expressions are case-insensitive: GitHub.Event is github.event.
+	e = strings.ToLower(e)
+	for _, re := range untrusted {
+		if m := re.FindString(e); m != "" {
+			return strings.TrimRight(m, "),")
+		}
+	}
+	return ""
+}
 
 // Dir checks every .yml/.yaml file in dir.
 func Dir(dir string) ([]Finding, error) {
@@ -78,6 +131,7 @@ func File(name string, content []byte) ([]Finding, error) {
 	}
 	c := &checker{file: name}
 	wf := root.Content[0]
+	c.triggers = triggers(get(wf, "on"))
 	if perms := get(wf, "permissions"); perms == nil {
 		c.add(wf.Line, "no workflow-level `permissions: {}`: set it, and grant each job only what it needs")
 	} else if !(perms.Kind == yaml.MappingNode && len(perms.Content) == 0) {
@@ -93,19 +147,51 @@ func File(name string, content []byte) ([]Finding, error) {
 	return c.out, nil
 }
 
+// triggers returns the event names of an `on:` node (a string, a list or a mapping).
+func triggers(on *yaml.Node) map[string]bool {
+	t := map[string]bool{}
+	if on == nil {
+		return t
+	}
+	switch on.Kind {
+	case yaml.ScalarNode:
+		t[on.Value] = true
+	case yaml.SequenceNode:
+		for _, n := range on.Content {
+			t[n.Value] = true
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(on.Content); i += 2 {
+			t[on.Content[i].Value] = true
+		}
+	}
+	return t
+}
+
 type checker struct {
-	file string
-	out  []Finding
+	file     string
+	triggers map[string]bool
+	out      []Finding
 }
 
 func (c *checker) add(line int, format string, a ...any) {
 	c.out = append(c.out, Finding{File: c.file, Line: line, Msg: fmt.Sprintf(format, a...)})
 }
 
+// injection reports each untrusted value expanded by an expression in text.
+func (c *checker) injection(line int, text, where, id string) {
+	for _, m := range exprRE.FindAllStringSubmatch(text, -1) {
+		if u := Untrusted(m[1]); u != "" {
+			c.add(line, "job %s: `%s` is expanded inside %s (script injection): pass it through env: and use \"$VAR\"", id, u, where)
+		}
+	}
+}
+
 func (c *checker) job(id string, j *yaml.Node) {
 	if get(j, "permissions") == nil {
 		c.add(j.Line, "job %s has no `permissions:`: declare exactly what it needs (e.g. contents: read)", id)
 	}
+	c.guard(id, j)
 	if u := get(j, "uses"); u != nil {
 		c.uses(u)
 	}
@@ -115,8 +201,9 @@ func (c *checker) job(id string, j *yaml.Node) {
 	}
 	for _, s := range steps.Content {
 		if run := get(s, "run"); run != nil {
-			for _, m := range untrustedRE.FindAllStringSubmatch(run.Value, -1) {
-				c.add(run.Line, "job %s: `%s` is expanded inside run: (script injection): pass it through env: and use \"$VAR\"", id, m[1])
+			c.injection(run.Line, run.Value, "run:", id)
+			if c.triggers["pull_request_target"] && prFetchRE.MatchString(run.Value) {
+				c.add(run.Line, "job %s: a pull_request_target workflow fetches the pull request's head in run: — its code would run with this repository's secrets and write token: use `pull_request`", id)
 			}
 		}
 		u := get(s, "uses")
@@ -130,14 +217,89 @@ func (c *checker) job(id string, j *yaml.Node) {
 			if pc := get(with, "persist-credentials"); pc == nil || pc.Value != "false" {
 				c.add(u.Line, "job %s: actions/checkout without `persist-credentials: false` leaves the token in .git/config", id)
 			}
-		}
-		for _, input := range ExecutingInputs[action] {
-			if v := get(with, input); v != nil {
-				for _, m := range untrustedRE.FindAllStringSubmatch(v.Value, -1) {
-					c.add(v.Line, "job %s: `%s` is expanded inside %s's `%s` input, which it executes: pass it through env: and a run: step", id, m[1], action, input)
+			if c.triggers["pull_request_target"] {
+				for _, k := range []string{"ref", "repository"} {
+					if v := get(with, k); v != nil && prHeadRE.MatchString(v.Value) {
+						c.add(v.Line, "job %s: a pull_request_target workflow checks out the pull request's head (%s: %s) — its code would run with this repository's secrets and write token: use `pull_request`", id, k, v.Value)
+					}
 				}
 			}
 		}
+		for _, input := range ExecutingInputs[action] {
+			if v := get(with, input); v != nil {
+				c.injection(v.Line, v.Value, fmt.Sprintf("%s's `%s` input, which it executes", action, input), id)
+			}
+		}
+	}
+}
+
+// guard enforces, for a job that holds release power, an environment and a github.ref guard.
+func (c *checker) guard(id string, j *yaml.Node) {
+	var why []string
+	seen := map[string]bool{}
+	walk(j, func(n *yaml.Node) {
+		if n.Kind != yaml.ScalarNode {
+			return
+		}
+		for _, m := range exprRE.FindAllStringSubmatch(n.Value, -1) {
+			for _, s := range secretRE.FindAllStringSubmatch(m[1], -1) {
+				name := s[1] + s[2]
+				if !strings.EqualFold(name, "GITHUB_TOKEN") && !seen[name] {
+					seen[name] = true
+					why = append(why, "secrets."+name)
+				}
+			}
+		}
+	})
+	if p := get(j, "permissions"); p != nil {
+		if v := get(p, "id-token"); v != nil && v.Value == "write" {
+			why = append(why, "id-token: write")
+		} else if p.Kind == yaml.ScalarNode && p.Value == "write-all" {
+			why = append(why, "write-all")
+		}
+	}
+	call := get(j, "uses") != nil
+	if call {
+		if s := get(j, "secrets"); s != nil && !(s.Kind == yaml.MappingNode && len(s.Content) == 0) {
+			if s.Kind == yaml.ScalarNode {
+				why = append(why, "secrets: "+s.Value)
+			} else {
+				why = append(why, "secrets passed to a reusable workflow")
+			}
+		}
+	}
+	if len(why) == 0 {
+		return
+	}
+	reason := strings.Join(why, ", ")
+	if !call {
+		if env := get(j, "environment"); env == nil || scalarOrName(env) == "" {
+			c.add(j.Line, "job %s can publish, sign, merge or move latest (%s) but declares no `environment:`: put those secrets in an environment with deployment-branch rules (see README \"Adopting\") and name it here", id, reason)
+		}
+	}
+	if cond := get(j, "if"); cond == nil || !refGuardRE.MatchString(cond.Value) {
+		c.add(j.Line, "job %s can publish, sign, merge or move latest (%s) but has no `if:` guarding on github.ref: run it only from its release ref (e.g. `if: github.ref == format('refs/heads/release/{0}', inputs.version)`)", id, reason)
+	}
+}
+
+// scalarOrName returns an environment's name: the scalar itself or its `name:` key.
+func scalarOrName(n *yaml.Node) string {
+	if n.Kind == yaml.ScalarNode {
+		return strings.TrimSpace(n.Value)
+	}
+	if v := get(n, "name"); v != nil {
+		return strings.TrimSpace(v.Value)
+	}
+	return ""
+}
+
+func walk(n *yaml.Node, f func(*yaml.Node)) {
+	if n == nil {
+		return
+	}
+	f(n)
+	for _, c := range n.Content {
+		walk(c, f)
 	}
 }
 
