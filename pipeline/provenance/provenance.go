@@ -21,8 +21,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -81,28 +82,56 @@ type Facts struct {
 
 // Predicate returns the SLSA v1 provenance predicate for f as compact JSON.
 func Predicate(f Facts) ([]byte, error) {
-	repo, err := repoURL(f.SourceRepo)
+	repo, err := checkFacts(f)
 	if err != nil {
 		return nil, err
 	}
+	def, err := buildDefinition(f, repo)
+	if err != nil {
+		return nil, err
+	}
+	p := &slsa.Provenance{BuildDefinition: def, RunDetails: runDetails(f, repo)}
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("provenance predicate is not valid SLSA v1: %w", err)
+	}
+	raw, err := protojson.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encode provenance predicate: %w", err)
+	}
+	// protojson varies its whitespace on purpose; compact it so equal facts give equal bytes.
+	var out bytes.Buffer
+	if err := json.Compact(&out, raw); err != nil {
+		return nil, fmt.Errorf("encode provenance predicate: %w", err)
+	}
+	return out.Bytes(), nil
+}
+
+// checkFacts refuses facts a provenance cannot be made of, and returns the repository URL.
+func checkFacts(f Facts) (string, error) {
+	repo, err := repoURL(f.SourceRepo)
+	if err != nil {
+		return "", err
+	}
 	if err := checkCommit(f.Commit); err != nil {
-		return nil, fmt.Errorf("provenance facts: %w", err)
+		return "", fmt.Errorf("provenance facts: %w", err)
 	}
 	if strings.TrimSpace(f.Version) == "" {
-		return nil, fmt.Errorf("provenance facts: Version is empty: give the release version X.Y.Z")
+		return "", fmt.Errorf("provenance facts: Version is empty: give the release version X.Y.Z")
 	}
 	if strings.TrimSpace(f.BuilderID) == "" {
-		return nil, fmt.Errorf("provenance facts: BuilderID is empty: give the workflow identity (https://github.com/OWNER/REPO/.github/workflows/release.yml@REF) or a URI naming the machine that built")
+		return "", fmt.Errorf("provenance facts: BuilderID is empty: give the workflow identity (https://github.com/OWNER/REPO/.github/workflows/release.yml@REF) or a URI naming the machine that built")
 	}
+	return repo, nil
+}
 
+// externalParameters are the inputs a user controls: source, version, workflow, platforms,
+// Dockerfile and build arguments.
+func externalParameters(f Facts, repo string) map[string]any {
 	source := map[string]any{"repository": repo}
 	if f.Ref != "" {
 		source["ref"] = f.Ref
 	}
-	external := map[string]any{
-		"source":  source,
-		"version": f.Version,
-	}
+	external := map[string]any{"source": source, "version": f.Version}
 	if f.Workflow != "" {
 		wref := f.WorkflowRef
 		if wref == "" {
@@ -131,11 +160,16 @@ func Predicate(f Facts) ([]byte, error) {
 		}
 		external["buildArgs"] = args
 	}
-	ext, err := structpb.NewStruct(external)
+	return external
+}
+
+// buildDefinition is the build type, its parameters and what it resolved: the source commit and
+// the base images.
+func buildDefinition(f Facts, repo string) (*slsa.BuildDefinition, error) {
+	ext, err := structpb.NewStruct(externalParameters(f, repo))
 	if err != nil {
 		return nil, fmt.Errorf("provenance external parameters: %w", err)
 	}
-
 	def := &slsa.BuildDefinition{BuildType: BuildType, ExternalParameters: ext}
 	if f.RunID != "" {
 		gh := map[string]any{"runId": f.RunID}
@@ -148,7 +182,6 @@ func Predicate(f Facts) ([]byte, error) {
 		}
 		def.InternalParameters = internal
 	}
-
 	srcURI := "git+" + repo
 	if f.Ref != "" {
 		srcURI += "@" + f.Ref
@@ -157,22 +190,18 @@ func Predicate(f Facts) ([]byte, error) {
 		Uri:    srcURI,
 		Digest: map[string]string{"gitCommit": strings.ToLower(f.Commit)},
 	})
-	bases := make([]string, 0, len(f.BaseImages))
-	for ref := range f.BaseImages {
-		bases = append(bases, ref)
-	}
-	sort.Strings(bases)
-	for _, ref := range bases {
+	for _, ref := range slices.Sorted(maps.Keys(f.BaseImages)) {
 		alg, hex, ok := strings.Cut(f.BaseImages[ref], ":")
 		if !ok || alg == "" || hex == "" {
 			return nil, fmt.Errorf("provenance facts: base image %q has digest %q: give it as sha256:<hex>", ref, f.BaseImages[ref])
 		}
-		def.ResolvedDependencies = append(def.ResolvedDependencies, &intoto.ResourceDescriptor{
-			Name:   ref,
-			Digest: map[string]string{alg: hex},
-		})
+		def.ResolvedDependencies = append(def.ResolvedDependencies, &intoto.ResourceDescriptor{Name: ref, Digest: map[string]string{alg: hex}})
 	}
+	return def, nil
+}
 
+// runDetails names the builder and, when known, the run and its times.
+func runDetails(f Facts, repo string) *slsa.RunDetails {
 	run := &slsa.RunDetails{Builder: &slsa.Builder{Id: f.BuilderID}}
 	md := &slsa.BuildMetadata{}
 	if f.RunID != "" {
@@ -191,21 +220,7 @@ func Predicate(f Facts) ([]byte, error) {
 	if md.InvocationId != "" || md.StartedOn != nil || md.FinishedOn != nil {
 		run.Metadata = md
 	}
-
-	p := &slsa.Provenance{BuildDefinition: def, RunDetails: run}
-	if err := p.Validate(); err != nil {
-		return nil, fmt.Errorf("provenance predicate is not valid SLSA v1: %w", err)
-	}
-	raw, err := protojson.Marshal(p)
-	if err != nil {
-		return nil, fmt.Errorf("encode provenance predicate: %w", err)
-	}
-	// protojson varies its whitespace on purpose; compact it so equal facts give equal bytes.
-	var out bytes.Buffer
-	if err := json.Compact(&out, raw); err != nil {
-		return nil, fmt.Errorf("encode provenance predicate: %w", err)
-	}
-	return out.Bytes(), nil
+	return run
 }
 
 // CommitOf returns the source commit a SLSA v1 provenance predicate names: the gitCommit digest of
