@@ -58,6 +58,7 @@ fuzz:
     go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "$FUZZTIME" ./pipeline/version
     go test -run '^$' -fuzz '^FuzzFinalize$' -fuzztime "$FUZZTIME" ./pipeline/changelog
     go test -run '^$' -fuzz '^FuzzFindTBD$' -fuzztime "$FUZZTIME" ./pipeline/changelog
+    go test -run '^$' -fuzz '^FuzzHeadingStyle$' -fuzztime "$FUZZTIME" ./pipeline/changelog
     go test -run '^$' -fuzz '^FuzzCommit$' -fuzztime "$FUZZTIME" ./pipeline/source
     go test -run '^$' -fuzz '^FuzzValidateTag$' -fuzztime "$FUZZTIME" ./pipeline/registry
     go test -run '^$' -fuzz '^FuzzParseRepository$' -fuzztime "$FUZZTIME" ./pipeline/registry

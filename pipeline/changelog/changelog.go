@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shipgate/shipgate/pipeline/fault"
 	"github.com/shipgate/shipgate/pipeline/version"
 )
 
@@ -25,7 +26,8 @@ type Options struct {
 	// different date is then an error. Zero means "today, unless the section already has a date".
 	Date time.Time
 	// RepoURL is the repository's web URL (https://github.com/acme/app, or a GitHub Enterprise
-	// one) used for compare links. Empty: derived from the existing links, or links are left alone.
+	// one) used for reference links when the file has none to copy the pattern from. Empty:
+	// derived from the existing links, or links are left alone.
 	RepoURL string
 }
 
@@ -38,8 +40,10 @@ type Result struct {
 	Line    int    // the heading's line number
 }
 
-// Prepare opens a release section: `## [Unreleased]` becomes `## [X.Y.Z] - TBD` under a new, empty
-// `## [Unreleased]`. A file that already has a section for X.Y.Z is returned unchanged.
+// Prepare opens a release section: the Unreleased heading becomes v's heading with the date TBD,
+// written in the file's style (`## [X.Y.Z] - TBD` in a Keep a Changelog file), under a new, empty
+// Unreleased heading spelled as the file spells it. A file that already has a section for v is
+// returned unchanged.
 func Prepare(content []byte, v version.Version) ([]byte, bool, error) {
 	d, err := parse(content)
 	if err != nil {
@@ -50,91 +54,34 @@ func Prepare(content []byte, v version.Version) ([]byte, bool, error) {
 	}
 	u := d.unreleased()
 	if u == nil {
-		return nil, false, fmt.Errorf("CHANGELOG has no [Unreleased] section and no [%s] section: add `## [Unreleased]` with the changes of this release", v)
+		return nil, false, fault.BadInputf("CHANGELOG has no Unreleased section and no [%s] section: add `## [Unreleased]` with the changes of this release", v)
 	}
 	d.openFromUnreleased(u, v, Placeholder)
 	return d.bytes(), true, nil
 }
 
-// openFromUnreleased renames the Unreleased heading to the version and puts a fresh, empty
-// Unreleased heading above it.
+// openFromUnreleased turns the Unreleased heading into v's, in the file's style, and puts a
+// copy of the Unreleased heading line above it.
 func (d *doc) openFromUnreleased(u *section, v version.Version, date string) {
 	at := u.start
-	d.lines[at] = fmt.Sprintf("## [%s] - %s", v, date)
-	d.lines = insert(d.lines, at, "## [Unreleased]", "")
-	d.index()
+	st := d.style()
+	h := st.heading(v, 0, date)
+	if date != Placeholder {
+		h.url = d.inlineURL(st, v)
+	}
+	keep := d.lines[at]
+	d.lines[at] = h.String()
+	d.lines = insert(d.lines, at, keep, "")
+	d.reindex()
 }
 
-// Finalize dates the section of v: `## [X.Y.Z] - TBD` (or a heading with no date) gets today's
-// UTC date; with no section for v, `## [Unreleased]` becomes v's section under a new, empty
-// `## [Unreleased]`. It updates or adds the compare links at the bottom. Re-finalizing keeps the
-// date already there, so a re-run after midnight gives the same file; only an explicit, different
-// Options.Date is an error. The notes are checked by the TBD rule.
-func Finalize(content []byte, v version.Version, o Options) (Result, error) {
-	d, err := parse(content)
-	if err != nil {
-		return Result{}, err
-	}
-	now := o.Now
-	if now.IsZero() {
-		now = time.Now()
-	}
-	today := now.UTC().Format(isoDate)
-	want := ""
-	if !o.Date.IsZero() {
-		want = o.Date.UTC().Format(isoDate)
-	}
-
-	sec := d.find(v)
-	if sec == nil {
-		u := d.unreleased()
-		if u == nil {
-			return Result{}, fmt.Errorf("CHANGELOG has no [%s] section and no [Unreleased] section: add `## [%s] - TBD` with this release's notes", v, v)
-		}
-		date := today
-		if want != "" {
-			date = want
-		}
-		d.openFromUnreleased(u, v, date)
-		sec = d.find(v)
-	} else {
-		cur := headingDate(sec.rest)
-		switch {
-		case cur == "" || cur == Placeholder:
-			date := today
-			if want != "" {
-				date = want
-			}
-			d.lines[sec.start] = fmt.Sprintf("## [%s] - %s%s", sec.label, date, afterDate(sec.rest))
-		case validDate(cur):
-			if want != "" && cur != want {
-				return Result{}, fmt.Errorf("CHANGELOG line %d: [%s] is already dated %s, not %s: fix the date by hand or drop the explicit date", sec.start+1, v, cur, want)
-			}
-		default:
-			return Result{}, fmt.Errorf("CHANGELOG line %d: [%s] has date %q, which is neither TBD nor YYYY-MM-DD: write `## [%s] - TBD`", sec.start+1, v, cur, v)
-		}
-		d.index()
-		sec = d.find(v)
-	}
-	d.updateLinks(v, o.RepoURL)
-	sec = d.find(v)
-	body, _ := d.body(sec)
-	notes := strings.Join(body, "\n")
-	out := d.bytes()
-	res := Result{Content: out, Notes: notes, Date: headingDate(sec.rest), Changed: string(out) != string(content), Line: sec.start + 1}
-	if err := d.check(sec); err != nil {
-		return res, err
-	}
-	return res, nil
-}
-
-// afterDate keeps what followed a TBD placeholder on the heading (e.g. " [YANKED]").
-func afterDate(rest string) string {
-	loc := dateRE.FindStringSubmatchIndex(rest)
-	if loc == nil {
+// inlineURL is v's link in a file whose headings carry inline links, "" otherwise.
+func (d *doc) inlineURL(st style, v version.Version) string {
+	if st.link == nil {
 		return ""
 	}
-	return rest[loc[1]:]
+	url, _ := d.build(*st.link, v)
+	return url
 }
 
 // Extract returns the notes of v: the section's body without its heading, without surrounding
@@ -147,10 +94,14 @@ func Extract(content []byte, v version.Version) (string, error) {
 	}
 	sec := d.find(v)
 	if sec == nil {
-		return "", fmt.Errorf("CHANGELOG has no section [%s]: add `## [%s] - TBD` or run prepare", v, v)
+		return "", noSection(v)
 	}
 	lines, _ := d.body(sec)
 	return strings.Join(lines, "\n"), nil
+}
+
+func noSection(v version.Version) error {
+	return fault.BadInputf("CHANGELOG has no section [%s]: add `## [%s] - TBD` or run prepare", v, v)
 }
 
 // Versions lists the versions that have a section, in file order.
@@ -159,17 +110,11 @@ func Versions(content []byte) ([]version.Version, error) {
 	if err != nil {
 		return nil, err
 	}
-	var vs []version.Version
-	for _, s := range d.sections {
-		if !s.version.IsZero() {
-			vs = append(vs, s.version)
-		}
-	}
-	return vs, nil
+	return d.versions(), nil
 }
 
 // Check applies the TBD rule to v's section of a CHANGELOG: the heading carries a valid ISO date
-// and the notes are not empty and hold no TBD outside code.
+// and no TBD anywhere, and the notes are not empty and hold no TBD outside code.
 func Check(content []byte, v version.Version) error {
 	d, err := parse(content)
 	if err != nil {
@@ -177,46 +122,54 @@ func Check(content []byte, v version.Version) error {
 	}
 	sec := d.find(v)
 	if sec == nil {
-		return fmt.Errorf("CHANGELOG has no section [%s]: add `## [%s] - TBD` or run prepare", v, v)
+		return noSection(v)
 	}
 	return d.check(sec)
 }
 
 func (d *doc) check(sec *section) error {
-	date := headingDate(sec.rest)
-	if !validDate(date) {
-		shown := date
-		if shown == "" {
-			shown = "no date"
+	at := []int{sec.start + 1}
+	if date := sec.h.date; !validDate(date) {
+		if date == "" {
+			date = "no date"
 		}
-		return &TBDError{Where: "CHANGELOG", Lines: []int{sec.start + 1}, Reason: fmt.Sprintf("heading of [%s] carries %s instead of a release date YYYY-MM-DD: run finalize (publish does it)", sec.label, shown)}
+		return refuse(&TBDError{Where: "CHANGELOG", Lines: at, Reason: fmt.Sprintf("heading of [%s] carries %s instead of a release date YYYY-MM-DD: run finalize (publish does it)", sec.version, date)})
+	}
+	if len(FindTBD(d.lines[sec.start])) > 0 {
+		return refuse(&TBDError{Where: "CHANGELOG", Lines: at, Reason: fmt.Sprintf("heading of [%s] still says TBD: remove it from the heading", sec.version)})
 	}
 	lines, from := d.body(sec)
 	if len(lines) == 0 {
-		return &EmptyNotesError{Version: sec.label, Line: sec.start + 1}
+		return refuse(&EmptyNotesError{Version: sec.version.String(), Line: sec.start + 1})
 	}
 	if hits := FindTBD(strings.Join(lines, "\n")); len(hits) > 0 {
 		for i := range hits {
 			hits[i] += from
 		}
-		return &TBDError{Where: "CHANGELOG", Lines: hits, Reason: fmt.Sprintf("notes of [%s] still say TBD: replace it with the real text", sec.label)}
+		return refuse(&TBDError{Where: "CHANGELOG", Lines: hits, Reason: fmt.Sprintf("notes of [%s] still say TBD: replace it with the real text", sec.version)})
 	}
 	return nil
 }
 
 // CheckNotes applies the TBD rule to release notes as they stand elsewhere (a GitHub release body):
-// not empty, no TBD outside code. Line numbers count within the notes.
+// not empty, no TBD outside code, no code fence left open. Line numbers count within the notes.
 func CheckNotes(notes string) error {
 	if strings.TrimSpace(notes) == "" {
-		return &EmptyNotesError{}
+		return refuse(&EmptyNotesError{})
 	}
 	if hits := FindTBD(notes); len(hits) > 0 {
-		return &TBDError{Where: "release notes", Lines: hits, Reason: "notes still say TBD: edit the draft release (or the CHANGELOG and re-run publish)"}
+		return refuse(&TBDError{Where: "release notes", Lines: hits, Reason: "notes still say TBD: edit the draft release (or the CHANGELOG and re-run publish)"})
+	}
+	if l := unclosedFence(notes); l > 0 {
+		return refuse(&TBDError{Where: "release notes", Lines: []int{l}, Reason: "a code fence is never closed, which hides the text after it: close it (in the CHANGELOG, then re-run publish)"})
 	}
 	return nil
 }
 
-// TBDError is a refusal by the TBD rule, with the 1-based line numbers where it applies.
+func refuse(err error) error { return fault.AsRefused(err) }
+
+// TBDError is a refusal by the TBD rule, with the 1-based line numbers where it applies. Errors
+// returned by this package wrap it in a fault.Refused error: find it with errors.As.
 type TBDError struct {
 	Where  string
 	Lines  []int
@@ -274,14 +227,14 @@ func FinalizeDir(dir, path string, v version.Version, o Options) (FinalizedFile,
 		path = DefaultPath
 	}
 	if filepath.IsAbs(path) || strings.HasPrefix(filepath.Clean(path), "..") {
-		return FinalizedFile{}, fmt.Errorf("changelog path %q must be relative to the source directory", path)
+		return FinalizedFile{}, fault.BadInputf("changelog path %q must be relative to the source directory", path)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, path))
 	if err != nil {
 		if os.IsNotExist(err) {
-			return FinalizedFile{}, fmt.Errorf("%s not found in the source directory: create it (Keep a Changelog format) or pass the right --changelog path", path)
+			return FinalizedFile{}, fault.BadInputf("%s not found in the source directory: create it (Keep a Changelog format) or pass the right --changelog path", path)
 		}
-		return FinalizedFile{}, fmt.Errorf("read %s: %w", path, err)
+		return FinalizedFile{}, fault.AsUnreadable(fmt.Errorf("read %s: %w", path, err))
 	}
 	r, err := Finalize(b, v, o)
 	return FinalizedFile{Path: path, Result: r}, err

@@ -1,23 +1,26 @@
-// Package changelog reads and finalizes a Keep a Changelog file (https://keepachangelog.com):
-// it turns `## [X.Y.Z] - TBD` (or `## [Unreleased]`) into `## [X.Y.Z] - YYYY-MM-DD`, keeps the
-// compare links at the bottom current, extracts one version's notes exactly, and holds the one
-// definition of the TBD rule that both publish and promote apply.
+// Package changelog reads and finalizes a CHANGELOG in any of the common styles (Keep a Changelog
+// with reference or inline links, release-please / conventional-changelog, unbracketed and
+// v-prefixed headings: see heading): it turns the version's TBD (or the Unreleased section) into
+// today's date in the file's own style, keeps the links current, extracts one version's notes
+// exactly, and holds the one definition of the TBD rule that both publish and promote apply. A
+// section that already has a date is never rewritten.
 //
 // Line numbers in errors are 1-based lines of the file. CRLF files stay CRLF, a file without a
 // trailing newline keeps none, and text is handled as UTF-8 bytes (non-ASCII passes through).
 package changelog
 
 import (
-	"fmt"
 	"regexp"
 	"strings"
 
+	"github.com/shipgate/shipgate/pipeline/fault"
 	"github.com/shipgate/shipgate/pipeline/version"
 )
 
 // doc is a CHANGELOG split into lines, remembering how to write it back.
 type doc struct {
 	lines       []string
+	bom         bool
 	crlf        bool
 	noFinalEOL  bool
 	sections    []section
@@ -25,13 +28,12 @@ type doc struct {
 	trailingDef int // index of the first line of the trailing link-definition block (len(lines) if none)
 }
 
-// section is one `## [...]` heading and its body (lines start+1 .. end-1).
+// section is one release or Unreleased heading and its body (lines start+1 .. end-1).
 type section struct {
-	start, end int    // heading line index, index after the last body line
-	label      string // "Unreleased" or the version text inside the brackets
-	rest       string // what follows the closing bracket, e.g. " - 2024-05-01" or " - TBD"
+	start, end int // heading line index, index after the last body line
+	h          heading
 	unreleased bool
-	version    version.Version // zero when the label is not a valid version
+	version    version.Version // zero for Unreleased
 }
 
 type linkDef struct {
@@ -41,15 +43,17 @@ type linkDef struct {
 }
 
 var (
-	headingRE = regexp.MustCompile(`^##[ \t]+\[([^\]]+)\](.*)$`)
 	linkDefRE = regexp.MustCompile(`^ {0,3}\[([^\]]+)\]:[ \t]*(\S+)`)
 	fenceRE   = regexp.MustCompile("^ {0,3}(```+|~~~+)")
-	dateRE    = regexp.MustCompile(`^[ \t]*[-–—][ \t]*(\S+)`)
+	anchorRE  = regexp.MustCompile(`^\s*<a (?:name|id)="[^"]*">\s*</a>\s*$`)
 )
 
 func parse(content []byte) (*doc, error) {
 	s := string(content)
 	d := &doc{}
+	if rest, ok := strings.CutPrefix(s, "\ufeff"); ok {
+		d.bom, s = true, rest
+	}
 	if strings.Contains(s, "\r\n") {
 		d.crlf = true
 		s = strings.ReplaceAll(s, "\r\n", "\n")
@@ -59,66 +63,67 @@ func parse(content []byte) (*doc, error) {
 	} else {
 		s = strings.TrimSuffix(s, "\n")
 	}
-	if s == "" {
-		d.lines = nil
-	} else {
+	if s != "" {
 		d.lines = strings.Split(s, "\n")
 	}
-	d.index()
+	if err := d.index(); err != nil {
+		return nil, err
+	}
 	return d, d.checkDuplicates()
 }
 
+// fenceTracker follows fenced code blocks line by line.
+type fenceTracker struct {
+	open string // the opening run (``` or ~~~~), "" outside a fence
+	line int    // index of the opening line
+}
+
+// step reports whether line i is part of a fence (its opening, body or closing line).
+func (f *fenceTracker) step(l string, i int) bool {
+	m := fenceRE.FindStringSubmatch(l)
+	switch {
+	case m == nil:
+		return f.open != ""
+	case f.open == "":
+		f.open, f.line = m[1], i
+	case m[1][0] == f.open[0] && len(m[1]) >= len(f.open) && strings.Trim(strings.TrimSpace(l), string(f.open[0])) == "":
+		f.open = ""
+	}
+	return true
+}
+
 // index finds sections and link definitions, ignoring headings inside fenced code blocks. A
-// section ends at the next level-1 or level-2 heading, at the trailing block of link definitions,
-// or at the end of the file.
-func (d *doc) index() {
+// section ends at the next release or Unreleased heading, at the next other level-1 or level-2
+// heading, at the trailing block of link definitions, or at the end of the file. A fence left open
+// would hide every heading after it, so it is an error.
+func (d *doc) index() error {
 	d.sections, d.linkDefs = nil, nil
 	var boundaries []int
-	var fence string
+	var fence fenceTracker
 	for i, l := range d.lines {
-		if m := fenceRE.FindStringSubmatch(l); m != nil {
-			if fence == "" {
-				fence = m[1]
-			} else if m[1][0] == fence[0] && len(m[1]) >= len(fence) && strings.Trim(strings.TrimSpace(l), string(fence[0])) == "" {
-				fence = ""
-			}
+		if fence.step(l, i) {
 			continue
 		}
-		if fence != "" {
-			continue
+		kind, h, v, err := classify(l, i+1)
+		if err != nil {
+			return err
 		}
-		if m := headingRE.FindStringSubmatch(l); m != nil {
+		switch {
+		case kind == releaseHeading || kind == unreleasedHeading:
 			boundaries = append(boundaries, i)
-			sec := section{start: i, label: strings.TrimSpace(m[1]), rest: m[2]}
-			if strings.EqualFold(sec.label, "unreleased") {
-				sec.unreleased = true
-			} else if v, err := version.Parse(sec.label); err == nil {
-				sec.version = v
-			}
-			d.sections = append(d.sections, sec)
-			continue
-		}
-		if strings.HasPrefix(l, "## ") || strings.HasPrefix(l, "# ") || l == "#" || l == "##" {
+			d.sections = append(d.sections, section{start: i, h: h, unreleased: kind == unreleasedHeading, version: v})
+		case kind == otherHeading && h.level <= 2:
 			boundaries = append(boundaries, i)
-			continue
-		}
-		if m := linkDefRE.FindStringSubmatch(l); m != nil {
-			d.linkDefs = append(d.linkDefs, linkDef{line: i, label: strings.ToLower(strings.TrimSpace(m[1])), url: m[2]})
+		case kind == notHeading:
+			if m := linkDefRE.FindStringSubmatch(l); m != nil {
+				d.linkDefs = append(d.linkDefs, linkDef{line: i, label: strings.ToLower(strings.TrimSpace(m[1])), url: m[2]})
+			}
 		}
 	}
-	// The trailing block of link definitions (and blank lines between them) belongs to no section.
-	d.trailingDef = len(d.lines)
-	for j := len(d.lines) - 1; j >= 0; j-- {
-		l := d.lines[j]
-		if linkDefRE.MatchString(l) {
-			d.trailingDef = j
-			continue
-		}
-		if strings.TrimSpace(l) == "" {
-			continue
-		}
-		break
+	if fence.open != "" {
+		return fault.BadInputf("CHANGELOG line %d: code fence %s is never closed, so it would hide every heading and TBD after it: close it with a line %s", fence.line+1, fence.open, fence.open)
 	}
+	d.trailingDef = d.trailingDefs()
 	for k := range d.sections {
 		end := len(d.lines)
 		for _, b := range boundaries {
@@ -132,17 +137,36 @@ func (d *doc) index() {
 		}
 		d.sections[k].end = end
 	}
+	return nil
+}
+
+// trailingDefs finds the trailing block of link definitions (and blank lines between them), which
+// belongs to no section.
+func (d *doc) trailingDefs() int {
+	at := len(d.lines)
+	for j := len(d.lines) - 1; j >= 0; j-- {
+		l := d.lines[j]
+		if linkDefRE.MatchString(l) {
+			at = j
+			continue
+		}
+		if strings.TrimSpace(l) == "" {
+			continue
+		}
+		break
+	}
+	return at
 }
 
 func (d *doc) checkDuplicates() error {
 	seen := map[string]int{}
 	for _, s := range d.sections {
-		key := strings.ToLower(s.label)
-		if !s.version.IsZero() {
+		key := "unreleased"
+		if !s.unreleased {
 			key = s.version.String()
 		}
 		if first, ok := seen[key]; ok {
-			return fmt.Errorf("CHANGELOG has two sections for [%s], at lines %d and %d: merge them into one", s.label, first+1, s.start+1)
+			return fault.BadInputf("CHANGELOG has two sections for [%s], at lines %d and %d: merge them into one", s.h.label, first+1, s.start+1)
 		}
 		seen[key] = s.start
 	}
@@ -151,7 +175,7 @@ func (d *doc) checkDuplicates() error {
 
 func (d *doc) find(v version.Version) *section {
 	for i := range d.sections {
-		if !d.sections[i].version.IsZero() && d.sections[i].version.Equal(v) {
+		if !d.sections[i].unreleased && d.sections[i].version.Equal(v) {
 			return &d.sections[i]
 		}
 	}
@@ -167,6 +191,17 @@ func (d *doc) unreleased() *section {
 	return nil
 }
 
+// versions lists the versions that have a section, in file order.
+func (d *doc) versions() []version.Version {
+	var vs []version.Version
+	for _, s := range d.sections {
+		if !s.unreleased {
+			vs = append(vs, s.version)
+		}
+	}
+	return vs
+}
+
 func (d *doc) bytes() []byte {
 	eol := "\n"
 	if d.crlf {
@@ -176,26 +211,22 @@ func (d *doc) bytes() []byte {
 	if !d.noFinalEOL && len(d.lines) > 0 {
 		s += eol
 	}
+	if d.bom {
+		s = "\ufeff" + s
+	}
 	return []byte(s)
 }
 
-// body returns a section's body with surrounding blank lines removed, and the line index of its
-// first kept line.
+// body returns a section's body without surrounding blank lines and without a trailing HTML anchor
+// (conventional-changelog puts `<a name="X.Y.Z"></a>` above the next heading), and the line index
+// of its first kept line.
 func (d *doc) body(s *section) ([]string, int) {
 	from, to := s.start+1, s.end
 	for from < to && strings.TrimSpace(d.lines[from]) == "" {
 		from++
 	}
-	for to > from && strings.TrimSpace(d.lines[to-1]) == "" {
+	for to > from && (strings.TrimSpace(d.lines[to-1]) == "" || anchorRE.MatchString(d.lines[to-1])) {
 		to--
 	}
 	return d.lines[from:to], from
-}
-
-// headingDate returns the date text after the brackets ("2024-05-01", "TBD", "" when none).
-func headingDate(rest string) string {
-	if m := dateRE.FindStringSubmatch(rest); m != nil {
-		return m[1]
-	}
-	return ""
 }
