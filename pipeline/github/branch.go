@@ -10,6 +10,8 @@ import (
 
 	gh "github.com/google/go-github/v62/github"
 
+	"github.com/shipgate/shipgate/pipeline/fault"
+
 	"github.com/shipgate/shipgate/pipeline/source"
 	"github.com/shipgate/shipgate/pipeline/version"
 )
@@ -37,13 +39,14 @@ func (c *Client) ReleaseBranch(ctx context.Context, r Repo, v version.Version) (
 func (c *Client) branchHead(ctx context.Context, r Repo, branch string) (string, bool, error) {
 	ref, _, err := c.gh.Git.GetRef(ctx, r.Owner, r.Name, "heads/"+branch)
 	if err != nil {
-		err = wrap(err, fmt.Sprintf("read branch %s of %s", branch, r), r, "contents: read")
+		err = c.wrap(err, fmt.Sprintf("read branch %s of %s", branch, r), r, "contents: read")
 		if IsNotFound(err) {
 			return "", false, nil
 		}
 		return "", false, err
 	}
-	return ref.GetObject().GetSHA(), true, nil
+	sha, err := objectSHA(ref, "read branch "+branch+" of "+r.String())
+	return sha, err == nil, err
 }
 
 // CreateReleaseBranch creates release/X.Y.Z at the head of the base branch, or returns the head of
@@ -58,13 +61,13 @@ func (c *Client) CreateReleaseBranch(ctx context.Context, r Repo, v version.Vers
 		return "", err
 	}
 	if !ok {
-		return "", fmt.Errorf("base branch %s not found in %s: give the branch releases start from (--base)", base, r)
+		return "", fault.BadInputf("base branch %s not found in %s: give the branch releases start from (--base-branch)", base, r)
 	}
 	op := fmt.Sprintf("create branch %s of %s at %s", branch, r, short(from))
 	return retryWrite(ctx, c, func() (string, error) {
 		ref, _, err := c.gh.Git.CreateRef(ctx, r.Owner, r.Name, &gh.Reference{Ref: gh.String("refs/heads/" + branch), Object: &gh.GitObject{SHA: gh.String(from)}})
 		if err != nil {
-			err = wrap(err, op, r, "contents: write")
+			err = c.wrap(err, op, r, "contents: write")
 			if StatusOf(err) == 422 { // created meanwhile (by a lost response or another run): reuse
 				if sha, ok, oerr := c.ReleaseBranch(ctx, r, v); oerr == nil && ok {
 					return sha, nil
@@ -72,7 +75,7 @@ func (c *Client) CreateReleaseBranch(ctx context.Context, r Repo, v version.Vers
 			}
 			return "", err
 		}
-		return ref.GetObject().GetSHA(), nil
+		return objectSHA(ref, op)
 	}, func() (string, bool, error) { return c.ReleaseBranch(ctx, r, v) })
 }
 
@@ -82,26 +85,26 @@ func (c *Client) FileAt(ctx context.Context, r Repo, ref, path string) ([]byte, 
 	op := fmt.Sprintf("read %s at %s in %s", path, ref, r)
 	f, dir, _, err := c.gh.Repositories.GetContents(ctx, r.Owner, r.Name, path, &gh.RepositoryContentGetOptions{Ref: ref})
 	if err != nil {
-		err = wrap(err, op, r, "contents: read")
+		err = c.wrap(err, op, r, "contents: read")
 		if IsNotFound(err) {
 			return nil, false, nil
 		}
 		return nil, false, err
 	}
 	if f == nil || dir != nil {
-		return nil, false, fmt.Errorf("%s: %s is a directory, not a file", op, path)
+		return nil, false, fault.Refusedf("%s: %s is a directory, not a file", op, path)
 	}
 	if f.GetEncoding() == "base64" && f.Content != nil {
 		b, err := base64.StdEncoding.DecodeString(strings.ReplaceAll(*f.Content, "\n", ""))
 		if err != nil {
-			return nil, false, fmt.Errorf("%s: GitHub sent invalid base64: %v", op, err)
+			return nil, false, fault.Unreadablef("%s: GitHub sent invalid base64: %w", op, err)
 		}
 		return b, true, nil
 	}
 	// Files over 1 MB come without content: read the blob.
 	blob, _, err := c.gh.Git.GetBlobRaw(ctx, r.Owner, r.Name, f.GetSHA())
 	if err != nil {
-		return nil, false, wrap(err, op, r, "contents: read")
+		return nil, false, c.wrap(err, op, r, "contents: read")
 	}
 	return blob, true, nil
 }
@@ -126,7 +129,7 @@ func (c *Client) ObserveCommitFile(ctx context.Context, r Repo, branch, parent, 
 		return st, err
 	}
 	if !ok {
-		return st, fmt.Errorf("branch %s not found in %s: run prepare first", branch, r)
+		return st, fault.Refusedf("branch %s not found in %s: run prepare first", branch, r)
 	}
 	st.Head = head
 	if head == parent {
@@ -144,7 +147,7 @@ func (c *Client) ObserveCommitFile(ctx context.Context, r Repo, branch, parent, 
 		return st, err
 	}
 	if !same {
-		return st, &BranchMovedError{Repo: r, Branch: branch, Head: head, Expected: parent}
+		return st, fault.AsRefused(&BranchMovedError{Repo: r, Branch: branch, Head: head, Expected: parent})
 	}
 	st.Done, st.Commit = true, head
 	return st, nil
@@ -155,14 +158,14 @@ func (c *Client) ObserveCommitFile(ctx context.Context, r Repo, branch, parent, 
 func (c *Client) isFileCommit(ctx context.Context, r Repo, commit, parent, path, want string) (bool, error) {
 	cm, _, err := c.gh.Git.GetCommit(ctx, r.Owner, r.Name, commit)
 	if err != nil {
-		return false, wrap(err, fmt.Sprintf("read commit %s of %s", short(commit), r), r, "contents: read")
+		return false, c.wrap(err, fmt.Sprintf("read commit %s of %s", short(commit), r), r, "contents: read")
 	}
 	if len(cm.Parents) != 1 || cm.Parents[0].GetSHA() != parent {
 		return false, nil
 	}
 	pc, _, err := c.gh.Git.GetCommit(ctx, r.Owner, r.Name, parent)
 	if err != nil {
-		return false, wrap(err, fmt.Sprintf("read commit %s of %s", short(parent), r), r, "contents: read")
+		return false, c.wrap(err, fmt.Sprintf("read commit %s of %s", short(parent), r), r, "contents: read")
 	}
 	return c.onlyPathDiffers(ctx, r, pc.GetTree().GetSHA(), cm.GetTree().GetSHA(), strings.Split(path, "/"), want)
 }
@@ -174,7 +177,7 @@ func (c *Client) treeEntries(ctx context.Context, r Repo, sha string) (map[strin
 	}
 	t, _, err := c.gh.Git.GetTree(ctx, r.Owner, r.Name, sha, false)
 	if err != nil {
-		return nil, wrap(err, fmt.Sprintf("read tree %s of %s", short(sha), r), r, "contents: read")
+		return nil, c.wrap(err, fmt.Sprintf("read tree %s of %s", short(sha), r), r, "contents: read")
 	}
 	for _, e := range t.Entries {
 		out[e.GetPath()] = e
@@ -240,11 +243,11 @@ func (c *Client) CommitFile(ctx context.Context, r Repo, branch, parent, path st
 	ictx := idempotent(ctx) // git objects are content-addressed: repeating a POST is harmless
 	blob, _, err := c.gh.Git.CreateBlob(ictx, r.Owner, r.Name, &gh.Blob{Content: gh.String(base64.StdEncoding.EncodeToString(content)), Encoding: gh.String("base64")})
 	if err != nil {
-		return "", wrap(err, op+": create blob", r, "contents: write")
+		return "", c.wrap(err, op+": create blob", r, "contents: write")
 	}
 	pc, _, err := c.gh.Git.GetCommit(ctx, r.Owner, r.Name, parent)
 	if err != nil {
-		return "", wrap(err, op+": read parent", r, "contents: read")
+		return "", c.wrap(err, op+": read parent", r, "contents: read")
 	}
 	mode := "100644"
 	if e, err := c.entryAt(ctx, r, pc.GetTree().GetSHA(), strings.Split(path, "/")); err != nil {
@@ -254,17 +257,17 @@ func (c *Client) CommitFile(ctx context.Context, r Repo, branch, parent, path st
 	}
 	tree, _, err := c.gh.Git.CreateTree(ictx, r.Owner, r.Name, pc.GetTree().GetSHA(), []*gh.TreeEntry{{Path: gh.String(path), Mode: gh.String(mode), Type: gh.String("blob"), SHA: blob.SHA}})
 	if err != nil {
-		return "", wrap(err, op+": create tree", r, "contents: write")
+		return "", c.wrap(err, op+": create tree", r, "contents: write")
 	}
 	cm, _, err := c.gh.Git.CreateCommit(ictx, r.Owner, r.Name, &gh.Commit{Message: gh.String(msg), Tree: &gh.Tree{SHA: tree.SHA}, Parents: []*gh.Commit{{SHA: gh.String(parent)}}}, nil)
 	if err != nil {
-		return "", wrap(err, op+": create commit", r, "contents: write")
+		return "", c.wrap(err, op+": create commit", r, "contents: write")
 	}
 	_, _, err = c.gh.Git.UpdateRef(ctx, r.Owner, r.Name, &gh.Reference{Ref: gh.String("refs/heads/" + branch), Object: &gh.GitObject{SHA: cm.SHA}}, false)
 	if err == nil {
 		return cm.GetSHA(), nil
 	}
-	err = wrap(err, op+": fast-forward", r, "contents: write")
+	err = c.wrap(err, op+": fast-forward", r, "contents: write")
 	if StatusOf(err) != 422 && !transient(err) {
 		return "", err
 	}
@@ -315,7 +318,7 @@ func (c *Client) Finalize(ctx context.Context, r Repo, v version.Version, source
 func (c *Client) CommitTime(ctx context.Context, r Repo, sha string) (time.Time, error) {
 	cm, _, err := c.gh.Git.GetCommit(ctx, r.Owner, r.Name, sha)
 	if err != nil {
-		return time.Time{}, wrap(err, fmt.Sprintf("read commit %s of %s", short(sha), r), r, "contents: read")
+		return time.Time{}, c.wrap(err, fmt.Sprintf("read commit %s of %s", short(sha), r), r, "contents: read")
 	}
 	return cm.GetCommitter().GetDate().Time, nil
 }

@@ -38,17 +38,6 @@ func TestNewBaseURLs(t *testing.T) {
 	testkit.AssertNoSecret(t, token, err)
 }
 
-func TestParseRepo(t *testing.T) {
-	if r, err := ParseRepo("acme/app"); err != nil || r != app || r.String() != "acme/app" {
-		t.Fatalf("ParseRepo: %v %v", r, err)
-	}
-	for _, bad := range []string{"", "acme", "acme/", "/app", "acme/app/x", "ac me/app", "acme/.."} {
-		if _, err := ParseRepo(bad); err == nil {
-			t.Errorf("ParseRepo(%q) accepted", bad)
-		}
-	}
-}
-
 func TestPrepareBranchAndPR(t *testing.T) {
 	e := newEnv(t, githubserver.Options{}, githubserver.RepoOptions{})
 	main := e.head("main")
@@ -269,14 +258,14 @@ func TestErrorsNameObjectAndPermission(t *testing.T) {
 	}
 	bad := e.client("ghp_NotAValidT0kenAtAll")
 	_, _, err2 := bad.ReleaseBranch(e.ctx, app, v123)
-	mustContain(t, err2, "401", "the token was rejected")
+	mustContain(t, err2, "401", "the token given with --github-token was rejected")
 	_, _, err3 := e.c.ReleaseBranch(e.ctx, Repo{Owner: "acme", Name: "nope"}, v123)
 	// 404 on the ref of a missing repository reads as "not found": ReleaseBranch says found=false.
 	if err3 != nil {
 		t.Fatalf("missing repo: %v", err3)
 	}
 	_, err4 := e.c.FindRelease(e.ctx, Repo{Owner: "acme", Name: "nope"}, "v1.2.3")
-	mustContain(t, err4, "acme/nope", "404", "not visible to this token")
+	mustContain(t, err4, "acme/nope", "404", "not visible to the token given with --github-token")
 	e.noLeak(err, err2, err3, err4)
 	testkit.AssertNoSecret(t, "ghp_NotAValidT0kenAtAll", err2, e.logs)
 	if strings.Contains(err.Error(), "Bearer") {

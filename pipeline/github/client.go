@@ -8,17 +8,29 @@
 // limits (403/429 with X-RateLimit-Remaining: 0, until X-RateLimit-Reset) and secondary ones
 // (403/429 with Retry-After, or one minute doubling) within Options.MaxWait, and otherwise fails
 // saying when to retry. Waits use an injectable clock. Other 4xx answers are not retried: they
-// come back as *Error, naming the object and, for 403, the permission GitHub says is missing. The
-// token is set only in the Authorization header, is never logged and never appears in an error.
+// come back as *Error, naming the object and, for 401 and 403, the setting the token came from
+// (Options.TokenFlag) and the permission GitHub says is missing. The token is set only in the
+// Authorization header, is never logged and never appears in an error.
+//
+// Every error carries a fault class, wrapped with %w: Unreachable (connection failures, 5xx after
+// the retries, rate limits beyond the bound, cancellation), Unreadable (an answer that is not the
+// JSON expected, a listing longer than 100 pages), Refused (GitHub's refusals, and the world not
+// as the step needs it) and BadInput (settings: --merge-method, --downstream-gate, a token with
+// whitespace).
+//
+// Lookups cost the same few requests however long the history: published releases are read by
+// tag, drafts through the record shipgate keeps of them (DraftRecordPrefix), the "Latest" decision
+// from the release GitHub marks Latest, the smoke-test gate from the downstream release by tag.
 //
 // # Permissions
 //
 // The token of the released repository (fine-grained token or GitHub App installation token):
 //
 //	prepare  contents: write (branch, commit), pull_requests: write (draft PR)
-//	publish  contents: write (finalize commit, tag, draft release — drafts are listed only with
-//	         write access); the downstream token needs contents: write on the downstream repository
-//	         to dispatch (the Actions GITHUB_TOKEN cannot dispatch to another repository)
+//	publish  contents: write (finalize commit, tag, draft release and its record ref — drafts are
+//	         shown only with write access); the downstream token needs contents: write on the
+//	         downstream repository to dispatch (the Actions GITHUB_TOKEN cannot dispatch to another
+//	         repository); PRReadiness reads metadata, statuses and checks (read)
 //	promote  contents: write (publish release, lock ref, merge), pull_requests: write (mark ready,
 //	         merge, enable auto-merge); contents: read on the downstream repository for the gate
 //	status   contents: write to see drafts (read-only tokens do not see them), pull_requests: read
@@ -30,12 +42,13 @@ package github
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -43,6 +56,7 @@ import (
 	gh "github.com/google/go-github/v62/github"
 
 	"github.com/shipgate/shipgate/pipeline/clock"
+	"github.com/shipgate/shipgate/pipeline/fault"
 )
 
 // Options configure a Client.
@@ -63,6 +77,9 @@ type Options struct {
 	MaxRetries int
 	// Log receives one line per retry or wait; nil discards. It never receives the token.
 	Log io.Writer
+	// TokenFlag names the setting the token came from ("--github-token", "--downstream-token"),
+	// so that a refusal (401, 403) says which token to fix; default "--github-token".
+	TokenFlag string
 }
 
 // Client performs shipgate's GitHub operations.
@@ -72,8 +89,9 @@ type Client struct {
 	clk        clock.Clock
 	log        io.Writer
 	token      string
-	// seesDrafts remembers repositories where the token was seen to have push access.
-	seesDrafts sync.Map
+	tokenFlag  string
+	// perms remembers what GitHub said the token may do, per repository.
+	perms sync.Map
 }
 
 // New checks the options and builds a Client. It makes no request.
@@ -91,8 +109,12 @@ func New(o Options) (*Client, error) {
 	if t.maxRetries < 0 {
 		t.maxRetries = 0
 	}
+	flag := o.TokenFlag
+	if flag == "" {
+		flag = "--github-token"
+	}
 	if strings.ContainsAny(o.Token, " \r\n\t") {
-		return nil, errors.New("GitHub token contains whitespace: pass the token alone, without \"Bearer\" or a newline")
+		return nil, fault.BadInputf("the GitHub token (%s) contains whitespace: pass the token alone, without \"Bearer\" or a newline", flag)
 	}
 	c := gh.NewClient(&http.Client{Transport: t})
 	c.UserAgent = "shipgate"
@@ -100,18 +122,18 @@ func New(o Options) (*Client, error) {
 	if o.BaseURL != "" {
 		u, err := url.Parse(o.BaseURL)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return nil, fmt.Errorf("GitHub base URL %q is not an http(s) URL: give the API root, for example https://ghe.example.com", redactURL(o.BaseURL))
+			return nil, fault.BadInputf("GitHub API URL %q (--github-api) is not an http(s) URL: give the API root, for example https://ghe.example.com", redactURL(o.BaseURL))
 		}
 		if u.User != nil {
-			return nil, fmt.Errorf("GitHub base URL %s carries credentials: pass the token in Options.Token, not in the URL", redactURL(o.BaseURL))
+			return nil, fault.BadInputf("GitHub API URL %s (--github-api) carries credentials: pass the token with %s, not in the URL", redactURL(o.BaseURL), flag)
 		}
 		c, err = c.WithEnterpriseURLs(o.BaseURL, o.BaseURL)
 		if err != nil {
-			return nil, fmt.Errorf("GitHub base URL %q: %v", o.BaseURL, err)
+			return nil, fault.BadInputf("GitHub API URL %q (--github-api): %w", redactURL(o.BaseURL), err)
 		}
 		graphqlURL = graphQLFor(c.BaseURL)
 	}
-	return &Client{gh: c, graphqlURL: graphqlURL, clk: clock.Or(o.Clock), log: o.Log, token: o.Token}, nil
+	return &Client{gh: c, graphqlURL: graphqlURL, clk: clock.Or(o.Clock), log: o.Log, token: o.Token, tokenFlag: flag}, nil
 }
 
 // graphQLFor derives the GraphQL endpoint from the REST base: /api/v3/ → /api/graphql (GitHub
@@ -144,27 +166,17 @@ func (c *Client) BaseURL() string { return c.gh.BaseURL.String() }
 // GraphQLURL is the GraphQL endpoint mutations go to.
 func (c *Client) GraphQLURL() string { return c.graphqlURL }
 
-// Repo names a repository.
+// Repo names a repository; config.ParseRepo reads one from a setting.
 type Repo struct{ Owner, Name string }
-
-var repoPart = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
-
-// ParseRepo reads "owner/name".
-func ParseRepo(s string) (Repo, error) {
-	owner, name, ok := strings.Cut(strings.TrimSpace(s), "/")
-	if !ok || !repoPart.MatchString(owner) || !repoPart.MatchString(name) || name == "." || name == ".." {
-		return Repo{}, fmt.Errorf("repository %q is not owner/name: write it like acme/app", s)
-	}
-	return Repo{Owner: owner, Name: strings.TrimSuffix(name, ".git")}, nil
-}
 
 // String is owner/name.
 func (r Repo) String() string { return r.Owner + "/" + r.Name }
 
 // ---- errors
 
-// Error is a refusal from GitHub: what was being done, what GitHub answered and how to fix it.
-// It keeps no request or response (they carry the Authorization header).
+// Error is an answer in which GitHub refused or failed a request: what was being done, what GitHub
+// answered and how to fix it. It keeps no request or response (they carry the Authorization
+// header). Errors the client returns carry it inside a fault class (see statusClass).
 type Error struct {
 	// Op says what was being done ("create draft release v1.2.3 in acme/app").
 	Op string
@@ -220,19 +232,35 @@ func transient(err error) bool {
 	return true
 }
 
-// wrap turns a go-github error into an *Error for op on r; need is the permission the operation
-// requires ("contents: write"), used in the hint when GitHub refuses with 403. The go-github error
-// is not kept: it holds the HTTP request.
-func wrap(err error, op string, r Repo, need string) error {
+// statusClass says what GitHub's answer means to the step that asked: 5xx (after the transport's
+// retries) and 429 mean GitHub could not be reached; 401 and 403 mean the token could not read
+// what the step looks at (a gate that meets them has not seen the world, so it fails rather than
+// refuses, and the hint names the token flag); the refusals GitHub documents (404, 405, 409, 410,
+// 422) mean the world or the input is not as the step needs; any other status is an answer
+// shipgate cannot read.
+func statusClass(status int) fault.Class {
+	switch status {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return fault.Unreadable
+	case http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusConflict, http.StatusGone, http.StatusUnprocessableEntity:
+		return fault.Refused
+	case http.StatusTooManyRequests:
+		return fault.Unreachable
+	}
+	if status >= 500 {
+		return fault.Unreachable
+	}
+	return fault.Unreadable
+}
+
+// wrap classifies a go-github error for op on r; need is the permission the operation requires
+// ("contents: write"), named in the hint when GitHub refuses with 403. A GitHub answer becomes an
+// *Error (the go-github error is not kept: it holds the HTTP request); rate limits, timeouts and
+// connection failures are Unreachable; a 2xx answer whose body is not the JSON expected is
+// Unreadable.
+func (c *Client) wrap(err error, op string, r Repo, need string) error {
 	if err == nil {
 		return nil
-	}
-	var rl *RateLimitError
-	if errors.As(err, &rl) {
-		return fmt.Errorf("%s: %w", op, rl)
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%s: %w", op, err)
 	}
 	var er *gh.ErrorResponse
 	if errors.As(err, &er) {
@@ -253,50 +281,75 @@ func wrap(err error, op string, r Repo, need string) error {
 		if len(details) > 0 {
 			e.Message += " (" + strings.Join(details, "; ") + ")"
 		}
-		e.Hint = hint(e, r, need)
-		return e
+		e.Hint = c.hint(e, r, need)
+		return fault.Wrap(statusClass(e.Status), e)
 	}
-	var rle *gh.RateLimitError
-	if errors.As(err, &rle) {
-		return fmt.Errorf("%s: GitHub API rate limit exhausted until %s: retry after that", op, rle.Rate.Reset.UTC().Format(time.RFC3339))
-	}
-	var abuse *gh.AbuseRateLimitError
-	if errors.As(err, &abuse) {
-		return fmt.Errorf("%s: GitHub secondary rate limit: retry in a few minutes", op)
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return fmt.Errorf("%s: cannot reach GitHub: %s %s: %v", op, ue.Op, redactURL(ue.URL), ue.Err)
-	}
-	return fmt.Errorf("%s: %v", op, err)
+	return classifyOther(err, op)
 }
 
-func hint(e *Error, r Repo, need string) string {
+// classifyOther classifies what is not a GitHub answer: rate limits, cancellations, connection
+// failures (Unreachable), and bodies that do not decode (Unreadable).
+func classifyOther(err error, op string) error {
+	if fault.Of(err) != fault.Unknown {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	var rl *RateLimitError
+	var rle *gh.RateLimitError
+	var abuse *gh.AbuseRateLimitError
+	var ue *url.Error
+	var ne net.Error
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &rl):
+		return fault.Unreachablef("%s: %w", op, rl)
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return fault.Unreachablef("%s: %w", op, err)
+	case errors.As(err, &rle):
+		return fault.Unreachablef("%s: GitHub API rate limit exhausted until %s: retry after that", op, rle.Rate.Reset.UTC().Format(time.RFC3339))
+	case errors.As(err, &abuse):
+		return fault.Unreachablef("%s: GitHub secondary rate limit: retry in a few minutes", op)
+	case errors.As(err, &ue):
+		return fault.Unreachablef("%s: cannot reach GitHub: %s %s: %w", op, ue.Op, redactURL(ue.URL), ue.Err)
+	case errors.As(err, &ne):
+		return fault.Unreachablef("%s: cannot reach GitHub: %w", op, err)
+	case errors.As(err, &syn) || errors.As(err, &typ) || errors.Is(err, io.ErrUnexpectedEOF):
+		return fault.Unreadablef("%s: GitHub's answer is not the JSON expected: %w", op, err)
+	}
+	return fault.Unreadablef("%s: %w", op, err)
+}
+
+func (c *Client) hint(e *Error, r Repo, need string) string {
 	switch e.Status {
 	case http.StatusUnauthorized:
-		return "the token was rejected: check that it is set, valid and not expired"
+		return fmt.Sprintf("the token given with %s was rejected: check that it is set, valid and not expired", c.tokenFlag)
 	case http.StatusForbidden:
 		perm := need
 		if e.Permission != "" {
 			perm = e.Permission
 		}
 		if perm != "" {
-			return fmt.Sprintf("the token lacks %s on %s: grant it, or use a token (GitHub App or fine-grained) that has it", perm, r)
+			return fmt.Sprintf("the token given with %s lacks %s on %s: grant it, or use a token (GitHub App or fine-grained) that has it", c.tokenFlag, perm, r)
 		}
-		return fmt.Sprintf("the token may not do this on %s", r)
+		return fmt.Sprintf("the token given with %s may not do this on %s", c.tokenFlag, r)
 	case http.StatusNotFound:
-		return fmt.Sprintf("not found, or %s is not visible to this token: check the names and that the token can read %s", r, r)
+		return fmt.Sprintf("not found, or %s is not visible to the token given with %s: check the names and that the token can read %s", r, c.tokenFlag, r)
 	}
 	return ""
 }
 
 // ---- small helpers
 
-// listAll follows GitHub's pagination (Link headers) up to 100 pages of 100.
-func listAll[T any](ctx context.Context, fetch func(opts gh.ListOptions) ([]T, *gh.Response, error)) ([]T, error) {
+// maxPages bounds every listing: 100 pages of 100 items.
+const maxPages = 100
+
+// listAll follows GitHub's pagination (Link headers) up to maxPages pages of 100. A listing that
+// goes on beyond that fails naming what (Unreadable): shipgate does not conclude anything from a
+// partial listing. Callers wrap the error with what was listed.
+func listAll[T any](fetch func(opts gh.ListOptions) ([]T, *gh.Response, error)) ([]T, error) {
 	opts := gh.ListOptions{PerPage: 100, Page: 1}
 	var all []T
-	for i := 0; i < 100; i++ {
+	for i := 0; i < maxPages; i++ {
 		items, resp, err := fetch(opts)
 		if err != nil {
 			return nil, err
@@ -307,7 +360,17 @@ func listAll[T any](ctx context.Context, fetch func(opts gh.ListOptions) ([]T, *
 		}
 		opts.Page = resp.NextPage
 	}
-	return all, nil
+	return nil, fault.Unreadablef("more than %d pages (%d items) and still going: shipgate stops rather than decide on a partial listing", maxPages, len(all))
+}
+
+// objectSHA is the object a ref read from GitHub points at; a ref without one is an answer of
+// an unexpected shape (Unreadable).
+func objectSHA(ref *gh.Reference, op string) (string, error) {
+	sha := ref.GetObject().GetSHA()
+	if sha == "" {
+		return "", fault.Unreadablef("%s: GitHub answered with a ref that points at nothing", op)
+	}
+	return sha, nil
 }
 
 func short(sha string) string {
@@ -315,6 +378,11 @@ func short(sha string) string {
 		return sha[:12]
 	}
 	return sha
+}
+
+// sleep waits on the client clock; a cancelled wait is Unreachable (the run stopped looking).
+func (c *Client) sleep(ctx context.Context, d time.Duration) error {
+	return fault.AsUnreachable(c.clk.Sleep(ctx, d))
 }
 
 func (c *Client) logf(format string, args ...any) {
@@ -344,7 +412,7 @@ func retryWrite[T any](ctx context.Context, c *Client, act func() (T, error), ob
 		if found {
 			return got, nil
 		}
-		if serr := c.clk.Sleep(ctx, backoff(attempt)); serr != nil {
+		if serr := c.sleep(ctx, backoff(attempt)); serr != nil {
 			return zero, serr
 		}
 	}

@@ -10,6 +10,8 @@ import (
 
 	gh "github.com/google/go-github/v62/github"
 
+	"github.com/shipgate/shipgate/pipeline/fault"
+
 	"github.com/shipgate/shipgate/pipeline/version"
 )
 
@@ -48,21 +50,21 @@ func (c *Client) Dispatch(ctx context.Context, downstream Repo, event string, p 
 		event = DefaultEventType
 	}
 	if len(event) > 100 {
-		return fmt.Errorf("dispatch event type %q is %d characters: GitHub accepts at most 100", event, len(event))
+		return fault.BadInputf("dispatch event type %q (--event-type) is %d characters: GitHub accepts at most 100", event, len(event))
 	}
 	if p.Version == "" || p.Digest == "" || p.CorrelationID == "" {
-		return fmt.Errorf("dispatch to %s: the payload needs version, digest and correlation_id", downstream)
+		return fault.BadInputf("dispatch to %s: the payload needs version, digest and correlation_id", downstream)
 	}
 	raw, err := json.Marshal(p)
 	if err != nil {
-		return err
+		return fault.BadInputf("dispatch to %s: %w", downstream, err)
 	}
 	msg := json.RawMessage(raw)
 	op := fmt.Sprintf("dispatch %s to %s", event, downstream)
 	// At-least-once by design: repeating the POST after a lost answer is fine (the downstream
 	// de-duplicates on the correlation id).
 	_, _, err = c.gh.Repositories.Dispatch(idempotent(ctx), downstream.Owner, downstream.Name, gh.DispatchRequestOptions{EventType: event, ClientPayload: &msg})
-	return wrap(err, op, downstream, "contents: write (with a token for the downstream repository)")
+	return c.wrap(err, op, downstream, "contents: write (with a token for the downstream repository)")
 }
 
 // DispatchOutcome says what EnsureDispatch did.
@@ -129,7 +131,7 @@ func ParseGateMode(s string) (GateMode, error) {
 	case "either", "any":
 		return GateEither, nil
 	}
-	return 0, fmt.Errorf("downstream gate mode %q: use prerelease, release or either", s)
+	return 0, fault.BadInputf("downstream gate mode %q (--downstream-gate): use prerelease, release or either", s)
 }
 
 // GateResult is the smoke-test gate's verdict.
@@ -141,44 +143,37 @@ type GateResult struct {
 	URL string
 }
 
-// DownstreamResult checks the smoke-test gate: downstream has a non-draft release for vX.Y.Z of
+// DownstreamResult checks the smoke-test gate: downstream has a published release for vX.Y.Z of
 // the kind mode wants, and — unless requireDigest is false — its name or notes name the index
-// digest or the correlation id, so a test of another build of the same version cannot pass.
+// digest or the correlation id, so a test of another build of the same version cannot pass. It
+// reads that one release (GitHub's by-tag endpoint, which never shows drafts), whatever the
+// downstream's history.
 func (c *Client) DownstreamResult(ctx context.Context, downstream Repo, v version.Version, digest, correlation string, mode GateMode, requireDigest bool) (GateResult, error) {
-	all, err := c.listReleases(ctx, downstream)
+	tag := v.GitTag()
+	rel, err := c.publishedRelease(ctx, downstream, tag)
 	if err != nil {
 		return GateResult{}, err
 	}
-	tag := v.GitTag()
-	var seen []string
-	res := GateResult{}
-	for _, rel := range all {
-		if rel.GetTagName() != tag || rel.GetDraft() {
-			continue
+	if rel == nil {
+		// GitHub answers 404 for a missing release and for a repository the token cannot see.
+		if _, err := c.repoPermissions(ctx, downstream); err != nil {
+			return GateResult{}, err
 		}
-		kind := "full release"
-		if rel.GetPrerelease() {
-			kind = "pre-release"
-		}
-		if (mode == GatePrerelease && !rel.GetPrerelease()) || (mode == GateRelease && rel.GetPrerelease()) {
-			seen = append(seen, fmt.Sprintf("%s is a %s, the gate wants a %s", rel.GetHTMLURL(), kind, mode))
-			res.URL = rel.GetHTMLURL()
-			continue
-		}
-		if requireDigest {
-			text := rel.GetName() + "\n" + rel.GetBody()
-			if !(digest != "" && strings.Contains(text, digest)) && !(correlation != "" && strings.Contains(text, correlation)) {
-				seen = append(seen, fmt.Sprintf("%s names neither digest %s nor correlation id %s: it tested another build", rel.GetHTMLURL(), digest, correlation))
-				res.URL = rel.GetHTMLURL()
-				continue
-			}
-		}
-		return GateResult{Passed: true, URL: rel.GetHTMLURL(), Reason: fmt.Sprintf("downstream %s has %s %s for this build", downstream, kind, tag)}, nil
+		return GateResult{Reason: fmt.Sprintf("downstream %s has no %s %s yet (drafts do not count): the smoke test has not reported; wait for it and re-run promote", downstream, mode, tag)}, nil
 	}
-	if len(seen) == 0 {
-		res.Reason = fmt.Sprintf("downstream %s has no %s %s yet (drafts do not count): the smoke test has not reported; wait for it and re-run promote", downstream, mode, tag)
-	} else {
-		res.Reason = fmt.Sprintf("downstream %s: %s", downstream, strings.Join(seen, "; "))
+	kind := "full release"
+	if rel.GetPrerelease() {
+		kind = "pre-release"
 	}
-	return res, nil
+	url := rel.GetHTMLURL()
+	if (mode == GatePrerelease && !rel.GetPrerelease()) || (mode == GateRelease && rel.GetPrerelease()) {
+		return GateResult{URL: url, Reason: fmt.Sprintf("downstream %s: %s is a %s, the gate wants a %s", downstream, url, kind, mode)}, nil
+	}
+	if requireDigest {
+		text := rel.GetName() + "\n" + rel.GetBody()
+		if !(digest != "" && strings.Contains(text, digest)) && !(correlation != "" && strings.Contains(text, correlation)) {
+			return GateResult{URL: url, Reason: fmt.Sprintf("downstream %s: %s names neither digest %s nor correlation id %s: it tested another build", downstream, url, digest, correlation)}, nil
+		}
+	}
+	return GateResult{Passed: true, URL: url, Reason: fmt.Sprintf("downstream %s has %s %s for this build", downstream, kind, tag)}, nil
 }

@@ -33,7 +33,7 @@ const changelog = "# Changelog\n\n## [1.2.3] - TBD\n\n- fix\n"
 // env is a GitHub server with acme/app (source) and acme/smoke (downstream), a fault proxy in front
 // of it, a fake clock shared by both sides, and clients for the source and downstream tokens.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *githubserver.Server
 	proxy *testkit.FaultProxy
 	clk   *clock.Fake
@@ -43,7 +43,7 @@ type env struct {
 	ctx   context.Context
 }
 
-func newEnv(t *testing.T, o githubserver.Options, ro githubserver.RepoOptions) *env {
+func newEnv(t testing.TB, o githubserver.Options, ro githubserver.RepoOptions) *env {
 	t.Helper()
 	clk := clock.NewFake(t0)
 	o.Clock = clk

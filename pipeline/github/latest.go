@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	gh "github.com/google/go-github/v62/github"
+
+	"github.com/shipgate/shipgate/pipeline/fault"
 )
 
 // LatestRelease returns the release GitHub marks "Latest" in r (GET /releases/latest), nil when
@@ -12,7 +14,7 @@ import (
 func (c *Client) LatestRelease(ctx context.Context, r Repo) (*Release, error) {
 	rel, _, err := c.gh.Repositories.GetLatestRelease(ctx, r.Owner, r.Name)
 	if err != nil {
-		err = wrap(err, "read the latest release of "+r.String(), r, "contents: read")
+		err = c.wrap(err, "read the latest release of "+r.String(), r, "contents: read")
 		if IsNotFound(err) {
 			return nil, nil
 		}
@@ -25,7 +27,7 @@ func (c *Client) LatestRelease(ctx context.Context, r Repo) (*Release, error) {
 // does when latest moves back to it. A release already marked Latest is left alone.
 func (c *Client) MarkLatest(ctx context.Context, r Repo, rel *Release) error {
 	if rel == nil || rel.Draft {
-		return fmt.Errorf("mark Latest in %s: only a published release can be Latest", r)
+		return fault.Refusedf("mark Latest in %s: only a published release can be Latest", r)
 	}
 	if cur, err := c.LatestRelease(ctx, r); err != nil {
 		return err
@@ -34,5 +36,5 @@ func (c *Client) MarkLatest(ctx context.Context, r Repo, rel *Release) error {
 	}
 	// Setting make_latest is idempotent: repeating it after a lost answer is harmless.
 	_, _, err := c.gh.Repositories.EditRelease(ctx, r.Owner, r.Name, rel.ID, &gh.RepositoryRelease{MakeLatest: gh.String("true")})
-	return wrap(err, fmt.Sprintf("mark release %s of %s Latest", rel.Tag, r), r, "contents: write")
+	return c.wrap(err, fmt.Sprintf("mark release %s of %s Latest", rel.Tag, r), r, "contents: write")
 }

@@ -2,24 +2,63 @@ package github
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
 	gh "github.com/google/go-github/v62/github"
+
+	"github.com/shipgate/shipgate/pipeline/fault"
 )
 
 // LockRef is the ref that serializes promotes of a repository. It lives outside refs/heads and
 // refs/tags, so it is neither a branch nor a tag: it triggers no workflow and shows in no list.
 const LockRef = "refs/shipgate/promote-lock"
 
+// LockHolder names a run that wants the promote lock.
+type LockHolder struct {
+	// Name says what the run does, for whoever waits ("promote 1.2.3").
+	Name string
+	// RunID and Attempt identify the workflow run (GITHUB_RUN_ID, GITHUB_RUN_ATTEMPT); both empty
+	// outside GitHub Actions.
+	RunID, Attempt string
+}
+
+// LockPolicy says when a held lock may be taken over.
+type LockPolicy struct {
+	// StaleAfter is the age after which a held lock counts as stale (0: never).
+	StaleAfter time.Duration
+	// BreakStale takes over a stale lock (--break-stale-lock).
+	BreakStale bool
+}
+
 // LockInfo says who holds the promote lock.
 type LockInfo struct {
-	Holder   string    `json:"holder"`
+	Holder  string `json:"holder"`
+	RunID   string `json:"run_id,omitempty"`
+	Attempt string `json:"attempt,omitempty"`
+	// Nonce is random per acquisition: two runs with the same name are two holders.
+	Nonce    string    `json:"nonce,omitempty"`
 	Acquired time.Time `json:"acquired"`
 	// SHA is the lock commit the ref points at.
 	SHA string `json:"-"`
+}
+
+// String names the holder and its run: "promote 1.2.3" (run 42, attempt 1).
+func (i LockInfo) String() string {
+	s := fmt.Sprintf("%q", i.Holder)
+	if i.RunID != "" {
+		s += fmt.Sprintf(" (run %s, attempt %s)", i.RunID, i.Attempt)
+	}
+	return s
+}
+
+// crashedAttemptOf reports whether the lock cur was left by another attempt of h's own workflow
+// run. GitHub starts attempt n+1 of a run only after attempt n ended, so that attempt is dead.
+func (h LockHolder) crashedAttemptOf(cur LockInfo) bool {
+	return h.RunID != "" && cur.RunID == h.RunID && cur.Attempt != h.Attempt
 }
 
 // LockedError says another promote holds the lock.
@@ -33,7 +72,7 @@ type LockedError struct {
 
 // Error says what happened and what to do.
 func (e *LockedError) Error() string {
-	s := fmt.Sprintf("promote of %s is locked by %q since %s (ref %s)", e.Repo, e.Info.Holder, e.Info.Acquired.UTC().Format(time.RFC3339), LockRef)
+	s := fmt.Sprintf("promote of %s is locked by %s since %s (ref %s)", e.Repo, e.Info, e.Info.Acquired.UTC().Format(time.RFC3339), LockRef)
 	if e.Stale {
 		return s + fmt.Sprintf(": the lock is older than %s; if that run is dead, re-run promote with the stale-lock override (--break-stale-lock)", e.StaleAfter)
 	}
@@ -47,20 +86,47 @@ type Lock struct {
 	Info LockInfo
 }
 
-// AcquireLock takes the promote lock of r for holder (name the run, not its attempt, e.g.
-// "promote 1.2.3 (run 4242)", so a re-run attempt of a crashed run takes its lock back). GitHub arbitrates: creating a ref that exists fails with 422, so of two promotes
-// exactly one creates LockRef. The lock is a commit whose message holds {holder, acquired}.
+// AcquirePromoteLock takes the promote lock of r for h. GitHub arbitrates: creating a ref that
+// exists fails with 422, so of two promotes exactly one creates LockRef. The lock is a commit
+// whose message holds h, the time and a random nonce, so two runs with the same name (two laptops
+// promoting the same version) are two holders, and the second waits (*LockedError, Refused).
 //
-// The same holder re-acquires its own lock (a re-run of a crashed attempt with the same name).
-// A lock held by another holder fails with *LockedError. The stale-lock override: when
-// breakStale is set and the lock is older than staleAfter, it is taken over by moving the ref,
-// without force, to a new lock commit whose parent is the stale one — a compare-and-swap, so of
-// two breakers only one wins.
+// A held lock is taken over only when it is h's own crashed attempt (same RunID, another
+// Attempt), or when it is older than p.StaleAfter and p.BreakStale is set. Taking over moves the
+// ref, without force, to a new lock commit whose parent is the old one — a compare-and-swap, so of
+// two runs taking over only one wins.
+func (c *Client) AcquirePromoteLock(ctx context.Context, r Repo, h LockHolder, p LockPolicy) (*Lock, error) {
+	if strings.TrimSpace(h.Name) == "" {
+		return nil, fault.BadInputf("promote lock of %s: the holder name is empty: name the run", r)
+	}
+	info := LockInfo{Holder: h.Name, RunID: h.RunID, Attempt: h.Attempt, Nonce: rand.Text(), Acquired: c.clk.Now().UTC().Truncate(time.Second)}
+	return c.acquire(ctx, r, info, p, lockRule{takeOver: h.crashedAttemptOf})
+}
+
+// AcquireLock takes the promote lock of r for holder; a lock held under the same name is taken
+// back as it is.
+//
+// Deprecated: two runs with the same holder name both hold the lock. Use AcquirePromoteLock with
+// the run id and attempt.
 func (c *Client) AcquireLock(ctx context.Context, r Repo, holder string, staleAfter time.Duration, breakStale bool) (*Lock, error) {
 	if strings.TrimSpace(holder) == "" {
-		return nil, fmt.Errorf("promote lock of %s: the holder name is empty: name the run", r)
+		return nil, fault.BadInputf("promote lock of %s: the holder name is empty: name the run", r)
 	}
 	info := LockInfo{Holder: holder, Acquired: c.clk.Now().UTC().Truncate(time.Second)}
+	return c.acquire(ctx, r, info, LockPolicy{StaleAfter: staleAfter, BreakStale: breakStale},
+		lockRule{adopt: func(cur LockInfo) bool { return cur.Holder == holder }})
+}
+
+// lockRule says which held locks a run may have: adopt as they are, or take over.
+type lockRule struct {
+	adopt, takeOver func(LockInfo) bool
+}
+
+func (l lockRule) check(f func(LockInfo) bool, cur LockInfo) bool { return f != nil && f(cur) }
+
+// acquire creates LockRef at a new lock commit for info, or takes a held lock over as the rule
+// and the policy allow, trying three times while the lock changes hands under it.
+func (c *Client) acquire(ctx context.Context, r Repo, info LockInfo, p LockPolicy, rule lockRule) (*Lock, error) {
 	sha, err := c.lockCommit(ctx, r, info, "")
 	if err != nil {
 		return nil, err
@@ -72,7 +138,7 @@ func (c *Client) AcquireLock(ctx context.Context, r Repo, holder string, staleAf
 		if err == nil {
 			return &Lock{c: c, r: r, Info: info}, nil
 		}
-		err = wrap(err, op, r, "contents: write")
+		err = c.wrap(err, op, r, "contents: write")
 		if StatusOf(err) != 422 && !transient(err) {
 			return nil, err
 		}
@@ -83,36 +149,42 @@ func (c *Client) AcquireLock(ctx context.Context, r Repo, holder string, staleAf
 		if !held {
 			continue // released meanwhile, or our create never arrived: try again
 		}
-		if cur.SHA == sha || cur.Holder == holder {
-			c.logf("promote lock of %s: already held by %q, taking it over as the same holder", r, holder)
+		if cur.SHA == sha || rule.check(rule.adopt, cur) {
+			c.logf("promote lock of %s: already held by %s, taking it as the same holder", r, cur)
 			return &Lock{c: c, r: r, Info: cur}, nil
 		}
-		stale := staleAfter > 0 && c.clk.Now().Sub(cur.Acquired) > staleAfter
-		if !stale || !breakStale {
-			return nil, &LockedError{Repo: r, Info: cur, Stale: stale, StaleAfter: staleAfter}
+		stale := p.StaleAfter > 0 && c.clk.Now().Sub(cur.Acquired) > p.StaleAfter
+		if !rule.check(rule.takeOver, cur) && !(stale && p.BreakStale) {
+			return nil, fault.AsRefused(&LockedError{Repo: r, Info: cur, Stale: stale, StaleAfter: p.StaleAfter})
 		}
-		next, err := c.lockCommit(ctx, r, info, cur.SHA)
-		if err != nil {
-			return nil, err
-		}
-		_, _, err = c.gh.Git.UpdateRef(ctx, r.Owner, r.Name, &gh.Reference{Ref: gh.String(LockRef), Object: &gh.GitObject{SHA: gh.String(next)}}, false)
-		if err == nil {
-			c.logf("promote lock of %s: broke the stale lock of %q (since %s)", r, cur.Holder, cur.Acquired.Format(time.RFC3339))
-			info.SHA = next
-			return &Lock{c: c, r: r, Info: info}, nil
-		}
-		err = wrap(err, op+" (breaking a stale lock)", r, "contents: write")
-		if now, held, lerr := c.LockState(ctx, r); lerr == nil && held && now.SHA == next {
-			info.SHA = next
-			return &Lock{c: c, r: r, Info: info}, nil
-		} else if lerr == nil && held {
-			return nil, &LockedError{Repo: r, Info: now, StaleAfter: staleAfter}
-		}
-		if StatusOf(err) != 422 && !transient(err) {
-			return nil, err
+		l, again, err := c.takeOver(ctx, r, info, cur, p)
+		if !again {
+			return l, err
 		}
 	}
 	return nil, err
+}
+
+// takeOver moves LockRef from cur to a new lock commit for info (a compare-and-swap); again says
+// the lock changed hands meanwhile and acquiring may start over.
+func (c *Client) takeOver(ctx context.Context, r Repo, info LockInfo, cur LockInfo, p LockPolicy) (*Lock, bool, error) {
+	next, err := c.lockCommit(ctx, r, info, cur.SHA)
+	if err != nil {
+		return nil, false, err
+	}
+	info.SHA = next
+	_, _, err = c.gh.Git.UpdateRef(ctx, r.Owner, r.Name, &gh.Reference{Ref: gh.String(LockRef), Object: &gh.GitObject{SHA: gh.String(next)}}, false)
+	if err == nil {
+		c.logf("promote lock of %s: took over the lock of %s (since %s)", r, cur, cur.Acquired.Format(time.RFC3339))
+		return &Lock{c: c, r: r, Info: info}, false, nil
+	}
+	err = c.wrap(err, fmt.Sprintf("take over the promote lock of %s", r), r, "contents: write")
+	if now, held, lerr := c.LockState(ctx, r); lerr == nil && held && now.SHA == next {
+		return &Lock{c: c, r: r, Info: info}, false, nil
+	} else if lerr == nil && held {
+		return nil, false, fault.AsRefused(&LockedError{Repo: r, Info: now, StaleAfter: p.StaleAfter})
+	}
+	return nil, StatusOf(err) == 422 || transient(err), err
 }
 
 // lockCommit writes the lock commit (blob lock.json, a tree holding it, a commit with the same
@@ -123,7 +195,7 @@ func (c *Client) lockCommit(ctx context.Context, r Repo, info LockInfo, parent s
 	ictx := idempotent(ctx)
 	tree, _, err := c.gh.Git.CreateTree(ictx, r.Owner, r.Name, "", []*gh.TreeEntry{{Path: gh.String("lock.json"), Mode: gh.String("100644"), Type: gh.String("blob"), Content: gh.String(string(b) + "\n")}})
 	if err != nil {
-		return "", wrap(err, op, r, "contents: write")
+		return "", c.wrap(err, op, r, "contents: write")
 	}
 	when := gh.Timestamp{Time: info.Acquired}
 	sig := &gh.CommitAuthor{Name: gh.String("shipgate"), Email: gh.String("shipgate@users.noreply.github.com"), Date: &when}
@@ -133,7 +205,7 @@ func (c *Client) lockCommit(ctx context.Context, r Repo, info LockInfo, parent s
 	}
 	cm, _, err := c.gh.Git.CreateCommit(ictx, r.Owner, r.Name, commit, nil)
 	if err != nil {
-		return "", wrap(err, op, r, "contents: write")
+		return "", c.wrap(err, op, r, "contents: write")
 	}
 	return cm.GetSHA(), nil
 }
@@ -143,16 +215,19 @@ func (c *Client) LockState(ctx context.Context, r Repo) (LockInfo, bool, error) 
 	op := fmt.Sprintf("read the promote lock of %s", r)
 	ref, _, err := c.gh.Git.GetRef(ctx, r.Owner, r.Name, strings.TrimPrefix(LockRef, "refs/"))
 	if err != nil {
-		err = wrap(err, op, r, "contents: read")
+		err = c.wrap(err, op, r, "contents: read")
 		if IsNotFound(err) {
 			return LockInfo{}, false, nil
 		}
 		return LockInfo{}, false, err
 	}
-	sha := ref.GetObject().GetSHA()
+	sha, err := objectSHA(ref, op)
+	if err != nil {
+		return LockInfo{}, false, err
+	}
 	cm, _, err := c.gh.Git.GetCommit(ctx, r.Owner, r.Name, sha)
 	if err != nil {
-		return LockInfo{}, false, wrap(err, op, r, "contents: read")
+		return LockInfo{}, false, c.wrap(err, op, r, "contents: read")
 	}
 	var info LockInfo
 	_, js, _ := strings.Cut(cm.GetMessage(), "\n\n")
@@ -174,11 +249,11 @@ func (l *Lock) Release(ctx context.Context) error {
 		return nil
 	}
 	if cur.SHA != l.Info.SHA {
-		return fmt.Errorf("promote lock of %s is now held by %q (taken over since %s): not releasing it", l.r, cur.Holder, cur.Acquired.Format(time.RFC3339))
+		return fault.Refusedf("promote lock of %s is now held by %s (taken over since %s): not releasing it", l.r, cur, cur.Acquired.Format(time.RFC3339))
 	}
 	_, err = l.c.gh.Git.DeleteRef(ctx, l.r.Owner, l.r.Name, strings.TrimPrefix(LockRef, "refs/"))
 	if err != nil {
-		err = wrap(err, fmt.Sprintf("release the promote lock of %s", l.r), l.r, "contents: write")
+		err = l.c.wrap(err, fmt.Sprintf("release the promote lock of %s", l.r), l.r, "contents: write")
 		if StatusOf(err) == 422 { // "Reference does not exist": already gone (a retried DELETE)
 			return nil
 		}

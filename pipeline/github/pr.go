@@ -10,6 +10,8 @@ import (
 
 	gh "github.com/google/go-github/v62/github"
 
+	"github.com/shipgate/shipgate/pipeline/fault"
+
 	"github.com/shipgate/shipgate/pipeline/version"
 )
 
@@ -43,10 +45,10 @@ func prFromGH(p *gh.PullRequest) *PR {
 }
 
 func (c *Client) listReleasePRs(ctx context.Context, r Repo, v version.Version, base, state string) ([]*gh.PullRequest, error) {
-	all, err := listAll(ctx, func(o gh.ListOptions) ([]*gh.PullRequest, *gh.Response, error) {
+	all, err := listAll(func(o gh.ListOptions) ([]*gh.PullRequest, *gh.Response, error) {
 		return c.gh.PullRequests.List(ctx, r.Owner, r.Name, &gh.PullRequestListOptions{State: state, Head: r.Owner + ":" + v.Branch(), Base: base, ListOptions: o})
 	})
-	return all, wrap(err, fmt.Sprintf("list pull requests from %s into %s in %s", v.Branch(), base, r), r, "pull_requests: read")
+	return all, c.wrap(err, fmt.Sprintf("list pull requests from %s into %s in %s", v.Branch(), base, r), r, "pull_requests: read")
 }
 
 // FindReleasePR returns the open pull request from release/X.Y.Z into base, nil if there is none.
@@ -71,7 +73,7 @@ func (c *Client) OpenReleasePR(ctx context.Context, r Repo, v version.Version, b
 	pr, err = retryWrite(ctx, c, func() (*PR, error) {
 		p, _, err := c.gh.PullRequests.Create(ctx, r.Owner, r.Name, &gh.NewPullRequest{Title: gh.String(title), Head: gh.String(v.Branch()), Base: gh.String(base), Body: gh.String(body), Draft: gh.Bool(true)})
 		if err != nil {
-			err = wrap(err, op, r, "pull_requests: write")
+			err = c.wrap(err, op, r, "pull_requests: write")
 			if StatusOf(err) == 422 && strings.Contains(err.Error(), "already exists") {
 				if got, ferr := c.FindReleasePR(ctx, r, v, base); ferr == nil && got != nil {
 					return got, nil
@@ -158,23 +160,61 @@ func (c *Client) pullDetail(ctx context.Context, r Repo, n int) (*PR, error) {
 	for i := 0; i < 6; i++ {
 		p, _, err := c.gh.PullRequests.Get(ctx, r.Owner, r.Name, n)
 		if err != nil {
-			return nil, wrap(err, fmt.Sprintf("read pull request #%d of %s", n, r), r, "pull_requests: read")
+			return nil, c.wrap(err, fmt.Sprintf("read pull request #%d of %s", n, r), r, "pull_requests: read")
 		}
 		pr = prFromGH(p)
 		if pr.State != "open" || pr.Mergeable != nil {
 			return pr, nil
 		}
-		if err := c.clk.Sleep(ctx, backoff(i+1)); err != nil {
+		if err := c.sleep(ctx, backoff(i+1)); err != nil {
 			return nil, err
 		}
 	}
 	return pr, nil
 }
 
+// MergeMethod is how the release pull request is merged. The zero value is MergeCommit.
+type MergeMethod string
+
+const (
+	// MergeCommit merges with a merge commit (the default: the tag stays reachable from the base
+	// branch).
+	MergeCommit MergeMethod = "merge"
+	// Squash squashes the pull request into one commit.
+	Squash MergeMethod = "squash"
+	// Rebase rebases the pull request's commits onto the base branch.
+	Rebase MergeMethod = "rebase"
+)
+
+// ParseMergeMethod reads merge, squash or rebase ("" is merge, case does not matter). Anything
+// else is a fault.BadInput naming --merge-method, so a typo is refused before any step runs.
+func ParseMergeMethod(s string) (MergeMethod, error) {
+	switch m := MergeMethod(strings.ToLower(strings.TrimSpace(s))); m {
+	case "":
+		return MergeCommit, nil
+	case MergeCommit, Squash, Rebase:
+		return m, nil
+	}
+	return "", fault.BadInputf("merge method %q (--merge-method): use merge, squash or rebase", s)
+}
+
+// String is merge, squash or rebase.
+func (m MergeMethod) String() string {
+	if m == "" {
+		return string(MergeCommit)
+	}
+	return string(m)
+}
+
 // MergeOptions configure MergePR.
 type MergeOptions struct {
-	// Method is merge (default: a merge commit keeps the tag reachable from the base branch),
-	// squash or rebase.
+	// MergeMethod is how to merge (zero: MergeCommit). Parse it with ParseMergeMethod when the
+	// settings are read; MergePR refuses a value that is not one of the constants.
+	MergeMethod MergeMethod
+	// Method is the merge method as text.
+	//
+	// Deprecated: parse it with ParseMergeMethod before any step runs and set MergeMethod. Used
+	// only when MergeMethod is empty.
 	Method string
 	// AllowAutoMerge enables GitHub auto-merge when required checks are pending.
 	AllowAutoMerge bool
@@ -215,13 +255,15 @@ type MergeResult struct {
 // enables auto-merge (GraphQL enablePullRequestAutoMerge with expectedHeadOid) if allowed, and
 // fails saying so otherwise. A pull request already merged at expectedHead is AlreadyMerged.
 func (c *Client) MergePR(ctx context.Context, r Repo, v version.Version, base, expectedHead string, o MergeOptions) (MergeResult, error) {
-	method := strings.ToLower(o.Method)
-	if method == "" {
-		method = "merge"
+	m := o.MergeMethod
+	if m == "" {
+		m = MergeMethod(o.Method)
 	}
-	if method != "merge" && method != "squash" && method != "rebase" {
-		return MergeResult{}, fmt.Errorf("merge method %q: use merge, squash or rebase", o.Method)
+	parsed, err := ParseMergeMethod(string(m))
+	if err != nil {
+		return MergeResult{}, err
 	}
+	method := string(parsed)
 	st, err := c.PRState(ctx, r, v, base, expectedHead)
 	if err != nil {
 		return MergeResult{}, err
@@ -230,7 +272,7 @@ func (c *Client) MergePR(ctx context.Context, r Repo, v version.Version, base, e
 		return MergeResult{Outcome: AlreadyMerged, PR: st.PR, SHA: st.PR.MergeCommit}, nil
 	}
 	if st.Problem != "" {
-		return MergeResult{PR: st.PR}, errors.New(st.Problem)
+		return MergeResult{PR: st.PR}, fault.Refusedf("%s", st.Problem)
 	}
 	pr := st.PR
 	if pr.AutoMerge {
@@ -244,12 +286,12 @@ func (c *Client) MergePR(ctx context.Context, r Repo, v version.Version, base, e
 			return MergeResult{}, err
 		}
 		if st.Problem != "" {
-			return MergeResult{PR: st.PR}, errors.New(st.Problem)
+			return MergeResult{PR: st.PR}, fault.Refusedf("%s", st.Problem)
 		}
 		pr = st.PR
 	}
 	if st.Pending {
-		return c.autoMerge(ctx, r, pr, method, expectedHead, o)
+		return c.autoMerge(ctx, r, v, pr, method, expectedHead, o)
 	}
 	op := fmt.Sprintf("merge pull request #%d (%s → %s) of %s", pr.Number, pr.Head, pr.Base, r)
 	res, _, err := c.gh.PullRequests.Merge(ctx, r.Owner, r.Name, pr.Number, "", &gh.PullRequestOptions{SHA: expectedHead, MergeMethod: method, CommitTitle: o.CommitTitle})
@@ -257,7 +299,7 @@ func (c *Client) MergePR(ctx context.Context, r Repo, v version.Version, base, e
 		pr.State, pr.MergeCommit = "merged", res.GetSHA()
 		return MergeResult{Outcome: Merged, PR: pr, SHA: res.GetSHA()}, nil
 	}
-	err = wrap(err, op, r, "contents: write")
+	err = c.wrap(err, op, r, "contents: write")
 	var ge *Error
 	errors.As(err, &ge)
 	switch {
@@ -268,25 +310,35 @@ func (c *Client) MergePR(ctx context.Context, r Repo, v version.Version, base, e
 			return MergeResult{Outcome: Merged, PR: again.PR, SHA: again.PR.MergeCommit}, nil
 		}
 	case StatusOf(err) == 405 && (strings.Contains(ge.Message, "status check") || strings.Contains(ge.Message, "review")):
-		return c.autoMerge(ctx, r, pr, method, expectedHead, o)
+		return c.autoMerge(ctx, r, v, pr, method, expectedHead, o)
 	case StatusOf(err) == 409:
 		return MergeResult{PR: pr}, fmt.Errorf("%w (the head of #%d is no longer %s: someone pushed to %s; re-run publish)", err, pr.Number, short(expectedHead), pr.Head)
 	}
 	return MergeResult{PR: pr}, err
 }
 
-func (c *Client) autoMerge(ctx context.Context, r Repo, pr *PR, method, expectedHead string, o MergeOptions) (MergeResult, error) {
+// autoMerge enables auto-merge on pr, which GitHub refused to merge now, when only required checks
+// still running stand in the way: missing reviews or failed checks are refused, naming them, since
+// auto-merge would merge behind promote's back once someone approves.
+func (c *Client) autoMerge(ctx context.Context, r Repo, v version.Version, pr *PR, method, expectedHead string, o MergeOptions) (MergeResult, error) {
+	rd, err := c.PRReadiness(ctx, r, v, pr.Base, ReadinessOptions{})
+	if err != nil {
+		return MergeResult{PR: pr}, err
+	}
+	if len(rd.Missing) > 0 {
+		return MergeResult{PR: pr}, fault.Refusedf("pull request #%d of %s cannot merge: %s", pr.Number, r, strings.Join(rd.Missing, "; "))
+	}
 	if !o.AllowAutoMerge {
-		return MergeResult{PR: pr}, fmt.Errorf("pull request #%d of %s waits for required checks or reviews (%s): wait for them and re-run promote, or allow auto-merge", pr.Number, r, pr.URL)
+		return MergeResult{PR: pr}, fault.Refusedf("pull request #%d of %s waits for required checks or reviews (%s): wait for them and re-run promote, or allow auto-merge", pr.Number, r, pr.URL)
 	}
 	vars := map[string]any{"input": map[string]any{"pullRequestId": pr.NodeID, "mergeMethod": strings.ToUpper(method), "expectedHeadOid": expectedHead}}
-	err := c.graphql(ctx, r, fmt.Sprintf("enable auto-merge on pull request #%d", pr.Number), autoMergeMutation, vars)
+	err = c.graphql(ctx, r, fmt.Sprintf("enable auto-merge on pull request #%d", pr.Number), autoMergeMutation, vars)
 	if err != nil {
 		if strings.Contains(err.Error(), "clean status") {
 			// The checks finished meanwhile: merge directly.
 			res, _, merr := c.gh.PullRequests.Merge(ctx, r.Owner, r.Name, pr.Number, "", &gh.PullRequestOptions{SHA: expectedHead, MergeMethod: method, CommitTitle: o.CommitTitle})
 			if merr != nil {
-				return MergeResult{PR: pr}, wrap(merr, fmt.Sprintf("merge pull request #%d of %s", pr.Number, r), r, "contents: write")
+				return MergeResult{PR: pr}, c.wrap(merr, fmt.Sprintf("merge pull request #%d of %s", pr.Number, r), r, "contents: write")
 			}
 			return MergeResult{Outcome: Merged, PR: pr, SHA: res.GetSHA()}, nil
 		}
@@ -323,7 +375,7 @@ func (e *GraphQLError) Error() string {
 func (c *Client) graphql(ctx context.Context, r Repo, op, query string, vars map[string]any) error {
 	req, err := c.gh.NewRequest("POST", c.graphqlURL, map[string]any{"query": query, "variables": vars})
 	if err != nil {
-		return fmt.Errorf("%s: %v", op, err)
+		return fault.BadInputf("%s: %w", op, err)
 	}
 	var out struct {
 		Data   json.RawMessage `json:"data"`
@@ -334,14 +386,17 @@ func (c *Client) graphql(ctx context.Context, r Repo, op, query string, vars map
 	}
 	// Both mutations converge when repeated, so the transport may retry them.
 	if _, err := c.gh.Do(idempotent(ctx), req, &out); err != nil {
-		return wrap(err, op+" in "+r.String(), r, "pull_requests: write")
+		return c.wrap(err, op+" in "+r.String(), r, "pull_requests: write")
 	}
 	if len(out.Errors) > 0 {
 		ge := &GraphQLError{Op: op + " in " + r.String(), Type: out.Errors[0].Type}
 		for _, e := range out.Errors {
 			ge.Messages = append(ge.Messages, e.Message)
 		}
-		return ge
+		if ge.Type == "RATE_LIMITED" {
+			return fault.AsUnreachable(ge)
+		}
+		return fault.AsRefused(ge)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 
 	gh "github.com/google/go-github/v62/github"
 
+	"github.com/shipgate/shipgate/pipeline/fault"
 	"github.com/shipgate/shipgate/pipeline/githubserver"
 	"github.com/shipgate/shipgate/pipeline/testkit"
 )
@@ -67,7 +68,9 @@ func TestMergeRefusals(t *testing.T) {
 	e.srv.SetMergeConflict("acme/app", 1, false)
 	// Bad method.
 	_, err = e.c.MergePR(e.ctx, app, v123, "main", commit, MergeOptions{Method: "octopus"})
-	mustContain(t, err, "use merge, squash or rebase")
+	mustContain(t, err, "use merge, squash or rebase", "--merge-method")
+	_, err = e.c.MergePR(e.ctx, app, v123, "main", commit, MergeOptions{MergeMethod: "octopus"})
+	mustContain(t, err, "use merge, squash or rebase", "--merge-method")
 	// No PR at all.
 	st, err := e.c.PRState(e.ctx, app, v123, "develop", commit)
 	if err != nil || !strings.Contains(st.Problem, "no pull request from release/1.2.3 into develop") {
@@ -90,7 +93,7 @@ func TestMergeWithPendingChecks(t *testing.T) {
 	_, err = e.c.MergePR(e.ctx, app, v123, "main", commit, MergeOptions{AllowAutoMerge: true})
 	mustContain(t, err, "Auto merge is not allowed", "turn on \"Allow auto-merge\"")
 	e.srv.SetAllowAutoMerge("acme/app", true)
-	res, err := e.c.MergePR(e.ctx, app, v123, "main", commit, MergeOptions{AllowAutoMerge: true, Method: "squash"})
+	res, err := e.c.MergePR(e.ctx, app, v123, "main", commit, MergeOptions{AllowAutoMerge: true, MergeMethod: Squash})
 	if err != nil || res.Outcome != AutoMergeEnabled {
 		t.Fatalf("auto-merge: %+v %v", res, err)
 	}
@@ -161,5 +164,25 @@ func TestGraphQLEndpoints(t *testing.T) {
 	}
 	if !seen["graphql"] || !seen["repos"] || len(seen) != 2 {
 		t.Fatalf("github.com layout paths: %v", seen)
+	}
+}
+
+// A merge method is parsed before any step runs: a typo is bad input naming the flag (issue 10,
+// bug 1: it used to surface inside MergePR, after latest had moved).
+func TestParseMergeMethod(t *testing.T) {
+	for in, want := range map[string]MergeMethod{"": MergeCommit, "merge": MergeCommit, "Squash": Squash, " rebase ": Rebase} {
+		if got, err := ParseMergeMethod(in); err != nil || got != want {
+			t.Errorf("ParseMergeMethod(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"sqaush", "octopus", "fast-forward"} {
+		_, err := ParseMergeMethod(in)
+		if fault.Of(err) != fault.BadInput {
+			t.Errorf("ParseMergeMethod(%q): class %v, want bad input: %v", in, fault.Of(err), err)
+		}
+		mustContain(t, err, "--merge-method", in)
+	}
+	if MergeMethod("").String() != "merge" || Rebase.String() != "rebase" {
+		t.Error("String")
 	}
 }

@@ -5,10 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	gh "github.com/google/go-github/v62/github"
+
+	"github.com/shipgate/shipgate/pipeline/fault"
 
 	"github.com/shipgate/shipgate/pipeline/version"
 )
@@ -68,7 +72,7 @@ func SplitBody(body string) (notes string, st State, err error) {
 	notes = normalizeNotes(strings.Join(kept, "\n"))
 	if found != "" {
 		if err := json.Unmarshal([]byte(found), &st); err != nil {
-			return notes, State{}, fmt.Errorf("the shipgate:state marker in the release body is not valid JSON (%v): delete that HTML comment from the release body and re-run publish", err)
+			return notes, State{}, fault.Unreadablef("the shipgate:state marker in the release body is not valid JSON (%w): delete that HTML comment from the release body and re-run publish", err)
 		}
 	}
 	return notes, st, nil
@@ -116,6 +120,9 @@ type Release struct {
 }
 
 func fromGH(rel *gh.RepositoryRelease) (*Release, error) {
+	if rel.GetID() == 0 || rel.GetTagName() == "" {
+		return nil, fault.Unreadablef("GitHub answered with a release without id or tag")
+	}
 	notes, st, err := SplitBody(rel.GetBody())
 	out := &Release{ID: rel.GetID(), Tag: rel.GetTagName(), Name: rel.GetName(), Notes: notes, State: st, Body: rel.GetBody(),
 		Draft: rel.GetDraft(), Prerelease: rel.GetPrerelease(), Target: rel.GetTargetCommitish(), URL: rel.GetHTMLURL(),
@@ -130,46 +137,68 @@ var ErrAlreadyPublished = errors.New("release already published")
 // draft releases, so "no draft found" could be wrong. Tokens for which GitHub reports no
 // permissions (installation tokens) pass.
 func (c *Client) checkSeesDrafts(ctx context.Context, r Repo) error {
-	key := strings.ToLower(r.String())
-	if _, ok := c.seesDrafts.Load(key); ok {
-		return nil
-	}
-	repo, _, err := c.gh.Repositories.Get(ctx, r.Owner, r.Name)
+	p, err := c.repoPermissions(ctx, r)
 	if err != nil {
-		return wrap(err, "read repository "+r.String(), r, "metadata: read")
+		return err
 	}
-	if p := repo.GetPermissions(); p != nil {
-		if push, ok := p["push"]; ok && !push {
-			return fmt.Errorf("the token cannot push to %s, and GitHub lists draft releases only to tokens that can: give it contents: write", r)
-		}
+	if push, ok := p["push"]; ok && !push {
+		return fault.Refusedf("the token given with %s cannot push to %s, and GitHub shows draft releases only to tokens that can: give it contents: write", c.tokenFlag, r)
 	}
-	c.seesDrafts.Store(key, true)
 	return nil
 }
 
-// FindRelease finds the release for tag by listing releases (GitHub's by-tag endpoint hides
-// drafts), following pagination. It returns nil when there is none, and an error when several
-// releases share the tag. When nothing is found and GitHub says the token cannot push (so drafts
+// FindRelease finds the release for tag: the published one (GitHub's by-tag endpoint), else the
+// draft shipgate recorded making (see DraftRecordPrefix). It costs the same few requests however
+// many releases r has. It returns nil when there is none, and an error when several recorded
+// drafts share the tag. When nothing is found and GitHub says the token cannot push (so drafts
 // are hidden from it), it fails instead of reporting a draft missing that may exist.
 func (c *Client) FindRelease(ctx context.Context, r Repo, tag string) (*Release, error) {
-	rel, err := c.findRelease(ctx, r, tag)
+	rel, _, err := c.findRelease(ctx, r, tag)
 	if err != nil || rel != nil {
 		return rel, err
 	}
 	return nil, c.checkSeesDrafts(ctx, r)
 }
 
-func (c *Client) findRelease(ctx context.Context, r Repo, tag string) (*Release, error) {
+// findRelease is FindRelease without the token check; recorded is false when the release was
+// found only by listing (its record is missing).
+func (c *Client) findRelease(ctx context.Context, r Repo, tag string) (rel *Release, recorded bool, err error) {
+	pub, err := c.publishedRelease(ctx, r, tag)
+	if err != nil || pub != nil {
+		if pub != nil {
+			rel, err = fromGH(pub)
+		}
+		return rel, true, err
+	}
+	rec, err := c.readDraftRecord(ctx, r, tag)
+	if err != nil || rec.empty() {
+		return nil, true, err
+	}
+	found, err := c.recordedDrafts(ctx, r, tag, rec.ids)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(found) > 0 {
+		rel, err = oneRelease(found, r, tag)
+		return rel, true, err
+	}
+	// Recorded but not readable: a draft being made when a run died, or deleted by hand. Listing
+	// tells; a token that cannot see drafts would list in vain.
+	if err := c.checkSeesDrafts(ctx, r); err != nil {
+		return nil, false, err
+	}
 	all, err := c.listReleases(ctx, r)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	var found []*gh.RepositoryRelease
-	for _, rel := range all {
-		if rel.GetTagName() == tag {
-			found = append(found, rel)
-		}
-	}
+	found = slices.DeleteFunc(all, func(x *gh.RepositoryRelease) bool { return x.GetTagName() != tag })
+	rel, err = oneRelease(found, r, tag)
+	return rel, false, err
+}
+
+// oneRelease is the one release in found, nil for none, and an error naming each when several
+// share the tag.
+func oneRelease(found []*gh.RepositoryRelease, r Repo, tag string) (*Release, error) {
 	switch len(found) {
 	case 0:
 		return nil, nil
@@ -184,59 +213,43 @@ func (c *Client) findRelease(ctx context.Context, r Repo, tag string) (*Release,
 		}
 		ids = append(ids, fmt.Sprintf("%d (%s, %s)", rel.GetID(), kind, rel.GetHTMLURL()))
 	}
-	return nil, fmt.Errorf("%d releases for tag %s in %s: %s; delete the extra ones on GitHub and re-run", len(found), tag, r, strings.Join(ids, ", "))
+	return nil, fault.Refusedf("%d releases for tag %s in %s: %s; delete the extra ones on GitHub and re-run", len(found), tag, r, strings.Join(ids, ", "))
 }
 
 func (c *Client) listReleases(ctx context.Context, r Repo) ([]*gh.RepositoryRelease, error) {
-	all, err := listAll(ctx, func(o gh.ListOptions) ([]*gh.RepositoryRelease, *gh.Response, error) {
+	all, err := listAll(func(o gh.ListOptions) ([]*gh.RepositoryRelease, *gh.Response, error) {
 		return c.gh.Repositories.ListReleases(ctx, r.Owner, r.Name, &o)
 	})
-	return all, wrap(err, "list releases of "+r.String(), r, "contents: read")
+	return all, c.wrap(err, "list releases of "+r.String(), r, "contents: read")
 }
 
 // EnsureDraft makes sure a draft release vX.Y.Z exists in r with name vX.Y.Z, target commit,
 // prerelease set for pre-releases, and body = notes plus the state marker. It creates the draft
-// once, updates what differs (notes compare without the marker and without trailing blanks; st is
-// merged into the recorded state, its empty fields keep the recorded values), and reports whether
-// it changed anything. A published release for the tag fails with ErrAlreadyPublished: publish
-// never touches a public release.
+// once (recording it, see DraftRecordPrefix), updates what differs (notes compare without the
+// marker and without trailing blanks; st is merged into the recorded state, its empty fields keep
+// the recorded values), and reports whether it changed anything. A published release for the tag
+// fails with ErrAlreadyPublished: publish never touches a public release.
 func (c *Client) EnsureDraft(ctx context.Context, r Repo, v version.Version, commit, notes string, st State) (*Release, bool, error) {
 	tag := v.GitTag()
 	// findRelease, not FindRelease: a token that cannot push (and so cannot see drafts) is refused
 	// by the create below with 403, so no duplicate can follow.
-	rel, err := c.findRelease(ctx, r, tag)
+	rel, recorded, err := c.findRelease(ctx, r, tag)
 	if err != nil {
 		return nil, false, err
 	}
 	if rel == nil {
-		op := fmt.Sprintf("create draft release %s in %s", tag, r)
-		body := ComposeBody(notes, st)
-		created, err := retryWrite(ctx, c, func() (*Release, error) {
-			out, _, err := c.gh.Repositories.CreateRelease(ctx, r.Owner, r.Name, &gh.RepositoryRelease{
-				TagName: gh.String(tag), TargetCommitish: gh.String(commit), Name: gh.String(tag), Body: gh.String(body),
-				Draft: gh.Bool(true), Prerelease: gh.Bool(v.IsPrerelease()),
-			})
-			if err != nil {
-				return nil, wrap(err, op, r, "contents: write")
-			}
-			return fromGH(out)
-		}, func() (*Release, bool, error) {
-			got, err := c.findRelease(ctx, r, tag)
-			return got, got != nil, err
-		})
-		if err != nil {
-			return nil, false, err
-		}
-		if !created.Draft {
-			return created, false, fmt.Errorf("release %s in %s was published meanwhile (%s): %w", tag, r, created.URL, ErrAlreadyPublished)
-		}
-		if created.Body == body && created.Target == commit {
-			return created, true, nil
+		created, err := c.createDraft(ctx, r, v, commit, ComposeBody(notes, st))
+		if err != nil || created.Body == ComposeBody(notes, st) && created.Target == commit {
+			return created, err == nil, err
 		}
 		rel = created // found by a look after a lost answer: fall through and align it
+	} else if rel.Draft && !recorded {
+		if err := c.recordDraft(ctx, r, tag, "id-"+strconv.FormatInt(rel.ID, 10), commit); err != nil {
+			return nil, false, err
+		}
 	}
 	if !rel.Draft {
-		return rel, false, fmt.Errorf("release %s in %s is already published (%s); publish does not change a published release — run promote to finish it, or release a new version: %w", tag, r, rel.URL, ErrAlreadyPublished)
+		return rel, false, fault.Refusedf("release %s in %s is already published (%s); publish does not change a published release — run promote to finish it, or release a new version: %w", tag, r, rel.URL, ErrAlreadyPublished)
 	}
 	want := ComposeBody(notes, st.merge(rel.State))
 	if len(PlanDraft(rel, v, commit, notes, st)) == 0 {
@@ -246,10 +259,40 @@ func (c *Client) EnsureDraft(ctx context.Context, r Repo, v version.Version, com
 		TargetCommitish: gh.String(commit), Name: gh.String(tag), Body: gh.String(want), Prerelease: gh.Bool(v.IsPrerelease()),
 	})
 	if err != nil {
-		return nil, false, wrap(err, fmt.Sprintf("update draft release %s in %s", tag, r), r, "contents: write")
+		return nil, false, c.wrap(err, fmt.Sprintf("update draft release %s in %s", tag, r), r, "contents: write")
 	}
 	updated, err := fromGH(out)
 	return updated, true, err
+}
+
+// createDraft records that a draft of v is being made, creates it (looking again after a lost
+// answer, so there is never a second one) and records its id.
+func (c *Client) createDraft(ctx context.Context, r Repo, v version.Version, commit, body string) (*Release, error) {
+	tag := v.GitTag()
+	if err := c.recordDraft(ctx, r, tag, "pending", commit); err != nil {
+		return nil, err
+	}
+	op := fmt.Sprintf("create draft release %s in %s", tag, r)
+	created, err := retryWrite(ctx, c, func() (*Release, error) {
+		out, _, err := c.gh.Repositories.CreateRelease(ctx, r.Owner, r.Name, &gh.RepositoryRelease{
+			TagName: gh.String(tag), TargetCommitish: gh.String(commit), Name: gh.String(tag), Body: gh.String(body),
+			Draft: gh.Bool(true), Prerelease: gh.Bool(v.IsPrerelease()),
+		})
+		if err != nil {
+			return nil, c.wrap(err, op, r, "contents: write")
+		}
+		return fromGH(out)
+	}, func() (*Release, bool, error) {
+		got, _, err := c.findRelease(ctx, r, tag)
+		return got, got != nil, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !created.Draft {
+		return created, fault.Refusedf("release %s in %s was published meanwhile (%s): %w", tag, r, created.URL, ErrAlreadyPublished)
+	}
+	return created, c.recordDraft(ctx, r, tag, "id-"+strconv.FormatInt(created.ID, 10), commit)
 }
 
 func isSHA(s string) bool {
@@ -309,7 +352,7 @@ func (c *Client) UpdateState(ctx context.Context, r Repo, rel *Release, st State
 	}
 	out, _, err := c.gh.Repositories.EditRelease(ctx, r.Owner, r.Name, rel.ID, &gh.RepositoryRelease{Body: gh.String(ComposeBody(rel.Notes, merged))})
 	if err != nil {
-		return nil, wrap(err, fmt.Sprintf("record state in release %s of %s", rel.Tag, r), r, "contents: write")
+		return nil, c.wrap(err, fmt.Sprintf("record state in release %s of %s", rel.Tag, r), r, "contents: write")
 	}
 	return fromGH(out)
 }
@@ -331,7 +374,7 @@ type PublishOutcome struct {
 func (c *Client) PublishRelease(ctx context.Context, r Repo, rel *Release, makeLatest bool) (PublishOutcome, error) {
 	v, err := version.Parse(rel.Tag)
 	if err != nil {
-		return PublishOutcome{}, fmt.Errorf("release tag %q in %s is not a version: %v", rel.Tag, r, err)
+		return PublishOutcome{}, fault.Refusedf("release tag %q in %s is not a version: %w", rel.Tag, r, err)
 	}
 	if v.IsPrerelease() {
 		makeLatest = false
@@ -341,21 +384,21 @@ func (c *Client) PublishRelease(ctx context.Context, r Repo, rel *Release, makeL
 		return PublishOutcome{}, err
 	}
 	if cur == nil {
-		return PublishOutcome{}, fmt.Errorf("draft release %s not found in %s: run publish first", rel.Tag, r)
+		return PublishOutcome{}, fault.Refusedf("draft release %s not found in %s: run publish first", rel.Tag, r)
 	}
 	at, tagged, err := c.Tag(ctx, r, v)
 	if err != nil {
 		return PublishOutcome{}, err
 	}
 	if !isSHA(cur.Target) {
-		return PublishOutcome{}, fmt.Errorf("release %s in %s targets %q, not a commit: shipgate drafts target the finalize commit; re-run publish to align the draft", rel.Tag, r, cur.Target)
+		return PublishOutcome{}, fault.Refusedf("release %s in %s targets %q, not a commit: shipgate drafts target the finalize commit; re-run publish to align the draft", rel.Tag, r, cur.Target)
 	}
 	if tagged && at != cur.Target {
-		return PublishOutcome{}, &TagConflictError{Repo: r, Tag: rel.Tag, At: at, Wanted: cur.Target}
+		return PublishOutcome{}, fault.AsRefused(&TagConflictError{Repo: r, Tag: rel.Tag, At: at, Wanted: cur.Target})
 	}
 	if !cur.Draft {
 		if !tagged {
-			return PublishOutcome{}, fmt.Errorf("release %s in %s is published but its tag is missing: recreate the tag at %s", rel.Tag, r, short(cur.Target))
+			return PublishOutcome{}, fault.Refusedf("release %s in %s is published but its tag is missing: recreate the tag at %s", rel.Tag, r, short(cur.Target))
 		}
 		return PublishOutcome{AlreadyPublished: true, Release: cur}, nil
 	}
@@ -367,11 +410,11 @@ func (c *Client) PublishRelease(ctx context.Context, r Repo, rel *Release, makeL
 	out, err := retryWrite(ctx, c, func() (*Release, error) {
 		got, _, err := c.gh.Repositories.EditRelease(ctx, r.Owner, r.Name, cur.ID, &gh.RepositoryRelease{Draft: gh.Bool(false), MakeLatest: gh.String(ml)})
 		if err != nil {
-			return nil, wrap(err, op, r, "contents: write")
+			return nil, c.wrap(err, op, r, "contents: write")
 		}
 		return fromGH(got)
 	}, func() (*Release, bool, error) {
-		got, err := c.findRelease(ctx, r, rel.Tag)
+		got, _, err := c.findRelease(ctx, r, rel.Tag)
 		return got, got != nil && !got.Draft, err
 	})
 	if err != nil {
@@ -381,7 +424,10 @@ func (c *Client) PublishRelease(ctx context.Context, r Repo, rel *Release, makeL
 }
 
 // ReleasedVersions lists the versions of r's published releases (drafts excluded, pre-releases
-// included; tags that are not versions are skipped).
+// included; tags that are not versions are skipped). It lists every release: its cost grows with
+// history, and past 10,000 releases it fails rather than answer from part of them.
+//
+// Deprecated: for the "Latest" decision use IsHighest, whose cost does not grow with history.
 func (c *Client) ReleasedVersions(ctx context.Context, r Repo) ([]version.Version, error) {
 	all, err := c.listReleases(ctx, r)
 	if err != nil {
@@ -410,11 +456,21 @@ func MakeLatest(v version.Version, released []version.Version) bool {
 	return !ok || !v.Less(hi)
 }
 
-// IsHighest answers MakeLatest for v against r's published releases.
+// IsHighest answers MakeLatest for v against the release that carries GitHub's "Latest" label
+// (one request, whatever the history). shipgate gives the label only to the highest promoted
+// release and rollback moves it back, so the label is the highest release that was not rolled
+// back — the rule `latest` follows in the registry too. A Latest release whose tag is not a
+// version is ignored.
 func (c *Client) IsHighest(ctx context.Context, r Repo, v version.Version) (bool, error) {
-	vs, err := c.ReleasedVersions(ctx, r)
+	cur, err := c.LatestRelease(ctx, r)
 	if err != nil {
 		return false, err
 	}
-	return MakeLatest(v, vs), nil
+	var released []version.Version
+	if cur != nil {
+		if lv, err := version.Parse(cur.Tag); err == nil {
+			released = append(released, lv)
+		}
+	}
+	return MakeLatest(v, released), nil
 }

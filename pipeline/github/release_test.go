@@ -17,7 +17,7 @@ import (
 const notes = "### Fixed\n\n- fix\n"
 
 // finalizedEnv is an env with release/1.2.3 finalized; it returns the finalize commit.
-func finalizedEnv(t *testing.T, o githubserver.Options, ro githubserver.RepoOptions) (*env, string) {
+func finalizedEnv(t testing.TB, o githubserver.Options, ro githubserver.RepoOptions) (*env, string) {
 	e := newEnv(t, o, ro)
 	commit, err := e.c.Finalize(e.ctx, app, v123, e.prepared(), "CHANGELOG.md", []byte(finalized))
 	if err != nil {
@@ -153,7 +153,7 @@ func TestEnsureDraft(t *testing.T) {
 	_, err = e.client(readToken).FindRelease(e.ctx, app, "v1.2.3")
 	mustContain(t, err, "cannot push to acme/app", "contents: write")
 	_, _, err2 := e.client(readToken).EnsureDraft(e.ctx, app, v123, commit, notes, State{})
-	mustContain(t, err2, "create draft release v1.2.3 in acme/app", "403", "contents=write")
+	mustContain(t, err2, "cannot push to acme/app", "--github-token", "contents: write")
 	if n := len(e.srv.Releases("acme/app")); n != 11 {
 		t.Fatalf("%d releases, want 11", n)
 	}
@@ -173,8 +173,13 @@ func TestEnsureDraftPrereleaseAndPublishedConflict(t *testing.T) {
 		t.Fatalf("published release: %v", err)
 	}
 	mustContain(t, err, "release v1.2.3 in acme/app is already published", "run promote")
-	// Two drafts for one tag (made by hand): ambiguous, named, not guessed.
-	e.srv.CreateRelease("acme/app", githubserver.ReleaseSeed{Tag: "v1.3.0-rc.1", Draft: true})
+	// A draft for the same tag made by hand is not shipgate's: the recorded one is found.
+	other := e.srv.CreateRelease("acme/app", githubserver.ReleaseSeed{Tag: "v1.3.0-rc.1", Draft: true})
+	if got, err := e.c.FindRelease(e.ctx, app, "v1.3.0-rc.1"); err != nil || got == nil || got.ID != rel.ID {
+		t.Fatalf("recorded draft: %+v %v", got, err)
+	}
+	// Two recorded drafts for one tag: ambiguous, named, not guessed.
+	e.srv.SetRef("acme/app", fmt.Sprintf("%sv1.3.0-rc.1/id-%d", DraftRecordPrefix, other), commit)
 	_, err = e.c.FindRelease(e.ctx, app, "v1.3.0-rc.1")
 	mustContain(t, err, "2 releases for tag v1.3.0-rc.1 in acme/app", "delete the extra ones")
 }
@@ -186,6 +191,9 @@ func TestEnsureDraftConvergesAfterFaults(t *testing.T) {
 		{Method: "POST", Path: re(`/releases$`), Drop: true, Times: 1},         // not created, dropped
 		{Method: "GET", Path: re(`/releases`), Status: 503, Times: 2},          // listing retried
 		{Path: re(`/releases`), Status: 429, RetryAfter: "7", Times: 1},        // secondary limit
+		{Method: "POST", Path: re(`/git/refs$`), DropResponse: true, Times: 2}, // records made, answers lost
+		{Method: "POST", Path: re(`/git/refs$`), Status: 502, Times: 2},        // records retried
+		{Method: "GET", Path: re(`/matching-refs/`), Drop: true, Times: 2},     // records read again
 	} {
 		t.Run(fmt.Sprintf("%s-%d-%v-%v", f.Method, f.Status, f.Drop, f.DropResponse), func(t *testing.T) {
 			e, commit := finalizedEnv(t, githubserver.Options{}, githubserver.RepoOptions{})

@@ -6,6 +6,8 @@ import (
 
 	gh "github.com/google/go-github/v62/github"
 
+	"github.com/shipgate/shipgate/pipeline/fault"
+
 	"github.com/shipgate/shipgate/pipeline/version"
 )
 
@@ -29,17 +31,20 @@ func (c *Client) Tag(ctx context.Context, r Repo, v version.Version) (sha string
 	op := fmt.Sprintf("read tag %s of %s", v.GitTag(), r)
 	ref, _, err := c.gh.Git.GetRef(ctx, r.Owner, r.Name, "tags/"+v.GitTag())
 	if err != nil {
-		err = wrap(err, op, r, "contents: read")
+		err = c.wrap(err, op, r, "contents: read")
 		if IsNotFound(err) {
 			return "", false, nil
 		}
+		return "", false, err
+	}
+	if _, err := objectSHA(ref, op); err != nil {
 		return "", false, err
 	}
 	obj := ref.GetObject()
 	for i := 0; obj.GetType() == "tag" && i < 5; i++ {
 		t, _, err := c.gh.Git.GetTag(ctx, r.Owner, r.Name, obj.GetSHA())
 		if err != nil {
-			return "", false, wrap(err, op, r, "contents: read")
+			return "", false, c.wrap(err, op, r, "contents: read")
 		}
 		obj = t.GetObject()
 	}
@@ -62,7 +67,7 @@ func (c *Client) CreateTag(ctx context.Context, r Repo, v version.Version, commi
 			return false, err
 		}
 		if at != commit {
-			return false, &TagConflictError{Repo: r, Tag: v.GitTag(), At: at, Wanted: commit}
+			return false, fault.AsRefused(&TagConflictError{Repo: r, Tag: v.GitTag(), At: at, Wanted: commit})
 		}
 		return true, nil
 	}
@@ -73,7 +78,7 @@ func (c *Client) CreateTag(ctx context.Context, r Repo, v version.Version, commi
 	_, err := retryWrite(ctx, c, func() (bool, error) {
 		_, _, err := c.gh.Git.CreateRef(ctx, r.Owner, r.Name, &gh.Reference{Ref: gh.String("refs/tags/" + v.GitTag()), Object: &gh.GitObject{SHA: gh.String(commit)}})
 		if err != nil {
-			err = wrap(err, op, r, "contents: write")
+			err = c.wrap(err, op, r, "contents: write")
 			if StatusOf(err) == 422 { // "Reference already exists": made meanwhile; is it ours?
 				if done, cerr := check(); cerr != nil || done {
 					return done, cerr

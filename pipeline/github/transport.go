@@ -81,7 +81,6 @@ func (t *transport) logf(format string, args ...any) {
 // RoundTrip sends req, waiting out rate limits within the bound and retrying 5xx answers and
 // dropped connections (for requests that are safe to repeat) a bounded number of times.
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	ctx := req.Context()
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
 		b, err := io.ReadAll(req.Body)
 		req.Body.Close()
@@ -90,96 +89,131 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
 	}
-	path := req.URL.Path
-	var waited time.Duration
-	retries, secondary, primary := 0, 0, 0
-	wait := func(d time.Duration, why string) error {
-		t.logf("%s %s: %s; waiting %s", req.Method, path, why, d)
-		waited += d
-		return t.clk.Sleep(ctx, d)
-	}
+	a := &attempts{t: t, req: req, path: req.URL.Path}
 	for {
 		// A quota known to be empty: wait before asking (GitHub may ban clients that keep asking).
-		t.mu.Lock()
-		until := t.exhausted
-		t.mu.Unlock()
-		if now := t.clk.Now(); now.Before(until) {
-			d := until.Sub(now) + time.Second
-			if waited+d > t.maxWait {
-				return nil, &RateLimitError{Method: req.Method, Path: path, RetryAt: until, Bound: t.maxWait}
-			}
-			if err := wait(d, "primary rate limit exhausted until "+until.UTC().Format(time.RFC3339)); err != nil {
-				return nil, err
-			}
+		if err := a.waitForQuota(); err != nil {
+			return nil, err
 		}
-		r2 := req.Clone(ctx)
-		if req.GetBody != nil {
-			body, err := req.GetBody()
-			if err != nil {
-				return nil, err
-			}
-			r2.Body = body
-		}
-		if t.token != "" {
-			r2.Header.Set("Authorization", "Bearer "+t.token)
-		}
-		r2.Header.Set("X-GitHub-Api-Version", "2022-11-28")
-		resp, err := t.base.RoundTrip(r2)
+		resp, err := t.send(req)
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			if retryable(req) && retries < t.maxRetries {
-				retries++
-				if werr := wait(backoff(retries), fmt.Sprintf("connection failed (%v), retry %d of %d", scrub(err, t.token), retries, t.maxRetries)); werr != nil {
-					return nil, werr
-				}
-				continue
-			}
-			return nil, scrub(err, t.token)
-		}
-		remaining := resp.Header.Get("X-RateLimit-Remaining")
-		reset := parseReset(resp.Header.Get("X-RateLimit-Reset"))
-		switch {
-		case (resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusTooManyRequests) && remaining == "0" && resp.Header.Get("Retry-After") == "":
-			drain(resp)
-			primary++
-			if now := t.clk.Now(); !reset.After(now) {
-				reset = now.Add(time.Minute)
-			}
-			if primary > 3 {
-				return nil, &RateLimitError{Method: req.Method, Path: path, RetryAt: reset, Bound: t.maxWait}
-			}
-			t.mu.Lock()
-			t.exhausted = reset
-			t.mu.Unlock()
-			continue // the pre-wait above waits or gives up
-		case resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusTooManyRequests:
-			ra, isSecondary := secondaryWait(resp, secondary, t.clk.Now())
-			if !isSecondary {
-				return t.pass(resp, remaining, reset), nil
-			}
-			drain(resp)
-			secondary++
-			if secondary > 6 || waited+ra > t.maxWait {
-				return nil, &RateLimitError{Method: req.Method, Path: path, Secondary: true, RetryAt: t.clk.Now().Add(ra), Bound: t.maxWait}
-			}
-			if err := wait(ra, fmt.Sprintf("secondary rate limit (%d)", resp.StatusCode)); err != nil {
+			if err := a.afterFailure(err); err != nil {
 				return nil, err
 			}
 			continue
-		case resp.StatusCode >= 500 && resp.StatusCode <= 599 && resp.StatusCode != http.StatusNotImplemented:
-			if retryable(req) && retries < t.maxRetries {
-				drain(resp)
-				retries++
-				if err := wait(backoff(retries), fmt.Sprintf("GitHub answered %d, retry %d of %d", resp.StatusCode, retries, t.maxRetries)); err != nil {
-					return nil, err
-				}
-				continue
-			}
 		}
-		return t.pass(resp, remaining, reset), nil
+		if resp, err := a.afterAnswer(resp); resp != nil || err != nil {
+			return resp, err
+		}
 	}
+}
+
+// send makes one attempt, with the token and the API version set.
+func (t *transport) send(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	r2 := req.Clone(ctx)
+	if req.GetBody != nil {
+		body, err := req.GetBody()
+		if err != nil {
+			return nil, err
+		}
+		r2.Body = body
+	}
+	if t.token != "" {
+		r2.Header.Set("Authorization", "Bearer "+t.token)
+	}
+	r2.Header.Set("X-GitHub-Api-Version", "2022-11-28")
+	return t.base.RoundTrip(r2)
+}
+
+// attempts is what one request has waited and retried so far.
+type attempts struct {
+	t                           *transport
+	req                         *http.Request
+	path                        string
+	waited                      time.Duration
+	retries, secondary, primary int
+}
+
+func (a *attempts) wait(d time.Duration, why string) error {
+	a.t.logf("%s %s: %s; waiting %s", a.req.Method, a.path, why, d)
+	a.waited += d
+	return a.t.clk.Sleep(a.req.Context(), d)
+}
+
+func (a *attempts) limited(secondary bool, at time.Time) error {
+	return &RateLimitError{Method: a.req.Method, Path: a.path, Secondary: secondary, RetryAt: at, Bound: a.t.maxWait}
+}
+
+// waitForQuota waits while the primary quota is known to be empty, or fails when that would
+// exceed the bound.
+func (a *attempts) waitForQuota() error {
+	t := a.t
+	t.mu.Lock()
+	until := t.exhausted
+	t.mu.Unlock()
+	now := t.clk.Now()
+	if !now.Before(until) {
+		return nil
+	}
+	d := until.Sub(now) + time.Second
+	if a.waited+d > t.maxWait {
+		return a.limited(false, until)
+	}
+	return a.wait(d, "primary rate limit exhausted until "+until.UTC().Format(time.RFC3339))
+}
+
+// afterFailure decides on a connection that failed: nil to try again, else the error to return.
+func (a *attempts) afterFailure(err error) error {
+	t := a.t
+	if ctxErr := a.req.Context().Err(); ctxErr != nil {
+		return ctxErr
+	}
+	if !retryable(a.req) || a.retries >= t.maxRetries {
+		return scrub(err, t.token)
+	}
+	a.retries++
+	return a.wait(backoff(a.retries), fmt.Sprintf("connection failed (%v), retry %d of %d", scrub(err, t.token), a.retries, t.maxRetries))
+}
+
+// afterAnswer decides on GitHub's answer: the response to hand on, an error, or neither (nil,
+// nil) to try again after waiting.
+func (a *attempts) afterAnswer(resp *http.Response) (*http.Response, error) {
+	t := a.t
+	remaining := resp.Header.Get("X-RateLimit-Remaining")
+	reset := parseReset(resp.Header.Get("X-RateLimit-Reset"))
+	limited := resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusTooManyRequests
+	switch {
+	case limited && remaining == "0" && resp.Header.Get("Retry-After") == "":
+		drain(resp)
+		a.primary++
+		if now := t.clk.Now(); !reset.After(now) {
+			reset = now.Add(time.Minute)
+		}
+		if a.primary > 3 {
+			return nil, a.limited(false, reset)
+		}
+		t.mu.Lock()
+		t.exhausted = reset
+		t.mu.Unlock()
+		return nil, nil // the pre-wait waits or gives up
+	case limited:
+		ra, isSecondary := secondaryWait(resp, a.secondary, t.clk.Now())
+		if !isSecondary {
+			return t.pass(resp, remaining, reset), nil
+		}
+		drain(resp)
+		a.secondary++
+		if a.secondary > 6 || a.waited+ra > t.maxWait {
+			return nil, a.limited(true, t.clk.Now().Add(ra))
+		}
+		return nil, a.wait(ra, fmt.Sprintf("secondary rate limit (%d)", resp.StatusCode))
+	case resp.StatusCode >= 500 && resp.StatusCode <= 599 && resp.StatusCode != http.StatusNotImplemented && retryable(a.req) && a.retries < t.maxRetries:
+		drain(resp)
+		a.retries++
+		return nil, a.wait(backoff(a.retries), fmt.Sprintf("GitHub answered %d, retry %d of %d", resp.StatusCode, a.retries, t.maxRetries))
+	}
+	return t.pass(resp, remaining, reset), nil
 }
 
 // pass records an emptied quota and hands the response to go-github without X-RateLimit-Reset.

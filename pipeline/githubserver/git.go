@@ -7,7 +7,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -300,13 +302,7 @@ func (s *Server) treeJSON(r *http.Request, rp *repo, sha string, recursive bool)
 
 // ---- HTTP: refs
 
-func (s *Server) getRef(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp, _, ok := s.access(w, r, PermPull, "contents=read")
-	if !ok {
-		return
-	}
+func (s *Server) getRef(w http.ResponseWriter, r *http.Request, rp *repo, _ caller) {
 	ref := "refs/" + r.PathValue("ref")
 	if _, ok := rp.refs[ref]; !ok {
 		notFound(w)
@@ -315,30 +311,18 @@ func (s *Server) getRef(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.refJSON(r, rp, ref))
 }
 
-func (s *Server) matchingRefs(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp, _, ok := s.access(w, r, PermPull, "contents=read")
-	if !ok {
-		return
-	}
+func (s *Server) matchingRefs(w http.ResponseWriter, r *http.Request, rp *repo, _ caller) {
 	prefix := "refs/" + r.PathValue("ref")
-	var out []map[string]any
-	for _, ref := range sortedKeys(rp.refs) {
+	var out []string
+	for _, ref := range slices.Sorted(maps.Keys(rp.refs)) {
 		if strings.HasPrefix(ref, prefix) {
-			out = append(out, s.refJSON(r, rp, ref))
+			out = append(out, ref)
 		}
 	}
-	page(s, w, r, out)
+	page(s, w, r, out, func(ref string) map[string]any { return s.refJSON(r, rp, ref) })
 }
 
-func (s *Server) createRef(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp, _, ok := s.access(w, r, PermPush, "contents=write")
-	if !ok {
-		return
-	}
+func (s *Server) createRef(w http.ResponseWriter, r *http.Request, rp *repo, _ caller) {
 	var in struct {
 		Ref string `json:"ref"`
 		SHA string `json:"sha"`
@@ -363,13 +347,7 @@ func (s *Server) createRef(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, s.refJSON(r, rp, in.Ref))
 }
 
-func (s *Server) updateRef(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp, _, ok := s.access(w, r, PermPush, "contents=write")
-	if !ok {
-		return
-	}
+func (s *Server) updateRef(w http.ResponseWriter, r *http.Request, rp *repo, _ caller) {
 	var in struct {
 		SHA   string `json:"sha"`
 		Force bool   `json:"force"`
@@ -400,13 +378,7 @@ func (s *Server) updateRef(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.refJSON(r, rp, ref))
 }
 
-func (s *Server) deleteRef(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp, _, ok := s.access(w, r, PermPush, "contents=write")
-	if !ok {
-		return
-	}
+func (s *Server) deleteRef(w http.ResponseWriter, r *http.Request, rp *repo, _ caller) {
 	ref := "refs/" + r.PathValue("ref")
 	if _, exists := rp.refs[ref]; !exists {
 		unprocessable(w, "Reference does not exist")
@@ -423,13 +395,7 @@ func (s *Server) deleteRef(w http.ResponseWriter, r *http.Request) {
 
 // ---- HTTP: objects
 
-func (s *Server) createBlob(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp, _, ok := s.access(w, r, PermPush, "contents=write")
-	if !ok {
-		return
-	}
+func (s *Server) createBlob(w http.ResponseWriter, r *http.Request, rp *repo, _ caller) {
 	var in struct {
 		Content  *string `json:"content"`
 		Encoding string  `json:"encoding"`
@@ -459,11 +425,9 @@ func (s *Server) createBlob(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, map[string]any{"sha": sha, "url": objURL(r, rp, "blob", sha)})
 }
 
-func (s *Server) getBlob(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp, o, ok := s.readObject(w, r, "blob")
-	if !ok {
+func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, rp *repo, _ caller) {
+	o := objectIn(w, r, rp, "blob")
+	if o == nil {
 		return
 	}
 	if strings.Contains(r.Header.Get("Accept"), "raw") {
@@ -488,13 +452,7 @@ func wrap64(b []byte) string {
 	return out.String()
 }
 
-func (s *Server) createTree(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp, _, ok := s.access(w, r, PermPush, "contents=write")
-	if !ok {
-		return
-	}
+func (s *Server) createTree(w http.ResponseWriter, r *http.Request, rp *repo, _ caller) {
 	var in struct {
 		BaseTree string `json:"base_tree"`
 		Tree     []struct {
@@ -558,13 +516,7 @@ func (s *Server) createTree(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, s.treeJSON(r, rp, tree, false))
 }
 
-func (s *Server) getTree(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp, _, ok := s.access(w, r, PermPull, "contents=read")
-	if !ok {
-		return
-	}
+func (s *Server) getTree(w http.ResponseWriter, r *http.Request, rp *repo, _ caller) {
 	sha := r.PathValue("sha")
 	if o := rp.objects[sha]; o != nil && o.kind == "commit" {
 		sha = o.tree
@@ -577,13 +529,7 @@ func (s *Server) getTree(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.treeJSON(r, rp, sha, rec != "" && rec != "0" && rec != "false"))
 }
 
-func (s *Server) createCommit(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp, c, ok := s.access(w, r, PermPush, "contents=write")
-	if !ok {
-		return
-	}
+func (s *Server) createCommit(w http.ResponseWriter, r *http.Request, rp *repo, c caller) {
 	var in struct {
 		Message   string     `json:"message"`
 		Tree      string     `json:"tree"`
@@ -628,25 +574,19 @@ func (s *Server) createCommit(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, s.commitJSON(r, rp, sha))
 }
 
-// readObject is the start of every GET of a git object by {sha}: read access to the repository,
-// and an object of that kind, else 404 as GitHub answers. Call it with s.mu held.
-func (s *Server) readObject(w http.ResponseWriter, r *http.Request, kind string) (*repo, *object, bool) {
-	rp, _, ok := s.access(w, r, PermPull, "contents=read")
-	if !ok {
-		return nil, nil, false
-	}
+// objectIn is the git object {sha} of that kind in rp, nil (after answering 404, as GitHub
+// does) when there is none.
+func objectIn(w http.ResponseWriter, r *http.Request, rp *repo, kind string) *object {
 	o := rp.objects[r.PathValue("sha")]
 	if o == nil || o.kind != kind {
 		notFound(w)
-		return nil, nil, false
+		return nil
 	}
-	return rp, o, true
+	return o
 }
 
-func (s *Server) getCommit(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if rp, _, ok := s.readObject(w, r, "commit"); ok {
+func (s *Server) getCommit(w http.ResponseWriter, r *http.Request, rp *repo, _ caller) {
+	if objectIn(w, r, rp, "commit") != nil {
 		writeJSON(w, http.StatusOK, s.commitJSON(r, rp, r.PathValue("sha")))
 	}
 }
@@ -660,13 +600,7 @@ func (s *Server) tagJSON(r *http.Request, rp *repo, sha string) map[string]any {
 	}
 }
 
-func (s *Server) createTagObject(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp, c, ok := s.access(w, r, PermPush, "contents=write")
-	if !ok {
-		return
-	}
+func (s *Server) createTagObject(w http.ResponseWriter, r *http.Request, rp *repo, c caller) {
 	var in struct {
 		Tag     string     `json:"tag"`
 		Message string     `json:"message"`
@@ -690,21 +624,13 @@ func (s *Server) createTagObject(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, s.tagJSON(r, rp, sha))
 }
 
-func (s *Server) getTagObject(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if rp, _, ok := s.readObject(w, r, "tag"); ok {
+func (s *Server) getTagObject(w http.ResponseWriter, r *http.Request, rp *repo, _ caller) {
+	if objectIn(w, r, rp, "tag") != nil {
 		writeJSON(w, http.StatusOK, s.tagJSON(r, rp, r.PathValue("sha")))
 	}
 }
 
-func (s *Server) getContents(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp, _, ok := s.access(w, r, PermPull, "contents=read")
-	if !ok {
-		return
-	}
+func (s *Server) getContents(w http.ResponseWriter, r *http.Request, rp *repo, _ caller) {
 	commit := rp.resolve(r.URL.Query().Get("ref"))
 	if commit == "" {
 		writeJSON(w, http.StatusNotFound, map[string]any{"message": "No commit found for the ref " + r.URL.Query().Get("ref"), "documentation_url": docs("rest/repos/contents"), "status": "404"})

@@ -3,7 +3,9 @@ package githubserver
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +27,8 @@ type pull struct {
 	autoMerge   *autoMerge
 	author      string
 	created     time.Time
+	reviews     []*review
+	requested   []string // logins asked to review, until they do
 }
 
 type autoMerge struct {
@@ -65,19 +69,14 @@ func (s *Server) Dispatches(full string) []Dispatch {
 
 // Pulls returns every pull request of a repository, oldest first.
 func (s *Server) Pulls(full string) []PullRequest {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp := s.repoLocked(full)
-	var out []PullRequest
-	for _, pr := range rp.pulls {
+	return each(s, full, func(rp *repo) []*pull { return rp.pulls }, func(rp *repo, pr *pull) PullRequest {
 		p := PullRequest{Number: pr.number, Title: pr.title, Body: pr.body, Head: pr.head, Base: pr.base, HeadSHA: rp.headSHA(pr),
 			Draft: pr.draft, State: pr.state(), Merged: pr.merged, MergeCommit: pr.mergeCommit}
 		if pr.autoMerge != nil {
 			p.AutoMerge, p.AutoMergeMethod = true, pr.autoMerge.method
 		}
-		out = append(out, p)
-	}
-	return out
+		return p
+	})
 }
 
 // OpenPullRequest opens a pull request from head into base as someone else would and returns its
@@ -151,7 +150,7 @@ func (rp *repo) mergeableState(pr *pull) string {
 		return "draft"
 	case pr.conflict:
 		return "dirty"
-	case rp.checksPending[rp.headSHA(pr)]:
+	case rp.checkState(rp.headSHA(pr)) != "success", rp.reviewBlock(pr) != "":
 		return "blocked"
 	}
 	return "clean"
@@ -168,6 +167,7 @@ func (s *Server) pullJSON(r *http.Request, rp *repo, pr *pull, detail bool) map[
 		"head":             map[string]any{"ref": pr.head, "sha": rp.headSHA(pr), "label": rp.owner + ":" + pr.head, "repo": map[string]any{"full_name": full}},
 		"base":             map[string]any{"ref": pr.base, "sha": rp.refs["refs/heads/"+pr.base], "label": rp.owner + ":" + pr.base, "repo": map[string]any{"full_name": full}},
 		"merge_commit_sha": nil, "merged_at": nil, "auto_merge": nil,
+		"requested_reviewers": logins(pr.requested),
 	}
 	if pr.merged {
 		m["merge_commit_sha"] = pr.mergeCommit
@@ -197,13 +197,7 @@ func pullNumber(r *http.Request) int {
 	return n
 }
 
-func (s *Server) listPulls(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp, _, ok := s.access(w, r, PermPull, "pull_requests=read")
-	if !ok {
-		return
-	}
+func (s *Server) listPulls(w http.ResponseWriter, r *http.Request, rp *repo, _ caller) {
 	q := r.URL.Query()
 	state := q.Get("state")
 	if state == "" {
@@ -212,45 +206,28 @@ func (s *Server) listPulls(w http.ResponseWriter, r *http.Request) {
 	head := q.Get("head")
 	if owner, branch, ok := strings.Cut(head, ":"); ok {
 		if !strings.EqualFold(owner, rp.owner) {
-			page(s, w, r, []map[string]any{})
+			page(s, w, r, []*pull{}, nil)
 			return
 		}
 		head = branch
 	}
-	var out []map[string]any
+	var out []*pull
 	for i := len(rp.pulls) - 1; i >= 0; i-- {
 		pr := rp.pulls[i]
 		if (state != "all" && pr.state() != state) || (head != "" && pr.head != head) || (q.Get("base") != "" && pr.base != q.Get("base")) {
 			continue
 		}
-		out = append(out, s.pullJSON(r, rp, pr, false))
+		out = append(out, pr)
 	}
-	page(s, w, r, out)
+	page(s, w, r, out, func(pr *pull) map[string]any { return s.pullJSON(r, rp, pr, false) })
 }
 
-func (s *Server) getPull(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp, _, ok := s.access(w, r, PermPull, "pull_requests=read")
-	if !ok {
-		return
-	}
-	pr := rp.pull(pullNumber(r))
-	if pr == nil {
-		notFound(w)
-		return
-	}
+func (s *Server) getPull(w http.ResponseWriter, r *http.Request, rp *repo, _ caller, pr *pull) {
 	writeJSON(w, http.StatusOK, s.pullJSON(r, rp, pr, true))
 	pr.computed = true
 }
 
-func (s *Server) createPull(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp, c, ok := s.access(w, r, PermPush, "pull_requests=write")
-	if !ok {
-		return
-	}
+func (s *Server) createPull(w http.ResponseWriter, r *http.Request, rp *repo, c caller) {
 	var in struct {
 		Title string `json:"title"`
 		Head  string `json:"head"`
@@ -299,18 +276,7 @@ func (s *Server) createPull(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, s.pullJSON(r, rp, pr, true))
 }
 
-func (s *Server) editPull(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp, _, ok := s.access(w, r, PermPush, "pull_requests=write")
-	if !ok {
-		return
-	}
-	pr := rp.pull(pullNumber(r))
-	if pr == nil {
-		notFound(w)
-		return
-	}
+func (s *Server) editPull(w http.ResponseWriter, r *http.Request, rp *repo, _ caller, pr *pull) {
 	var in struct {
 		Title *string `json:"title"`
 		Body  *string `json:"body"`
@@ -336,13 +302,7 @@ func (s *Server) editPull(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.pullJSON(r, rp, pr, true))
 }
 
-func (s *Server) isMerged(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp, _, ok := s.access(w, r, PermPull, "pull_requests=read")
-	if !ok {
-		return
-	}
+func (s *Server) isMerged(w http.ResponseWriter, r *http.Request, rp *repo, _ caller) {
 	if pr := rp.pull(pullNumber(r)); pr != nil && pr.merged {
 		w.WriteHeader(http.StatusNoContent)
 		return
@@ -366,18 +326,7 @@ func notAllowed(w http.ResponseWriter, msg string) {
 	writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"message": msg, "documentation_url": docs("rest/pulls/pulls#merge-a-pull-request"), "status": "405"})
 }
 
-func (s *Server) mergePull(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp, c, ok := s.access(w, r, PermPush, "contents=write")
-	if !ok {
-		return
-	}
-	pr := rp.pull(pullNumber(r))
-	if pr == nil {
-		notFound(w)
-		return
-	}
+func (s *Server) mergePull(w http.ResponseWriter, r *http.Request, rp *repo, c caller, pr *pull) {
 	var in struct {
 		CommitTitle   string `json:"commit_title"`
 		CommitMessage string `json:"commit_message"`
@@ -419,7 +368,14 @@ func (s *Server) mergePull(w http.ResponseWriter, r *http.Request) {
 		notAllowed(w, "Pull Request is not mergeable")
 		return
 	case "blocked":
-		notAllowed(w, fmt.Sprintf("Required status check %q is expected.", rp.requiredCheck))
+		switch st := rp.checkState(rp.headSHA(pr)); st {
+		case "success":
+			notAllowed(w, rp.reviewBlock(pr))
+		case "pending":
+			notAllowed(w, fmt.Sprintf("Required status check %q is expected.", rp.requiredCheck))
+		default:
+			notAllowed(w, fmt.Sprintf("Required status check %q is failing.", rp.requiredCheck))
+		}
 		return
 	}
 	title := in.CommitTitle
@@ -464,52 +420,44 @@ func (s *Server) runAutoMergesLocked(rp *repo) {
 
 // ---- dispatch
 
-func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	rp, c, ok := s.access(w, r, PermPush, "contents=write")
-	if !ok {
-		s.mu.Unlock()
-		return
-	}
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, rp *repo, c caller) {
 	var in struct {
 		EventType     string          `json:"event_type"`
 		ClientPayload json.RawMessage `json:"client_payload"`
 	}
 	if !decode(w, r, &in) {
-		s.mu.Unlock()
 		return
 	}
 	if in.EventType == "" {
-		s.mu.Unlock()
 		validation(w, "Repository", "event_type", "missing_field", "")
 		return
 	}
 	if len(in.EventType) > 100 {
-		s.mu.Unlock()
 		unprocessable(w, "event_type must be 100 characters or fewer")
 		return
 	}
 	payload := map[string]any{}
 	if len(in.ClientPayload) > 0 && string(in.ClientPayload) != "null" {
 		if err := json.Unmarshal(in.ClientPayload, &payload); err != nil {
-			s.mu.Unlock()
 			unprocessable(w, "client_payload is not an object")
 			return
 		}
 	}
 	if len(payload) > 10 {
-		s.mu.Unlock()
 		unprocessable(w, fmt.Sprintf("client_payload: No more than 10 properties are allowed; %d were supplied.", len(payload)))
 		return
 	}
 	d := Dispatch{Repo: rp.owner + "/" + rp.name, EventType: in.EventType, ClientPayload: payload, Login: c.login(), At: s.clk.Now()}
 	rp.dispatches = append(rp.dispatches, d)
-	hooks := append([]func(Dispatch){}, s.onDisp...)
-	s.mu.Unlock()
-	for _, h := range hooks {
-		h(d)
-	}
-	w.WriteHeader(http.StatusNoContent)
+	hooks := slices.Clone(s.onDisp)
+	// The hooks play the downstream workflow: they run outside the lock, before the answer.
+	info := reqInfoOf(r.Context())
+	info.after = append(info.after, func() {
+		for _, h := range hooks {
+			h(d)
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
 }
 
 // ---- GraphQL: the two mutations shipgate sends
@@ -547,7 +495,7 @@ func (s *Server) graphql(w http.ResponseWriter, r *http.Request) {
 	id, _ := in.Variables.Input["pullRequestId"].(string)
 	var rp *repo
 	var pr *pull
-	for _, k := range sortedKeys(s.repos) {
+	for _, k := range slices.Sorted(maps.Keys(s.repos)) {
 		for _, p := range s.repos[k].pulls {
 			if nodeID("PR", p.id) == id {
 				rp, pr = s.repos[k], p

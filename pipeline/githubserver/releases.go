@@ -4,6 +4,7 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -65,15 +66,10 @@ func (s *Server) CreateRelease(full string, seed ReleaseSeed) int64 {
 
 // Releases returns every release of a repository, drafts included, oldest first.
 func (s *Server) Releases(full string) []Release {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp := s.repoLocked(full)
-	var out []Release
-	for _, rel := range rp.releases {
-		out = append(out, Release{ID: rel.id, Tag: rel.tag, Target: rel.target, Name: rel.name, Body: rel.body, Draft: rel.draft,
-			Prerelease: rel.prerelease, Latest: rp.latest == rel.id && rel.id != 0, Published: rel.published})
-	}
-	return out
+	return each(s, full, func(rp *repo) []*release { return rp.releases }, func(rp *repo, rel *release) Release {
+		return Release{ID: rel.id, Tag: rel.tag, Target: rel.target, Name: rel.name, Body: rel.body, Draft: rel.draft,
+			Prerelease: rel.prerelease, Latest: rp.latest == rel.id && rel.id != 0, Published: rel.published}
+	})
 }
 
 func untagged(tag string, n int64) string {
@@ -162,48 +158,25 @@ func (rp *repo) publishedWithTag(tag string, except *release) *release {
 
 // ---- HTTP
 
-func (s *Server) listReleases(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp, c, ok := s.access(w, r, PermPull, "contents=read")
-	if !ok {
-		return
-	}
+func (s *Server) listReleases(w http.ResponseWriter, r *http.Request, rp *repo, c caller) {
 	push := c.perm(rp) >= PermPush
-	var out []map[string]any
+	var out []*release
 	for i := len(rp.releases) - 1; i >= 0; i-- { // newest first
 		rel := rp.releases[i]
 		if rel.draft && !push {
 			continue
 		}
-		out = append(out, s.releaseJSON(r, rp, rel))
+		out = append(out, rel)
 	}
-	page(s, w, r, out)
+	page(s, w, r, out, func(rel *release) map[string]any { return s.releaseJSON(r, rp, rel) })
 }
 
-func (s *Server) getRelease(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp, c, ok := s.access(w, r, PermPull, "contents=read")
-	if !ok {
-		return
-	}
-	rel := rp.releaseByID(r.PathValue("id"))
-	if rel == nil || (rel.draft && c.perm(rp) < PermPush) {
-		notFound(w)
-		return
-	}
+func (s *Server) getRelease(w http.ResponseWriter, r *http.Request, rp *repo, _ caller, rel *release) {
 	writeJSON(w, http.StatusOK, s.releaseJSON(r, rp, rel))
 }
 
 // releaseByTag never returns drafts, whoever asks: GitHub answers 404 for a draft's tag.
-func (s *Server) releaseByTag(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp, _, ok := s.access(w, r, PermPull, "contents=read")
-	if !ok {
-		return
-	}
+func (s *Server) releaseByTag(w http.ResponseWriter, r *http.Request, rp *repo, _ caller) {
 	if rel := rp.publishedWithTag(r.PathValue("tag"), nil); rel != nil {
 		writeJSON(w, http.StatusOK, s.releaseJSON(r, rp, rel))
 		return
@@ -211,13 +184,7 @@ func (s *Server) releaseByTag(w http.ResponseWriter, r *http.Request) {
 	notFound(w)
 }
 
-func (s *Server) latestRelease(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp, _, ok := s.access(w, r, PermPull, "contents=read")
-	if !ok {
-		return
-	}
+func (s *Server) latestRelease(w http.ResponseWriter, r *http.Request, rp *repo, _ caller) {
 	for _, rel := range rp.releases {
 		if rel.id == rp.latest && !rel.draft {
 			writeJSON(w, http.StatusOK, s.releaseJSON(r, rp, rel))
@@ -237,6 +204,19 @@ type releaseInput struct {
 	MakeLatest      *string `json:"make_latest"`
 }
 
+// set copies the name, body and pre-release flag that in gives.
+func (rel *release) set(in releaseInput) {
+	if in.Name != nil {
+		rel.name = *in.Name
+	}
+	if in.Body != nil {
+		rel.body = *in.Body
+	}
+	if in.Prerelease != nil {
+		rel.prerelease = *in.Prerelease
+	}
+}
+
 func validMakeLatest(in releaseInput) bool {
 	if in.MakeLatest == nil {
 		return true
@@ -248,13 +228,7 @@ func validMakeLatest(in releaseInput) bool {
 	return false
 }
 
-func (s *Server) createRelease(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp, c, ok := s.access(w, r, PermPush, "contents=write")
-	if !ok {
-		return
-	}
+func (s *Server) createRelease(w http.ResponseWriter, r *http.Request, rp *repo, c caller) {
 	var in releaseInput
 	if !decode(w, r, &in) {
 		return
@@ -283,15 +257,7 @@ func (s *Server) createRelease(w http.ResponseWriter, r *http.Request) {
 	}
 	rel := &release{id: s.id(), tag: *in.TagName, target: target, draft: true, created: s.clk.Now(), author: c.login()}
 	rel.untagged = untagged(rel.tag, rel.id)
-	if in.Name != nil {
-		rel.name = *in.Name
-	}
-	if in.Body != nil {
-		rel.body = *in.Body
-	}
-	if in.Prerelease != nil {
-		rel.prerelease = *in.Prerelease
-	}
+	rel.set(in)
 	rp.releases = append(rp.releases, rel)
 	if !draft {
 		ml := ""
@@ -303,18 +269,7 @@ func (s *Server) createRelease(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, s.releaseJSON(r, rp, rel))
 }
 
-func (s *Server) editRelease(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp, _, ok := s.access(w, r, PermPush, "contents=write")
-	if !ok {
-		return
-	}
-	rel := rp.releaseByID(r.PathValue("id"))
-	if rel == nil {
-		notFound(w)
-		return
-	}
+func (s *Server) editRelease(w http.ResponseWriter, r *http.Request, rp *repo, _ caller, rel *release) {
 	var in releaseInput
 	if !decode(w, r, &in) {
 		return
@@ -345,15 +300,7 @@ func (s *Server) editRelease(w http.ResponseWriter, r *http.Request) {
 		rel.target = *in.TargetCommitish
 	}
 	rel.tag = tag
-	if in.Name != nil {
-		rel.name = *in.Name
-	}
-	if in.Body != nil {
-		rel.body = *in.Body
-	}
-	if in.Prerelease != nil {
-		rel.prerelease = *in.Prerelease
-	}
+	rel.set(in)
 	ml := ""
 	if in.MakeLatest != nil {
 		ml = *in.MakeLatest
@@ -373,22 +320,10 @@ func (s *Server) editRelease(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.releaseJSON(r, rp, rel))
 }
 
-func (s *Server) deleteRelease(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp, _, ok := s.access(w, r, PermPush, "contents=write")
-	if !ok {
-		return
+func (s *Server) deleteRelease(w http.ResponseWriter, r *http.Request, rp *repo, _ caller, rel *release) {
+	rp.releases = slices.DeleteFunc(rp.releases, func(x *release) bool { return x == rel })
+	if rp.latest == rel.id {
+		rp.latest = 0
 	}
-	for i, rel := range rp.releases {
-		if strconv.FormatInt(rel.id, 10) == r.PathValue("id") {
-			rp.releases = append(rp.releases[:i], rp.releases[i+1:]...)
-			if rp.latest == rel.id {
-				rp.latest = 0
-			}
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-	}
-	notFound(w)
+	w.WriteHeader(http.StatusNoContent)
 }

@@ -3,8 +3,9 @@ package githubserver
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 )
@@ -12,6 +13,8 @@ import (
 type reqInfo struct {
 	enterprise bool
 	host       string
+	// after runs once the handler released the server's lock (see Server.on).
+	after []func()
 }
 
 type reqInfoKey struct{}
@@ -39,6 +42,7 @@ type repo struct {
 	allowMerge, allowSquash, allowRebase bool
 	immutableReleases                    bool
 	requiredCheck                        string
+	requiredApprovals                    int
 
 	objects    map[string]*object
 	refs       map[string]string // full ref name → sha
@@ -48,8 +52,9 @@ type repo struct {
 	nextNumber int
 	// latest is the id of the release that carries the "Latest" label, 0 for none.
 	latest int64
-	// checksPending is the set of commit SHAs whose required check has not finished.
-	checksPending map[string]bool
+	// checks holds the state of the required check per commit SHA when it is not success
+	// (pending, failure, error).
+	checks map[string]string
 }
 
 // RepoOptions describe a repository to create.
@@ -67,8 +72,13 @@ type RepoOptions struct {
 	DisallowMergeCommit, DisallowSquash, DisallowRebase bool
 	// ImmutableReleases locks the tag of a published release: moving or deleting it answers 422.
 	ImmutableReleases bool
-	// RequiredCheck names the required status check used in merge refusals; default "ci".
+	// RequiredCheck names the status check the default branch requires; default "ci". It reports
+	// success on every commit unless SetChecksPending or SetCheckState says otherwise.
 	RequiredCheck string
+	// RequiredApprovals is the default branch's rule "require N approving reviews" (a ruleset
+	// pull_request rule); 0 requires none. Approvals count from reviewers with push access, not
+	// from the pull request's author; a writer's request for changes blocks the merge.
+	RequiredApprovals int
 }
 
 // AddRepo creates a repository "owner/name" with an initial commit on its default branch and
@@ -84,8 +94,8 @@ func (s *Server) AddRepo(full string, o RepoOptions) string {
 		key: repoKey(owner, name), owner: owner, name: name, id: s.id(), private: o.Private,
 		defaultBranch: o.DefaultBranch, allowAutoMerge: o.AllowAutoMerge,
 		allowMerge: !o.DisallowMergeCommit, allowSquash: !o.DisallowSquash, allowRebase: !o.DisallowRebase,
-		immutableReleases: o.ImmutableReleases, requiredCheck: o.RequiredCheck,
-		objects: map[string]*object{}, refs: map[string]string{}, checksPending: map[string]bool{},
+		immutableReleases: o.ImmutableReleases, requiredCheck: o.RequiredCheck, requiredApprovals: o.RequiredApprovals,
+		objects: map[string]*object{}, refs: map[string]string{}, checks: map[string]string{},
 	}
 	if rp.defaultBranch == "" {
 		rp.defaultBranch = "main"
@@ -110,6 +120,19 @@ func (s *Server) repoLocked(full string) *repo {
 		panic("githubserver: no repository " + full)
 	}
 	return rp
+}
+
+// each is what a test reads of one kind of thing in a repository: every item list(rp) holds,
+// oldest first, turned into its exported form by view, under the lock.
+func each[T, V any](s *Server, full string, list func(*repo) []T, view func(*repo, T) V) []V {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rp := s.repoLocked(full)
+	var out []V
+	for _, x := range list(rp) {
+		out = append(out, view(rp, x))
+	}
+	return out
 }
 
 // CommitFiles commits files ("path" → content; a nil-like empty string keeps the file empty) on
@@ -138,7 +161,7 @@ func (s *Server) commitFilesLocked(rp *repo, parent string, files map[string]str
 		parents = []string{parent}
 	}
 	tree := base
-	for _, p := range sortedKeys(files) {
+	for _, p := range slices.Sorted(maps.Keys(files)) {
 		blob := rp.putBlob([]byte(files[p]))
 		var err error
 		tree, err = rp.setPath(tree, strings.Split(p, "/"), &entry{mode: "100644", typ: "blob", sha: blob})
@@ -214,15 +237,38 @@ func (s *Server) SetChecksPending(full, sha string, pending bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rp := s.repoLocked(full)
+	state := "success"
 	if pending {
-		rp.checksPending[sha] = true
+		state = "pending"
+	}
+	s.setCheckLocked(rp, sha, state)
+}
+
+// SetCheckState sets the state of the required check of commit sha: success, pending, failure
+// or error. Success runs any auto-merge waiting on a pull request whose head is sha.
+func (s *Server) SetCheckState(full, sha, state string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.setCheckLocked(s.repoLocked(full), sha, state)
+}
+
+func (s *Server) setCheckLocked(rp *repo, sha, state string) {
+	if state == "success" {
+		delete(rp.checks, sha)
 	} else {
-		delete(rp.checksPending, sha)
+		rp.checks[sha] = state
 	}
 	s.touchPullsLocked(rp)
-	if !pending {
+	if state == "success" {
 		s.runAutoMergesLocked(rp)
 	}
+}
+
+func (rp *repo) checkState(sha string) string {
+	if st, ok := rp.checks[sha]; ok {
+		return st
+	}
+	return "success"
 }
 
 // SetAllowAutoMerge changes the repository setting "Allow auto-merge".
@@ -260,59 +306,54 @@ func apiBase(r *http.Request) string {
 
 func nodeID(prefix string, id int64) string { return fmt.Sprintf("%s_kwDO%08d", prefix, id) }
 
-func (s *Server) getRepo(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp, c, ok := s.access(w, r, PermPull, "metadata=read")
-	if !ok {
-		return
-	}
+func (s *Server) getRepo(w http.ResponseWriter, r *http.Request, rp *repo, c caller) {
 	writeJSON(w, http.StatusOK, s.repoJSON(r, rp, c))
 }
 
-// routes registers the REST and GraphQL endpoints (paths without the /api/v3 prefix).
+// routes registers the REST and GraphQL endpoints (paths without the /api/v3 prefix). Every REST
+// endpoint names the access it needs; on, onPull and onRelease check it.
 func (s *Server) routes() {
 	m := s.inner
-	m.HandleFunc("GET /repos/{owner}/{repo}", s.getRepo)
+	m.HandleFunc("GET /repos/{owner}/{repo}", s.on(PermPull, "metadata=read", s.getRepo))
 	// git data
-	m.HandleFunc("GET /repos/{owner}/{repo}/git/ref/{ref...}", s.getRef)
-	m.HandleFunc("GET /repos/{owner}/{repo}/git/matching-refs/{ref...}", s.matchingRefs)
-	m.HandleFunc("POST /repos/{owner}/{repo}/git/refs", s.createRef)
-	m.HandleFunc("PATCH /repos/{owner}/{repo}/git/refs/{ref...}", s.updateRef)
-	m.HandleFunc("DELETE /repos/{owner}/{repo}/git/refs/{ref...}", s.deleteRef)
-	m.HandleFunc("POST /repos/{owner}/{repo}/git/blobs", s.createBlob)
-	m.HandleFunc("GET /repos/{owner}/{repo}/git/blobs/{sha}", s.getBlob)
-	m.HandleFunc("POST /repos/{owner}/{repo}/git/trees", s.createTree)
-	m.HandleFunc("GET /repos/{owner}/{repo}/git/trees/{sha}", s.getTree)
-	m.HandleFunc("POST /repos/{owner}/{repo}/git/commits", s.createCommit)
-	m.HandleFunc("GET /repos/{owner}/{repo}/git/commits/{sha}", s.getCommit)
-	m.HandleFunc("POST /repos/{owner}/{repo}/git/tags", s.createTagObject)
-	m.HandleFunc("GET /repos/{owner}/{repo}/git/tags/{sha}", s.getTagObject)
-	m.HandleFunc("GET /repos/{owner}/{repo}/contents/{path...}", s.getContents)
+	m.HandleFunc("GET /repos/{owner}/{repo}/git/ref/{ref...}", s.on(PermPull, "contents=read", s.getRef))
+	m.HandleFunc("GET /repos/{owner}/{repo}/git/matching-refs/{ref...}", s.on(PermPull, "contents=read", s.matchingRefs))
+	m.HandleFunc("POST /repos/{owner}/{repo}/git/refs", s.on(PermPush, "contents=write", s.createRef))
+	m.HandleFunc("PATCH /repos/{owner}/{repo}/git/refs/{ref...}", s.on(PermPush, "contents=write", s.updateRef))
+	m.HandleFunc("DELETE /repos/{owner}/{repo}/git/refs/{ref...}", s.on(PermPush, "contents=write", s.deleteRef))
+	m.HandleFunc("POST /repos/{owner}/{repo}/git/blobs", s.on(PermPush, "contents=write", s.createBlob))
+	m.HandleFunc("GET /repos/{owner}/{repo}/git/blobs/{sha}", s.on(PermPull, "contents=read", s.getBlob))
+	m.HandleFunc("POST /repos/{owner}/{repo}/git/trees", s.on(PermPush, "contents=write", s.createTree))
+	m.HandleFunc("GET /repos/{owner}/{repo}/git/trees/{sha}", s.on(PermPull, "contents=read", s.getTree))
+	m.HandleFunc("POST /repos/{owner}/{repo}/git/commits", s.on(PermPush, "contents=write", s.createCommit))
+	m.HandleFunc("GET /repos/{owner}/{repo}/git/commits/{sha}", s.on(PermPull, "contents=read", s.getCommit))
+	m.HandleFunc("POST /repos/{owner}/{repo}/git/tags", s.on(PermPush, "contents=write", s.createTagObject))
+	m.HandleFunc("GET /repos/{owner}/{repo}/git/tags/{sha}", s.on(PermPull, "contents=read", s.getTagObject))
+	m.HandleFunc("GET /repos/{owner}/{repo}/contents/{path...}", s.on(PermPull, "contents=read", s.getContents))
 	// releases
-	m.HandleFunc("GET /repos/{owner}/{repo}/releases", s.listReleases)
-	m.HandleFunc("POST /repos/{owner}/{repo}/releases", s.createRelease)
-	m.HandleFunc("GET /repos/{owner}/{repo}/releases/latest", s.latestRelease)
-	m.HandleFunc("GET /repos/{owner}/{repo}/releases/tags/{tag...}", s.releaseByTag)
-	m.HandleFunc("GET /repos/{owner}/{repo}/releases/{id}", s.getRelease)
-	m.HandleFunc("PATCH /repos/{owner}/{repo}/releases/{id}", s.editRelease)
-	m.HandleFunc("DELETE /repos/{owner}/{repo}/releases/{id}", s.deleteRelease)
+	m.HandleFunc("GET /repos/{owner}/{repo}/releases", s.on(PermPull, "contents=read", s.listReleases))
+	m.HandleFunc("POST /repos/{owner}/{repo}/releases", s.on(PermPush, "contents=write", s.createRelease))
+	m.HandleFunc("GET /repos/{owner}/{repo}/releases/latest", s.on(PermPull, "contents=read", s.latestRelease))
+	m.HandleFunc("GET /repos/{owner}/{repo}/releases/tags/{tag...}", s.on(PermPull, "contents=read", s.releaseByTag))
+	m.HandleFunc("GET /repos/{owner}/{repo}/releases/{id}", s.onRelease(PermPull, "contents=read", s.getRelease))
+	m.HandleFunc("PATCH /repos/{owner}/{repo}/releases/{id}", s.onRelease(PermPush, "contents=write", s.editRelease))
+	m.HandleFunc("DELETE /repos/{owner}/{repo}/releases/{id}", s.onRelease(PermPush, "contents=write", s.deleteRelease))
 	// dispatch
-	m.HandleFunc("POST /repos/{owner}/{repo}/dispatches", s.dispatch)
+	m.HandleFunc("POST /repos/{owner}/{repo}/dispatches", s.on(PermPush, "contents=write", s.dispatch))
 	// pulls
-	m.HandleFunc("GET /repos/{owner}/{repo}/pulls", s.listPulls)
-	m.HandleFunc("POST /repos/{owner}/{repo}/pulls", s.createPull)
-	m.HandleFunc("GET /repos/{owner}/{repo}/pulls/{number}", s.getPull)
-	m.HandleFunc("PATCH /repos/{owner}/{repo}/pulls/{number}", s.editPull)
-	m.HandleFunc("PUT /repos/{owner}/{repo}/pulls/{number}/merge", s.mergePull)
-	m.HandleFunc("GET /repos/{owner}/{repo}/pulls/{number}/merge", s.isMerged)
+	m.HandleFunc("GET /repos/{owner}/{repo}/pulls", s.on(PermPull, "pull_requests=read", s.listPulls))
+	m.HandleFunc("POST /repos/{owner}/{repo}/pulls", s.on(PermPush, "pull_requests=write", s.createPull))
+	m.HandleFunc("GET /repos/{owner}/{repo}/pulls/{number}", s.onPull(PermPull, "pull_requests=read", s.getPull))
+	m.HandleFunc("PATCH /repos/{owner}/{repo}/pulls/{number}", s.onPull(PermPush, "pull_requests=write", s.editPull))
+	m.HandleFunc("PUT /repos/{owner}/{repo}/pulls/{number}/merge", s.onPull(PermPush, "contents=write", s.mergePull))
+	m.HandleFunc("GET /repos/{owner}/{repo}/pulls/{number}/merge", s.on(PermPull, "pull_requests=read", s.isMerged))
+	m.HandleFunc("GET /repos/{owner}/{repo}/pulls/{number}/reviews", s.onPull(PermPull, "pull_requests=read", s.listReviews))
+	m.HandleFunc("POST /repos/{owner}/{repo}/pulls/{number}/reviews", s.onPull(PermPull, "pull_requests=write", s.createReview))
+	// rules and statuses
+	m.HandleFunc("GET /repos/{owner}/{repo}/rules/branches/{branch...}", s.on(PermPull, "metadata=read", s.branchRules))
+	m.HandleFunc("GET /repos/{owner}/{repo}/commits/{ref}/status", s.on(PermPull, "statuses=read", s.combinedStatus))
+	m.HandleFunc("GET /repos/{owner}/{repo}/commits/{ref}/check-runs", s.on(PermPull, "checks=read", s.checkRuns))
 	// GraphQL (the github.com path; /api/graphql is rewritten to it)
 	m.HandleFunc("POST /graphql", s.graphql)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { notFound(w) })
-}
-
-func sortedStrings(in []string) []string {
-	out := append([]string(nil), in...)
-	sort.Strings(out)
-	return out
 }

@@ -18,7 +18,10 @@
 //   - primary rate limits (403 + X-RateLimit-Remaining: 0 until X-RateLimit-Reset), secondary rate
 //     limits (403 or 429 + Retry-After) and 5xx answers can be injected;
 //   - mergeability is computed lazily: the first read of a changed pull request has
-//     "mergeable": null.
+//     "mergeable": null;
+//   - pull request reviews, and the default branch's rules (GET /rules/branches/{branch}): a
+//     number of approving reviews from writers (not the author), and a required status check
+//     whose state per commit the test sets; merges refuse with 405 until both hold.
 //
 // Git objects are hashed as git hashes them (blob, tree and commit SHA-1), so a client that
 // computes a blob SHA locally agrees with the server.
@@ -35,7 +38,6 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -440,6 +442,52 @@ func (s *Server) access(w http.ResponseWriter, r *http.Request, need Perm, fine 
 	return rp, c, true
 }
 
+// repoHandler answers a request about the repository named in the path, under the server's lock,
+// once the caller's access was checked.
+type repoHandler func(w http.ResponseWriter, r *http.Request, rp *repo, c caller)
+
+// on is the preamble every repository endpoint shares: the lock, then the access check (404, 401
+// or 403 as GitHub answers, naming the fine-grained permission), then h. Functions h registers in
+// the request's after list run once the lock is released.
+func (s *Server) on(need Perm, fine string, h repoHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		info := reqInfoOf(r.Context())
+		func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if rp, c, ok := s.access(w, r, need, fine); ok {
+				h(w, r, rp, c)
+			}
+		}()
+		for _, f := range info.after {
+			f()
+		}
+	}
+}
+
+// onPull is on for endpoints about pull request {number}: 404 when there is none.
+func (s *Server) onPull(need Perm, fine string, h func(w http.ResponseWriter, r *http.Request, rp *repo, c caller, pr *pull)) http.HandlerFunc {
+	return s.on(need, fine, func(w http.ResponseWriter, r *http.Request, rp *repo, c caller) {
+		if pr := rp.pull(pullNumber(r)); pr != nil {
+			h(w, r, rp, c, pr)
+			return
+		}
+		notFound(w)
+	})
+}
+
+// onRelease is on for endpoints about release {id}: 404 when there is none, or when it is a
+// draft and the caller cannot push (GitHub hides drafts from readers).
+func (s *Server) onRelease(need Perm, fine string, h func(w http.ResponseWriter, r *http.Request, rp *repo, c caller, rel *release)) http.HandlerFunc {
+	return s.on(need, fine, func(w http.ResponseWriter, r *http.Request, rp *repo, c caller) {
+		if rel := rp.releaseByID(r.PathValue("id")); rel != nil && (!rel.draft || c.perm(rp) >= PermPush) {
+			h(w, r, rp, c, rel)
+			return
+		}
+		notFound(w)
+	})
+}
+
 func (s *Server) id() int64 {
 	s.nextID++
 	return s.nextID
@@ -489,9 +537,10 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
-// page answers one page of items with GitHub's Link header. per_page defaults to 30 and is capped
-// at 100 and at the server's PageSize.
-func page[T any](s *Server, w http.ResponseWriter, r *http.Request, items []T) {
+// page answers one page of items, each rendered by render, with GitHub's Link header. per_page
+// defaults to 30 and is capped at 100 and at the server's PageSize. Only the page is rendered, so
+// long histories stay cheap.
+func page[T any](s *Server, w http.ResponseWriter, r *http.Request, items []T, render func(T) map[string]any) {
 	q := r.URL.Query()
 	per := 30
 	if v, err := strconv.Atoi(q.Get("per_page")); err == nil && v > 0 {
@@ -540,18 +589,9 @@ func page[T any](s *Server, w http.ResponseWriter, r *http.Request, items []T) {
 	if len(links) > 0 {
 		w.Header().Set("Link", strings.Join(links, ", "))
 	}
-	out := items[lo:hi]
-	if out == nil {
-		out = []T{}
+	out := make([]map[string]any, 0, hi-lo)
+	for _, it := range items[lo:hi] {
+		out = append(out, render(it))
 	}
 	writeJSON(w, http.StatusOK, out)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }

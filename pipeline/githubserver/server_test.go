@@ -432,7 +432,11 @@ func TestAutoMergeGraphQL(t *testing.T) {
 func TestDispatchValidatesAndRecords(t *testing.T) {
 	s, _ := newServer(t, Options{})
 	var got []Dispatch
-	s.OnDispatch(func(d Dispatch) { got = append(got, d) })
+	// The hook plays the downstream workflow: it may call the server (it runs outside the lock).
+	s.OnDispatch(func(d Dispatch) {
+		got = append(got, d)
+		s.CreateRelease("acme/public", ReleaseSeed{Tag: "v1.0.0", Body: "tested"})
+	})
 	url := s.APIURL() + "repos/acme/app/dispatches"
 	payload := map[string]any{}
 	for i := 0; i < 11; i++ {
@@ -449,6 +453,9 @@ func TestDispatchValidatesAndRecords(t *testing.T) {
 	want(t, call(t, "POST", url, pushTok, map[string]any{"event_type": "smoke", "client_payload": payload}), 204, "dispatch")
 	if d := s.Dispatches("acme/app"); len(d) != 1 || d[0].EventType != "smoke" || len(d[0].ClientPayload) != 10 || d[0].Login != "releaser" || len(got) != 1 {
 		t.Fatalf("recorded %+v, hook saw %d", d, len(got))
+	}
+	if rs := s.Releases("acme/public"); len(rs) != 1 {
+		t.Fatalf("the hook's release: %+v", rs)
 	}
 }
 
