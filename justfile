@@ -60,6 +60,9 @@ fuzz:
     go test -run '^$' -fuzz '^FuzzFindTBD$' -fuzztime "$FUZZTIME" ./pipeline/changelog
     go test -run '^$' -fuzz '^FuzzHeadingStyle$' -fuzztime "$FUZZTIME" ./pipeline/changelog
     go test -run '^$' -fuzz '^FuzzCommit$' -fuzztime "$FUZZTIME" ./pipeline/source
+    go test -run '^$' -fuzz '^FuzzParseRepo$' -fuzztime "$FUZZTIME" ./pipeline/config
+    go test -run '^$' -fuzz '^FuzzParseImage$' -fuzztime "$FUZZTIME" ./pipeline/config
+    go test -run '^$' -fuzz '^FuzzValidate$' -fuzztime "$FUZZTIME" ./pipeline/config
     go test -run '^$' -fuzz '^FuzzValidateTag$' -fuzztime "$FUZZTIME" ./pipeline/registry
     go test -run '^$' -fuzz '^FuzzParseRepository$' -fuzztime "$FUZZTIME" ./pipeline/registry
     go test -run '^$' -fuzz '^FuzzParseDigest$' -fuzztime "$FUZZTIME" ./pipeline/registry

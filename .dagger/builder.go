@@ -148,7 +148,7 @@ func (b *engineBuilder) SBOM(ctx context.Context, p version.Platform, ref string
 	}
 	syft := b.syft
 	if syft == "" {
-		syft = defaultSyft
+		syft = config.DefaultSyftImage
 	}
 	out, err := dag.Container().From(syft).
 		WithMountedFile("/work/image.tar", img.AsTarball()).
@@ -159,8 +159,5 @@ func (b *engineBuilder) SBOM(ctx context.Context, p version.Platform, ref string
 	}
 	return []byte(out), nil
 }
-
-// defaultSyft is the syft image pinned by digest (v1.50.0).
-const defaultSyft = "anchore/syft:v1.50.0@sha256:1288ea4c8b38767b4e620c1e312c8cb26b6e887a99b4f07ab6cd19fc6f225026"
 
 func sortedLabels(m map[string]string) []string { return config.SortedKeys(m) }

@@ -8,6 +8,7 @@ import (
 
 	"dagger/shipgate/internal/dagger"
 
+	"github.com/shipgate/shipgate/pipeline/fault"
 	"github.com/shipgate/shipgate/pipeline/release"
 	"github.com/shipgate/shipgate/pipeline/step"
 )
@@ -21,33 +22,37 @@ type run struct{ id, attempt, workflowRef string }
 func (m *Shipgate) env(ctx context.Context, dryRun bool, r run) (*release.Env, error) {
 	var sec release.Secrets
 	var err error
-	read := func(s *dagger.Secret) string {
+	read := func(flag string, s *dagger.Secret) string {
 		if s == nil || err != nil {
 			return ""
 		}
-		var v string
-		v, err = s.Plaintext(ctx)
+		v, e := s.Plaintext(ctx)
+		if e != nil {
+			err = fmt.Errorf("%s: could not read the secret (check its env:, file: or cmd: source): %w", flag, e)
+		}
 		return v
 	}
-	readFile := func(f *dagger.File) []byte {
+	readFile := func(flag string, f *dagger.File) []byte {
 		if f == nil || err != nil {
 			return nil
 		}
-		var v string
-		v, err = f.Contents(ctx)
+		v, e := f.Contents(ctx)
+		if e != nil {
+			err = fmt.Errorf("%s: could not read the file: %w", flag, e)
+		}
 		return []byte(v)
 	}
-	sec.RegistryPassword = read(m.RegistryPassword)
-	sec.GitHubToken = read(m.GithubToken)
-	sec.DownstreamToken = read(m.DownstreamToken)
-	sec.SigningKey = []byte(read(m.SigningKey))
-	sec.SigningPassword = []byte(read(m.SigningPassword))
-	sec.OIDCRequestURL = read(m.OidcRequestURL)
-	sec.OIDCRequestToken = read(m.OidcRequestToken)
-	sec.VerifyKey = readFile(m.VerifyKey)
-	sec.TrustedRoot = readFile(m.TrustedRoot)
+	sec.RegistryPassword = read("--registry-password", m.RegistryPassword)
+	sec.GitHubToken = read("--github-token", m.GithubToken)
+	sec.DownstreamToken = read("--downstream-token", m.DownstreamToken)
+	sec.SigningKey = []byte(read("--signing-key", m.SigningKey))
+	sec.SigningPassword = []byte(read("--signing-password", m.SigningPassword))
+	sec.OIDCRequestURL = read("--oidc-request-url", m.OidcRequestURL)
+	sec.OIDCRequestToken = read("--oidc-request-token", m.OidcRequestToken)
+	sec.VerifyKey = readFile("--verify-key", m.VerifyKey)
+	sec.TrustedRoot = readFile("--trusted-root", m.TrustedRoot)
 	if err != nil {
-		return nil, fmt.Errorf("read a secret or file argument: %w", err)
+		return nil, fault.AsBadInput(err)
 	}
 	return &release.Env{
 		Settings: m.settings(),
@@ -75,7 +80,7 @@ func (m *Shipgate) result(rep *step.Report, err error) (string, error) {
 // it with the commit's tree and reads the CHANGELOG.
 func (m *Shipgate) checkout(ctx context.Context) (string, error) {
 	if m.Source == nil {
-		return "", fmt.Errorf("no source directory: pass --source (a git checkout of the repository)")
+		return "", fault.BadInputf("no source directory: pass --source (a git checkout of the repository)")
 	}
 	dir, err := os.MkdirTemp("", "shipgate-src-")
 	if err != nil {
@@ -93,7 +98,7 @@ func parseDigests(items []string) (map[string]string, error) {
 	for _, it := range items {
 		p, d, ok := strings.Cut(it, "=")
 		if !ok || p == "" || !strings.HasPrefix(d, "sha256:") {
-			return nil, fmt.Errorf("--platform-digest %q is not PLATFORM=sha256:DIGEST", it)
+			return nil, fault.BadInputf("--platform-digest %q is not PLATFORM=sha256:DIGEST", it)
 		}
 		out[p] = d
 	}

@@ -23,52 +23,125 @@ import (
 )
 
 // Shipgate holds the settings every function shares.
+//
+// Its fields are the constructor's arguments, kept between calls. Each is marked private: the Go
+// SDK would otherwise list every field as an undocumented function of the module.
 type Shipgate struct {
+	// Source is the source tree to release (--source).
+	// +private
 	Source *dagger.Directory
-
-	Image      string
-	Repo       string
-	GithubAPI  string
+	// Image is the image repository (--image).
+	// +private
+	Image string
+	// Repo is the GitHub repository owner/name (--repo).
+	// +private
+	Repo string
+	// GithubAPI is the GitHub REST API base URL (--github-api).
+	// +private
+	GithubAPI string
+	// BaseBranch is the branch the release PR merges into (--base-branch).
+	// +private
 	BaseBranch string
 
+	// RegistryUsername is the registry user (--registry-username).
+	// +private
 	RegistryUsername string
+	// RegistryPassword is the registry password (--registry-password).
+	// +private
 	RegistryPassword *dagger.Secret
-	GithubToken      *dagger.Secret
-	DownstreamToken  *dagger.Secret
+	// GithubToken is the token for this repository (--github-token).
+	// +private
+	GithubToken *dagger.Secret
+	// DownstreamToken is the token for the downstream repository (--downstream-token).
+	// +private
+	DownstreamToken *dagger.Secret
 
-	Sign             string
-	SigningKey       *dagger.Secret
-	SigningPassword  *dagger.Secret
-	OidcRequestURL   *dagger.Secret
+	// Sign is the signing mode (--sign).
+	// +private
+	Sign string
+	// SigningKey is the cosign private key (--signing-key).
+	// +private
+	SigningKey *dagger.Secret
+	// SigningPassword is the cosign key's password (--signing-password).
+	// +private
+	SigningPassword *dagger.Secret
+	// OidcRequestURL is the Actions OIDC token URL (--oidc-request-url).
+	// +private
+	OidcRequestURL *dagger.Secret
+	// OidcRequestToken is the Actions OIDC request token (--oidc-request-token).
+	// +private
 	OidcRequestToken *dagger.Secret
-	FulcioURL        string
-	RekorURL         string
-	NoTlogUpload     bool
+	// FulcioURL is the Fulcio URL (--fulcio-url).
+	// +private
+	FulcioURL string
+	// RekorURL is the Rekor URL (--rekor-url).
+	// +private
+	RekorURL string
+	// NoTlogUpload turns the Rekor upload of key-mode signatures off (--no-tlog-upload).
+	// +private
+	NoTlogUpload bool
 
-	VerifyKey                 *dagger.File
-	TrustedRoot               *dagger.File
-	CertificateIdentity       string
+	// VerifyKey is the public key promote verifies against (--verify-key).
+	// +private
+	VerifyKey *dagger.File
+	// TrustedRoot is the Sigstore trusted root (--trusted-root).
+	// +private
+	TrustedRoot *dagger.File
+	// CertificateIdentity is the keyless identity to require (--certificate-identity).
+	// +private
+	CertificateIdentity string
+	// CertificateIdentityRegexp is the keyless identity pattern (--certificate-identity-regexp).
+	// +private
 	CertificateIdentityRegexp string
-	CertificateOidcIssuer     string
-	Workflow                  string
+	// CertificateOidcIssuer is the keyless OIDC issuer to require (--certificate-oidc-issuer).
+	// +private
+	CertificateOidcIssuer string
+	// Workflow is the publish workflow path (--workflow).
+	// +private
+	Workflow string
 
-	Downstream        string
-	DownstreamGate    string
+	// Downstream is the smoke-test repository (--downstream).
+	// +private
+	Downstream string
+	// DownstreamGate is which downstream release passes (--downstream-gate).
+	// +private
+	DownstreamGate string
+	// DownstreamTagOnly accepts a downstream release that names no digest (--downstream-tag-only).
+	// +private
 	DownstreamTagOnly bool
-	EventType         string
+	// EventType is the repository_dispatch event type (--event-type).
+	// +private
+	EventType string
 
-	Platforms    []string
-	Dockerfile   string
-	BuildArgs    []string
-	Changelog    string
+	// Platforms are the platforms to build (--platforms).
+	// +private
+	Platforms []string
+	// Dockerfile is the Dockerfile path (--dockerfile).
+	// +private
+	Dockerfile string
+	// BuildArgs are the build arguments (--build-arg).
+	// +private
+	BuildArgs []string
+	// Changelog is the CHANGELOG path (--changelog).
+	// +private
+	Changelog string
+	// FloatingTags also moves X.Y and X (--floating-tags).
+	// +private
 	FloatingTags bool
-	NoSbom       bool
-	Format       string
-	PlainHTTP    []string
+	// NoSbom turns SBOM attestations off (--no-sbom).
+	// +private
+	NoSbom bool
+	// Format is the output format (--format).
+	// +private
+	Format string
+	// PlainHTTP lists the hosts reachable over plain HTTP (--plain-http).
+	// +private
+	PlainHTTP []string
 }
 
-// New configures shipgate for one repository and image. Every setting is checked here, so a typo
-// fails before anything is built or pushed.
+// New configures shipgate for one repository and image.
+//
+// Every setting is checked here, so a typo fails before anything is built or pushed.
 func New(
 	// Source tree to release: a git checkout of the repository (default: the directory dagger is
 	// called from; pass --source . when calling the module from another repository). Publish
@@ -220,20 +293,22 @@ func (m *Shipgate) settings() config.Settings {
 		Image: m.Image, Repo: m.Repo, GitHubAPI: m.GithubAPI, BaseBranch: m.BaseBranch,
 		RegistryUsername:    m.RegistryUsername,
 		HasRegistryPassword: m.RegistryPassword != nil, HasGitHubToken: m.GithubToken != nil, HasDownstreamToken: m.DownstreamToken != nil,
-		Sign: m.Sign, HasSigningKey: m.SigningKey != nil, FulcioURL: m.FulcioURL, RekorURL: m.RekorURL, TlogUpload: !m.NoTlogUpload,
+		Sign: config.SignMode(m.Sign), HasSigningKey: m.SigningKey != nil, FulcioURL: m.FulcioURL, RekorURL: m.RekorURL, TlogUpload: !m.NoTlogUpload,
 		HasVerifyKey: m.VerifyKey != nil, HasTrustedRoot: m.TrustedRoot != nil,
 		CertIdentity: m.CertificateIdentity, CertIdentityRegexp: m.CertificateIdentityRegexp, CertOIDCIssuer: m.CertificateOidcIssuer,
 		Workflow:   m.Workflow,
-		Downstream: m.Downstream, DownstreamGate: m.DownstreamGate, DownstreamTagOnly: m.DownstreamTagOnly, EventType: m.EventType,
+		Downstream: m.Downstream, DownstreamGate: config.GateMode(m.DownstreamGate), DownstreamTagOnly: m.DownstreamTagOnly, EventType: m.EventType,
 		Platforms: m.Platforms, Dockerfile: m.Dockerfile, BuildArgs: m.BuildArgs, Changelog: m.Changelog,
 		NoSBOM: m.NoSbom, FloatingTags: m.FloatingTags,
-		Format: m.Format, PlainHTTP: m.PlainHTTP,
+		Format: config.Format(m.Format), PlainHTTP: m.PlainHTTP,
 	}
 	s.Defaults()
 	return s
 }
 
-// Prepare opens a release: the branch release/X.Y.Z from the base branch, its CHANGELOG section
+// Prepare opens a release: a release branch, its CHANGELOG section and a draft release PR.
+//
+// It creates the branch release/X.Y.Z from the base branch, the CHANGELOG section
 // `## [X.Y.Z] - TBD`, and a draft release PR into the base branch. Re-running reuses what exists.
 // +cache="never"
 func (m *Shipgate) Prepare(
@@ -251,10 +326,12 @@ func (m *Shipgate) Prepare(
 	return m.result(release.Prepare(ctx, env, version))
 }
 
-// Publish is phase 1: finalize the CHANGELOG in a commit on release/X.Y.Z, build every platform
-// from exactly that commit's tree, push X.Y.Z-<arch> and the X.Y.Z index (never latest), sign and
-// attest, tag vX.Y.Z, draft the GitHub release and dispatch the downstream smoke test. Every step
-// looks first, so a re-run finishes what a failed run left.
+// Publish is phase 1: it builds, pushes, signs and drafts version X.Y.Z, never latest.
+//
+// It finalizes the CHANGELOG in a commit on release/X.Y.Z, builds every platform from exactly that
+// commit's tree, pushes X.Y.Z-<arch> and the X.Y.Z index, signs and attests, tags vX.Y.Z, drafts
+// the GitHub release and dispatches the downstream smoke test. Every step looks first, so a re-run
+// finishes what a failed run left.
 // +cache="never"
 func (m *Shipgate) Publish(
 	ctx context.Context,
@@ -307,9 +384,10 @@ func (m *Shipgate) Publish(
 	return m.result(release.Publish(ctx, env, release.PublishInput{Version: version, Commit: commit, Dir: dir, Builder: b, Digests: digests, Prebuilt: prebuilt, Rebuild: rebuild}))
 }
 
-// Finalize is the first part of publish alone, for native per-arch runners: it commits the
-// finalized CHANGELOG on release/X.Y.Z and prints the finalize commit that each publish-platform
-// job checks out.
+// Finalize commits the finalized CHANGELOG for native per-arch runners and prints the commit.
+//
+// It is the first part of publish alone: it commits the finalized CHANGELOG on release/X.Y.Z and
+// prints the finalize commit that each publish-platform job checks out.
 // +cache="never"
 func (m *Shipgate) Finalize(
 	ctx context.Context,
@@ -333,9 +411,10 @@ func (m *Shipgate) Finalize(
 	return m.result(release.Finalize(ctx, env, release.PublishInput{Version: version, Commit: commit, Dir: dir}))
 }
 
-// PublishPlatform builds one platform on a native runner from a checkout of the finalize commit
-// and pushes it as X.Y.Z-<arch>; publish --prebuilt then joins the platforms. It prints the
-// platform image's digest.
+// PublishPlatform builds one platform on a native runner and pushes it as X.Y.Z-<arch>.
+//
+// It builds from a checkout of the finalize commit and prints the platform image's digest;
+// publish --prebuilt then joins the platforms.
 // +cache="never"
 func (m *Shipgate) PublishPlatform(
 	ctx context.Context,
@@ -357,10 +436,12 @@ func (m *Shipgate) PublishPlatform(
 	return m.result(release.PublishPlatform(ctx, env, release.PlatformInput{Version: version, Platform: platform, Commit: commit, Dir: dir, Builder: m.builder("")}))
 }
 
-// Promote is phase 2: check every gate against the X.Y.Z index digest (images, signatures and
-// attestations by policy, release notes without TBD, downstream smoke test for this digest, release
-// PR mergeable), then move latest to exactly that digest, merge the release PR and publish the
-// release. A re-run finishes a half-done promote.
+// Promote is phase 2: it checks every gate, then moves latest and publishes the release.
+//
+// The gates look at the X.Y.Z index digest: images, signatures and attestations by policy, release
+// notes without TBD, the downstream smoke test for this digest, and a mergeable release PR. Then it
+// moves latest to exactly that digest, merges the release PR and publishes the release. A re-run
+// finishes a half-done promote.
 // +cache="never"
 func (m *Shipgate) Promote(
 	ctx context.Context,
@@ -387,16 +468,22 @@ func (m *Shipgate) Promote(
 	// +optional
 	runID string,
 ) (string, error) {
+	// Checked before anything runs: a typo must not surface after latest moved.
+	method, err := config.ParseMergeMethod(mergeMethod)
+	if err != nil {
+		return "", err
+	}
 	env, err := m.env(ctx, dryRun, run{id: runID})
 	if err != nil {
 		return "", err
 	}
 	env.Lock.BreakStale = breakStaleLock
-	return m.result(release.Promote(ctx, env, release.PromoteInput{Version: version, AllowUnknownLatest: allowUnknownLatest, MergeMethod: mergeMethod, NoAutoMerge: noAutoMerge}))
+	return m.result(release.Promote(ctx, env, release.PromoteInput{Version: version, AllowUnknownLatest: allowUnknownLatest, MergeMethod: string(method), NoAutoMerge: noAutoMerge}))
 }
 
-// Status shows, during the inspection window, every artifact of a version (digests, tags, release,
-// dispatch, downstream result, PR, lock) and which promote gates pass. It changes nothing.
+// Status shows every artifact of a version and which promote gates pass; it changes nothing.
+//
+// For the inspection window: digests, tags, release, dispatch, downstream result, PR and lock.
 // +cache="never"
 func (m *Shipgate) Status(
 	ctx context.Context,
@@ -410,8 +497,10 @@ func (m *Shipgate) Status(
 	return m.result(release.Status(ctx, env, version))
 }
 
-// Rollback moves latest (and floating tags) back to an earlier promoted version whose signatures
-// still verify, and gives its GitHub release the Latest label.
+// Rollback moves latest back to an earlier promoted version whose signatures still verify.
+//
+// It moves the floating tags too when they are on, and gives that version's GitHub release the
+// Latest label.
 // +cache="never"
 func (m *Shipgate) Rollback(
 	ctx context.Context,
@@ -435,9 +524,11 @@ func (m *Shipgate) Rollback(
 	return m.result(release.Rollback(ctx, env, release.RollbackInput{Version: version, AllowUnknownLatest: allowUnknownLatest}))
 }
 
-// Demo runs a whole release against local services inside the function — an OCI registry, a
-// GitHub API server, a throwaway signing key: prepare, publish, a promote refused because the smoke
-// test has not passed, the smoke test passing, promote, status. Needs no settings or secrets.
+// Demo runs a whole release against local services inside the function; it needs no settings.
+//
+// The services are an OCI registry, a GitHub API server and a throwaway signing key; the release is
+// prepare, publish, a promote refused because the smoke test has not passed, the smoke test
+// passing, promote, status.
 // +cache="never"
 func (m *Shipgate) Demo(ctx context.Context) (string, error) {
 	var out strings.Builder

@@ -3,45 +3,67 @@
 package config
 
 import (
-	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
-	"github.com/shipgate/shipgate/pipeline/step"
+	"github.com/shipgate/shipgate/pipeline/fault"
 	"github.com/shipgate/shipgate/pipeline/version"
 )
 
-// Signing modes.
+// Defaults: the one place they are defined. The module's +default pragmas say the same (a test
+// reads them: pipeline/enginetest), and Defaults fills them in.
 const (
-	SignKeyless = "keyless" // GitHub Actions OIDC → Fulcio certificate + Rekor entry
-	SignKey     = "key"     // a cosign key pair (cosign generate-key-pair)
-	SignNone    = "none"    // no signatures: promote's signature gate cannot pass; for dry runs and demos
+	DefaultGitHubAPI      = "https://api.github.com/"
+	DefaultBaseBranch     = "main"
+	DefaultDockerfile     = "Dockerfile"
+	DefaultChangelog      = "CHANGELOG.md"
+	DefaultEventType      = "shipgate-smoke-test"
+	DefaultWorkflow       = ".github/workflows/release.yml"
+	DefaultFulcioURL      = "https://fulcio.sigstore.dev"
+	DefaultRekorURL       = "https://rekor.sigstore.dev"
+	GitHubActionsIssuer   = "https://token.actions.githubusercontent.com"
+	DefaultSign           = SignKeyless
+	DefaultDownstreamGate = GatePrerelease
+	DefaultMergeMethod    = MergeCommit
+	DefaultFormat         = FormatText
+	// DefaultSyftImage is the syft image, pinned by digest (v1.50.0), that makes publish's SBOMs.
+	DefaultSyftImage = "anchore/syft:v1.50.0@sha256:1288ea4c8b38767b4e620c1e312c8cb26b6e887a99b4f07ab6cd19fc6f225026"
 )
 
-// Downstream gate modes: which kind of downstream release counts as a passed smoke test.
-const (
-	GatePrerelease = "prerelease"
-	GateRelease    = "release"
-	GateAny        = "any"
-)
+// MaxEventTypeLength is the longest repository_dispatch event_type GitHub accepts.
+const MaxEventTypeLength = 100
 
-// Defaults.
-const (
-	DefaultGitHubAPI    = "https://api.github.com/"
-	DefaultBaseBranch   = "main"
-	DefaultDockerfile   = "Dockerfile"
-	DefaultChangelog    = "CHANGELOG.md"
-	DefaultEventType    = "shipgate-smoke-test"
-	DefaultWorkflow     = ".github/workflows/release.yml"
-	DefaultFulcioURL    = "https://fulcio.sigstore.dev"
-	DefaultRekorURL     = "https://rekor.sigstore.dev"
-	GitHubActionsIssuer = "https://token.actions.githubusercontent.com"
-)
+// flagDefaults are the defaults above by the flag that sets them (platforms: see Defaults).
+var flagDefaults = map[string]string{
+	"--github-api":              DefaultGitHubAPI,
+	"--base-branch":             DefaultBaseBranch,
+	"--dockerfile":              DefaultDockerfile,
+	"--changelog":               DefaultChangelog,
+	"--event-type":              DefaultEventType,
+	"--workflow":                DefaultWorkflow,
+	"--fulcio-url":              DefaultFulcioURL,
+	"--rekor-url":               DefaultRekorURL,
+	"--certificate-oidc-issuer": GitHubActionsIssuer,
+	"--sign":                    string(DefaultSign),
+	"--downstream-gate":         string(DefaultDownstreamGate),
+	"--merge-method":            string(DefaultMergeMethod),
+	"--format":                  string(DefaultFormat),
+	"--syft-image":              DefaultSyftImage,
+}
+
+// FlagDefault is the default of a flag ("--sign"), and whether it has one here. The module's
+// +default pragmas must agree with it.
+func FlagDefault(flag string) (string, bool) {
+	v, ok := flagDefaults[flag]
+	return v, ok
+}
 
 // Settings are the shared settings. Secrets are not here: only whether they were given.
 type Settings struct {
@@ -58,7 +80,7 @@ type Settings struct {
 	HasRegistryPassword, HasGitHubToken, HasDownstreamToken bool
 
 	// Sign is keyless, key or none; key mode needs HasSigningKey.
-	Sign          string
+	Sign          SignMode
 	HasSigningKey bool
 	FulcioURL     string
 	RekorURL      string
@@ -75,9 +97,9 @@ type Settings struct {
 	Workflow string
 
 	// Downstream smoke test.
-	Downstream        string // owner/name; empty: no dispatch and no smoke-test gate
-	DownstreamGate    string // prerelease | release | any
-	DownstreamTagOnly bool   // relax: a downstream release for the tag counts even if it names no digest
+	Downstream        string   // owner/name; empty: no dispatch and no smoke-test gate
+	DownstreamGate    GateMode // prerelease | release | any
+	DownstreamTagOnly bool     // relax: a downstream release for the tag counts even if it names no digest
 	EventType         string
 
 	// NoSBOM turns SBOM attestations off in publish and the SBOM requirement off in promote.
@@ -89,7 +111,7 @@ type Settings struct {
 	Dockerfile string
 	BuildArgs  []string
 	Changelog  string
-	Format     string
+	Format     Format
 	// PlainHTTP lists registry hosts that may be reached without TLS (local registries).
 	PlainHTTP []string
 }
@@ -106,12 +128,19 @@ func (s *Settings) Defaults() {
 	def(&s.Dockerfile, DefaultDockerfile)
 	def(&s.Changelog, DefaultChangelog)
 	def(&s.EventType, DefaultEventType)
-	def(&s.Sign, SignKeyless)
-	def(&s.DownstreamGate, GatePrerelease)
-	def(&s.Format, "text")
+	if s.Sign == "" {
+		s.Sign = DefaultSign
+	}
+	if s.DownstreamGate == "" {
+		s.DownstreamGate = DefaultDownstreamGate
+	}
+	if s.Format == "" {
+		s.Format = DefaultFormat
+	}
 	def(&s.Workflow, DefaultWorkflow)
 	def(&s.FulcioURL, DefaultFulcioURL)
 	def(&s.RekorURL, DefaultRekorURL)
+	def(&s.CertOIDCIssuer, GitHubActionsIssuer)
 	if len(s.Platforms) == 0 {
 		for _, p := range version.DefaultPlatforms {
 			s.Platforms = append(s.Platforms, p.String())
@@ -120,13 +149,13 @@ func (s *Settings) Defaults() {
 }
 
 var (
-	repoRE   = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$`)
 	branchRE = regexp.MustCompile(`^[A-Za-z0-9._/-]+$`)
-	argRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*=`)
+	argRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
 // Validate checks every setting, including that the image and repository are given, and returns
-// all problems together, each naming the flag to fix. The release phases call it.
+// all problems together, each naming the flag to fix, as one fault.BadInput error. The release
+// phases call it.
 func (s Settings) Validate() error { return s.validate(true) }
 
 // ValidateGiven checks that every setting given is well-formed, without requiring the image and
@@ -136,6 +165,11 @@ func (s Settings) ValidateGiven() error { return s.validate(false) }
 func (s Settings) validate(required bool) error {
 	var errs []string
 	add := func(format string, a ...any) { errs = append(errs, fmt.Sprintf(format, a...)) }
+	check := func(err error) {
+		if err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
 
 	if s.Image == "" {
 		if required {
@@ -148,19 +182,21 @@ func (s Settings) validate(required bool) error {
 		if required {
 			add("--repo is required: the GitHub repository owner/name, e.g. acme/app")
 		}
-	} else if !repoRE.MatchString(s.Repo) {
-		add("--repo %q is not owner/name", s.Repo)
+	} else if _, err := ParseRepo(s.Repo); err != nil {
+		add("--repo: %v", err)
 	}
 	if err := checkURL(s.GitHubAPI, s.PlainHTTP); err != nil {
 		add("--github-api: %v", err)
 	}
-	if !branchRE.MatchString(s.BaseBranch) || strings.Contains(s.BaseBranch, "..") || strings.HasPrefix(s.BaseBranch, "-") {
-		add("--base-branch %q is not a valid branch name", s.BaseBranch)
+	if len(s.BaseBranch) > 255 || !branchRE.MatchString(s.BaseBranch) || strings.Contains(s.BaseBranch, "..") || strings.HasPrefix(s.BaseBranch, "-") {
+		add("--base-branch %s is not a valid branch name", show(s.BaseBranch))
 	}
 	if s.HasRegistryPassword && s.RegistryUsername == "" {
 		add("--registry-password needs --registry-username (for GHCR: the GitHub user or the Actions actor)")
 	}
-	switch s.Sign {
+	sign, err := ParseSignMode(string(s.Sign))
+	check(err)
+	switch sign {
 	case SignKeyless:
 		if err := checkURL(s.FulcioURL, s.PlainHTTP); err != nil {
 			add("--fulcio-url: %v", err)
@@ -174,9 +210,9 @@ func (s Settings) validate(required bool) error {
 				add("--rekor-url: %v", err)
 			}
 		}
-	case SignNone:
-	default:
-		add("--sign %q is not one of keyless, key, none", s.Sign)
+		if !s.HasVerifyKey {
+			add("--sign=key needs --verify-key (the cosign.pub of the signing key) so signatures can be checked")
+		}
 	}
 	if s.CertIdentity != "" && s.CertIdentityRegexp != "" {
 		add("give --certificate-identity or --certificate-identity-regexp, not both")
@@ -186,67 +222,82 @@ func (s Settings) validate(required bool) error {
 			add("--certificate-identity-regexp: %v", err)
 		}
 	}
-	if s.Sign == SignKey && !s.HasVerifyKey {
-		add("--sign=key needs --verify-key (the cosign.pub of the signing key) so signatures can be checked")
+	if s.Downstream != "" {
+		if _, err := ParseRepo(s.Downstream); err != nil {
+			add("--downstream: %v", err)
+		} else if !s.HasDownstreamToken {
+			add("--downstream %s needs --downstream-token: the Actions GITHUB_TOKEN cannot dispatch to another repository", s.Downstream)
+		}
 	}
-	if s.Downstream != "" && !repoRE.MatchString(s.Downstream) {
-		add("--downstream %q is not owner/name", s.Downstream)
-	}
-	switch s.DownstreamGate {
-	case GatePrerelease, GateRelease, GateAny:
-	default:
-		add("--downstream-gate %q is not one of prerelease, release, any", s.DownstreamGate)
-	}
-	if s.Downstream != "" && !s.HasDownstreamToken {
-		add("--downstream %s needs --downstream-token: the Actions GITHUB_TOKEN cannot dispatch to another repository", s.Downstream)
+	_, err = ParseGateMode(string(s.DownstreamGate))
+	check(err)
+	if n := utf8.RuneCountInString(s.EventType); n == 0 || n > MaxEventTypeLength {
+		add("--event-type %s is %d characters: GitHub accepts 1 to %d", show(s.EventType), n, MaxEventTypeLength)
 	}
 	if _, err := version.ParsePlatforms(s.Platforms); err != nil {
 		add("--platforms: %v", err)
 	}
 	if s.Dockerfile == "" || strings.HasPrefix(s.Dockerfile, "/") || strings.Contains(s.Dockerfile, "..") {
-		add("--dockerfile %q must be a path inside the source directory", s.Dockerfile)
+		add("--dockerfile %s must be a path inside the source directory", show(s.Dockerfile))
 	}
 	if s.Changelog == "" || strings.HasPrefix(s.Changelog, "/") || strings.Contains(s.Changelog, "..") {
-		add("--changelog %q must be a path inside the source directory", s.Changelog)
+		add("--changelog %s must be a path inside the source directory", show(s.Changelog))
 	}
 	if _, err := ParseBuildArgs(s.BuildArgs); err != nil {
 		add("--build-arg: %v", err)
 	}
-	if err := step.ValidFormat(s.Format); err != nil {
-		add("--format: %v", err)
+	_, err = ParseFormat(string(s.Format))
+	check(err)
+	for _, h := range s.PlainHTTP {
+		if h == "" || hasUserinfo(h) || strings.ContainsAny(h, "/?# ") {
+			add("--plain-http %s is not host or host:port", show(h))
+		}
 	}
 	if len(errs) == 0 {
 		return nil
 	}
-	return errors.New("invalid settings:\n  - " + strings.Join(errs, "\n  - "))
+	return fault.BadInputf("invalid settings:\n  - %s", strings.Join(errs, "\n  - "))
 }
 
-// ParseImage checks an image repository (no tag, no digest) and returns it.
+// ParseImage checks an image repository (no tag, no digest) and returns it. Credentials written
+// into it (user:pass@host/...) are refused, and never repeated.
 func ParseImage(s string) (name.Repository, error) {
-	if strings.ContainsAny(s, "@") {
-		return name.Repository{}, fmt.Errorf("%q has a digest: give the repository only, e.g. ghcr.io/acme/app", s)
+	switch {
+	case hasUserinfo(s):
+		return name.Repository{}, fault.BadInputf("%s carries credentials: give the repository only and pass --registry-username and --registry-password (a secret)", show(s))
+	case len(s) > maxImageLength:
+		return name.Repository{}, fault.BadInputf("%s is %d characters: an image repository has at most %d", show(s), len(s), maxImageLength)
+	case strings.Contains(s, "@"):
+		return name.Repository{}, fault.BadInputf("%s has a digest: give the repository only, e.g. ghcr.io/acme/app", show(s))
 	}
 	last := s[strings.LastIndex(s, "/")+1:]
 	if strings.Contains(last, ":") {
-		return name.Repository{}, fmt.Errorf("%q has a tag: give the repository only; shipgate chooses the tags", s)
+		return name.Repository{}, fault.BadInputf("%s has a tag: give the repository only; shipgate chooses the tags", show(s))
 	}
 	r, err := name.NewRepository(s, name.StrictValidation)
 	if err != nil {
-		return name.Repository{}, fmt.Errorf("%q is not an image repository: %v", s, err)
+		return name.Repository{}, fault.BadInputf("%s is not an image repository (lowercase host/path, e.g. ghcr.io/acme/app): %v", show(s), err)
 	}
 	return r, nil
 }
+
+// maxURLLength bounds a URL setting (browsers and servers stop near 2 KB).
+const maxURLLength = 2048
+
+// maxImageLength bounds an image repository: a host (at most 255) and a path (registries cap
+// names at 255).
+const maxImageLength = 511
 
 // ParseBuildArgs turns KEY=VALUE items into a map, refusing malformed and repeated keys.
 func ParseBuildArgs(items []string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, it := range items {
-		if !argRE.MatchString(it) {
-			return nil, fmt.Errorf("%q is not KEY=VALUE", it)
+		k, v, ok := strings.Cut(it, "=")
+		if !ok || !argRE.MatchString(k) {
+			return nil, fault.BadInputf("%s is not KEY=VALUE", show(it))
 		}
-		k, v, _ := strings.Cut(it, "=")
 		if _, dup := out[k]; dup {
-			return nil, fmt.Errorf("%s is given twice", k)
+			return nil, fault.BadInputf("%s is given twice", show(k))
 		}
 		out[k] = v
 	}
@@ -254,46 +305,27 @@ func ParseBuildArgs(items []string) (map[string]string, error) {
 }
 
 // SortedKeys returns a map's keys in order, for stable output.
-func SortedKeys(m map[string]string) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
-}
+func SortedKeys(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) }
 
 func checkURL(s string, plainHTTP []string) error {
+	if hasUserinfo(s) {
+		return fault.BadInputf("%s carries credentials in the URL: pass them as secrets instead", show(s))
+	}
+	if len(s) > maxURLLength {
+		return fault.BadInputf("%s is %d characters: a URL setting has at most %d", show(s), len(s), maxURLLength)
+	}
 	u, err := url.Parse(s)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return fmt.Errorf("%q is not an http(s) URL", s)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.User != nil {
+		return fault.BadInputf("%s is not an http(s) URL", show(s))
 	}
-	if u.User != nil {
-		return fmt.Errorf("%q carries credentials in the URL: pass them as secrets instead", redact(u))
-	}
-	if u.Scheme == "http" && !isLocal(u.Hostname()) && !contains(plainHTTP, u.Host) && !contains(plainHTTP, u.Hostname()) {
-		return fmt.Errorf("%q is plain http to a non-local host: use https (or list the host in --plain-http)", s)
+	if u.Scheme == "http" && !isLocal(u.Hostname()) && !slices.Contains(plainHTTP, u.Host) && !slices.Contains(plainHTTP, u.Hostname()) {
+		return fault.BadInputf("%s is plain http to a non-local host: use https (or list the host in --plain-http)", show(s))
 	}
 	return nil
 }
 
-func redact(u *url.URL) string {
-	c := *u
-	c.User = url.User("***")
-	return c.String()
-}
-
 func isLocal(host string) bool {
 	return host == "localhost" || strings.HasPrefix(host, "127.") || host == "::1" || strings.HasSuffix(host, ".localhost")
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // AllowsPlainHTTP reports whether a registry or API host may be reached without TLS: loopback
@@ -303,5 +335,5 @@ func (s Settings) AllowsPlainHTTP(host string) bool {
 	if i := strings.LastIndex(h, ":"); i > 0 && !strings.Contains(h[i:], "]") {
 		h = h[:i]
 	}
-	return isLocal(strings.Trim(h, "[]")) || contains(s.PlainHTTP, host) || contains(s.PlainHTTP, h)
+	return isLocal(strings.Trim(h, "[]")) || slices.Contains(s.PlainHTTP, host) || slices.Contains(s.PlainHTTP, h)
 }

@@ -38,7 +38,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	if err == nil {
 		t.Fatal("accepted")
 	}
-	for _, want := range []string{"--image: \"ghcr.io/acme/app:1.2.3\" has a tag", "--repo \"acme\" is not owner/name", "plain http to a non-local host", "--sign \"gpg\"", "--downstream acme/smoke needs --downstream-token", "--downstream-gate \"sometimes\"", "architecture \"sparc\"", "A is given twice", "--format", "--dockerfile", "not both"} {
+	for _, want := range []string{"--image: \"ghcr.io/acme/app:1.2.3\" has a tag", "--repo: \"acme\" is not owner/name", "plain http to a non-local host", "--sign \"gpg\"", "--downstream acme/smoke needs --downstream-token", "--downstream-gate \"sometimes\"", "architecture \"sparc\"", "\"A\" is given twice", "--format", "--dockerfile", "not both"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}

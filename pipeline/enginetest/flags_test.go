@@ -7,9 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode"
+
+	"github.com/shipgate/shipgate/pipeline/config"
 )
 
 // kebab turns a Go parameter name into the flag dagger makes of it: githubAPI → github-api,
@@ -101,20 +104,72 @@ func TestReadmeAndScriptsUseRealFlags(t *testing.T) {
 			}
 		}
 	}
-	for _, wf := range []string{"release.yml", "promote-release.yml", "prepare-release.yml"} {
-		b, err := os.ReadFile(filepath.Join(moduleDir(t), ".github", "workflows", wf))
+	wfs, err := filepath.Glob(filepath.Join(moduleDir(t), ".github", "workflows", "*.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	for _, path := range wfs {
+		b, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, line := range strings.Split(string(b), "\n") {
-			if !strings.Contains(line, "shipgate.sh") {
+			if !strings.Contains(line, "shipgate.sh") && !strings.Contains(line, `"$SHIPGATE_SH"`) {
 				continue
 			}
+			calls++
 			for _, f := range flagRE.FindAllString(line, -1) {
 				if !flags[f] {
-					t.Errorf("%s passes %s, which the module does not have", wf, f)
+					t.Errorf("%s passes %s, which the module does not have", filepath.Base(path), f)
 				}
 			}
 		}
 	}
+	if calls < 3 {
+		t.Fatalf("found %d calls of shipgate.sh in the workflows: the check no longer sees them", calls)
+	}
+}
+
+// TestModuleDefaultsMatchConfig: defaults are defined once, in pipeline/config. A +default pragma
+// in the module is what `--help` shows and what the engine passes when the flag is left out, so
+// each must say exactly what config says; a string flag config has a default for must show it.
+func TestModuleDefaultsMatchConfig(t *testing.T) {
+	m := parseModule(t)
+	pragmas := 0
+	for _, fn := range m.functions() {
+		for _, p := range fn.Type.Params.List {
+			for _, n := range p.Names {
+				if n.Name == "ctx" {
+					continue
+				}
+				flag := "--" + kebab(n.Name)
+				_, pr := m.paramComment(n)
+				want, has := config.FlagDefault(flag)
+				raw, pragma := pr["default"]
+				switch {
+				case pragma && !has:
+					t.Errorf("%s %s: +default=%s, but pipeline/config defines no default for it (add it there: config.FlagDefault)", fn.Name.Name, flag, raw)
+				case pragma:
+					pragmas++
+					got, err := strconv.Unquote(raw)
+					if err != nil {
+						t.Errorf("%s %s: +default=%s is not a quoted string: %v", fn.Name.Name, flag, raw, err)
+					} else if got != want {
+						t.Errorf("%s %s: +default=%q, but pipeline/config's default is %q", fn.Name.Name, flag, got, want)
+					}
+				case has && isString(p.Type):
+					t.Errorf("%s %s has no +default pragma: add +default=%q (config's default), so --help shows it", fn.Name.Name, flag, want)
+				}
+			}
+		}
+	}
+	if pragmas < 10 {
+		t.Fatalf("found %d +default pragmas in .dagger/main.go: the parser is not reading them", pragmas)
+	}
+}
+
+func isString(e ast.Expr) bool {
+	id, ok := e.(*ast.Ident)
+	return ok && id.Name == "string"
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/shipgate/shipgate/pipeline/fault"
 )
 
 // Platform is an OS/architecture/variant triple as OCI image indexes describe it.
@@ -35,8 +37,20 @@ var knownArch = map[string]bool{
 	"riscv64": true, "mips64le": true, "loong64": true,
 }
 
-// ParsePlatform accepts "linux/amd64", "linux/arm64", "linux/arm64/v8", "linux/arm/v7".
+// ParsePlatform accepts "linux/amd64", "linux/arm64", "linux/arm64/v8", "linux/arm/v7". Its errors
+// are fault.BadInput and repeat at most a short prefix of an overlong input.
 func ParsePlatform(s string) (Platform, error) {
+	p, err := parsePlatform(s)
+	return p, fault.AsBadInput(err)
+}
+
+// maxPlatformLength is far more than the longest platform (windows/mips64le/v8).
+const maxPlatformLength = 64
+
+func parsePlatform(s string) (Platform, error) {
+	if len(s) > maxPlatformLength {
+		return Platform{}, fmt.Errorf("platform %q… is too long (%d characters): write for example linux/amd64", cut(s, 24), len(s))
+	}
 	parts := strings.Split(strings.TrimSpace(s), "/")
 	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
 		return Platform{}, fmt.Errorf("platform %q is not os/arch[/variant]: write for example linux/amd64 or linux/arm/v7", s)
@@ -74,14 +88,14 @@ func ParsePlatforms(items []string) ([]Platform, error) {
 				return nil, err
 			}
 			if seen[p.Suffix()] {
-				return nil, fmt.Errorf("platform %s is listed twice", p)
+				return nil, fault.BadInputf("platform %s is listed twice", p)
 			}
 			seen[p.Suffix()] = true
 			out = append(out, p)
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("no platforms given: list at least one, for example linux/amd64,linux/arm64")
+		return nil, fault.BadInputf("no platforms given: list at least one, for example linux/amd64,linux/arm64")
 	}
 	return out, nil
 }

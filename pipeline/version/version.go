@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/Masterminds/semver/v3"
+
+	"github.com/shipgate/shipgate/pipeline/fault"
 )
 
 // MaxTagLength is the longest tag an OCI registry accepts.
@@ -20,10 +23,22 @@ type Version struct {
 	sv *semver.Version
 }
 
+// MaxLength is the longest version Parse reads: its per-arch tag must fit into MaxTagLength.
+const MaxLength = MaxTagLength
+
 // Parse accepts "1.2.3", "1.2.3-rc.1" and the same with a leading "v", and rejects everything else
-// with a reason that says what to type instead.
+// with a reason that says what to type instead. Its errors are fault.BadInput (a version is what
+// the user typed for --version) and never repeat more than MaxLength characters of the input.
 func Parse(s string) (Version, error) {
+	v, err := parse(s)
+	return v, fault.AsBadInput(err)
+}
+
+func parse(s string) (Version, error) {
 	in := s
+	if len(s) > MaxLength {
+		return Version{}, fmt.Errorf("version %q… is too long (%d characters, at most %d): give X.Y.Z, for example 1.2.3", cut(s, 24), len(s), MaxLength)
+	}
 	if s == "" {
 		return Version{}, fmt.Errorf("version is empty: give X.Y.Z, for example 1.2.3")
 	}
@@ -94,6 +109,17 @@ func MustParse(s string) Version {
 		panic(err)
 	}
 	return v
+}
+
+// cut is at most n bytes of s, ending on a whole UTF-8 character.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 func suggest(parts []string) string {

@@ -3,6 +3,9 @@ package version
 import (
 	"strings"
 	"testing"
+	"unicode/utf8"
+
+	"github.com/shipgate/shipgate/pipeline/fault"
 )
 
 func TestParseAccepts(t *testing.T) {
@@ -147,5 +150,40 @@ func TestTextRoundTrip(t *testing.T) {
 	}
 	if err := v.UnmarshalText([]byte("3.1")); err == nil {
 		t.Fatalf("UnmarshalText accepted 3.1")
+	}
+}
+
+// Issue 11, item 9: an overlong version (a file pasted by accident) gets a short error that does
+// not echo it, and every version error is bad input.
+func TestOverlongVersionErrorIsShort(t *testing.T) {
+	for _, in := range []string{strings.Repeat("1", 1<<20), "1.2.3-" + strings.Repeat("a", 1<<20), strings.Repeat("é", MaxLength), "1.2.3-" + strings.Repeat("x", MaxLength)} {
+		_, err := Parse(in)
+		if err == nil {
+			t.Fatalf("accepted %d bytes", len(in))
+		}
+		if len(err.Error()) > 200 {
+			t.Errorf("error for %d bytes is %d bytes long: %.100s…", len(in), len(err.Error()), err)
+		}
+		if !utf8.ValidString(err.Error()) {
+			t.Errorf("error cuts a character in half: %q", err)
+		}
+		if fault.Of(err) != fault.BadInput {
+			t.Errorf("class %v, want bad input", fault.Of(err))
+		}
+	}
+	if _, err := Parse("1.2"); fault.Of(err) != fault.BadInput {
+		t.Errorf("1.2: class %v, want bad input", fault.Of(err))
+	}
+}
+
+func TestOverlongPlatformErrorIsShort(t *testing.T) {
+	for _, in := range [][]string{{"linux/" + strings.Repeat("a", 1<<20)}, {"linux/amd64", "linux/amd64"}, {"linux/sparc"}, {}} {
+		_, err := ParsePlatforms(in)
+		if err == nil {
+			t.Fatalf("accepted %.40q", in)
+		}
+		if len(err.Error()) > 200 || fault.Of(err) != fault.BadInput {
+			t.Errorf("%d bytes, class %v: %.100s", len(err.Error()), fault.Of(err), err)
+		}
 	}
 }
