@@ -100,6 +100,7 @@ func TestCrashAfterEveryStep(t *testing.T) {
 					t.Run("after "+name, func(t *testing.T) {
 						t.Parallel()
 						w, sw := crashWorld(t, ph, referrers)
+						w.env.Run = release.Run{ID: "77", Attempt: "1"}
 						w.crashAfter(sw, name)
 						rep, err := ph.run(w)
 						if !errors.Is(err, errCrashed) || rep.Status(name) != step.Acted {
@@ -107,6 +108,7 @@ func TestCrashAfterEveryStep(t *testing.T) {
 						}
 						sw.dead.Store(false) // the next run starts on a healthy machine
 						w.env.Hook = nil
+						w.env.Run.Attempt = "2" // re-run of the workflow run: its next attempt
 						converges(t, w, ph, want, wantDispatches, wantDispatches)
 					})
 				}

@@ -70,12 +70,12 @@ func TestDryRun(t *testing.T) {
 			t.Fatalf("dry-run promote: %v\n%s", err, render(rep))
 		}
 		text := render(rep)
-		for _, want := range []string{"dry run: nothing changed", "planned  move latest: tag latest → " + idx, "planned  merge pull request", "planned  publish release: publish v1.0.0 as Latest"} {
+		for _, want := range []string{"dry run: nothing changed", "planned  promote lock", "skipped  re-check under lock", "planned  move latest: tag latest → " + idx, "planned  merge pull request", "planned  publish release: publish v1.0.0 as Latest"} {
 			if !strings.Contains(text, want) {
 				t.Errorf("dry-run promote plan lacks %q:\n%s", want, text)
 			}
 		}
-		if rep.Count(step.Passed) != 6 || rep.Count(step.Planned) != 3 {
+		if rep.Count(step.Passed) != 6 || rep.Count(step.Planned) != 4 {
 			t.Fatalf("dry-run promote:\n%s", text)
 		}
 	})

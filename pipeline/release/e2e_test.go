@@ -168,8 +168,7 @@ func TestHappyPath(t *testing.T) {
 		t.Fatalf("promote re-run: %v acted=%d\n%s", err, rep.Count(step.Acted), render(rep))
 	}
 	st, err := release.Status(w.ctx, w.env, "1.0.0")
-	if err != nil {
-		t.Fatalf("status: %v\n%s", err, render(st))
+	if err != nil || st.Verdict != "promoted" {
+		t.Fatalf("status after promote: %v, verdict %q\n%s", err, st.Verdict, render(st))
 	}
-	t.Log(render(st))
 }

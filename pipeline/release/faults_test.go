@@ -1,6 +1,7 @@
 package release_test
 
 import (
+	"fmt"
 	"regexp"
 	"testing"
 
@@ -16,12 +17,19 @@ type proxied struct {
 	*world
 	clk     *clock.Fake
 	reg, gh *testkit.FaultProxy
+	rules   map[string][]*testkit.Rule // each fault rule injected, by what it says
+}
+
+// inject adds a fault rule to proxy and remembers it, so the test can check it fired.
+func (p *proxied) inject(proxy *testkit.FaultProxy, f testkit.Fault) {
+	key := fmt.Sprintf("%s %+v", map[bool]string{true: "registry", false: "github"}[proxy == p.reg], f)
+	p.rules[key] = append(p.rules[key], proxy.Inject(f))
 }
 
 func newProxiedWorld(t *testing.T) *proxied {
 	t.Helper()
 	w, clk := newFakeWorld(t, sandbox.Options{})
-	p := &proxied{world: w, clk: clk,
+	p := &proxied{world: w, clk: clk, rules: map[string][]*testkit.Rule{},
 		reg: testkit.NewFaultProxy(t, "http://"+w.sb.Registry),
 		gh:  testkit.NewFaultProxy(t, w.sb.GitHub.URL())}
 	w.env.Settings.Image = p.reg.Host() + "/acme/app"
@@ -95,44 +103,44 @@ func TestFaultProxies(t *testing.T) {
 		fails bool
 	}{
 		{name: "github 5xx", faults: func(p *proxied) {
-			p.gh.Inject(testkit.Fault{Method: "GET", Status: 502, Skip: 2, Times: 3})
-			p.gh.Inject(testkit.Fault{Method: "POST", Status: 500, Times: 2})
-			p.gh.Inject(testkit.Fault{Method: "PATCH", Status: 503, Times: 2})
-			p.gh.Inject(testkit.Fault{Method: "PUT", Status: 502, Times: 1})
+			p.inject(p.gh, testkit.Fault{Method: "GET", Status: 502, Skip: 2, Times: 3})
+			p.inject(p.gh, testkit.Fault{Method: "POST", Status: 500, Times: 2})
+			p.inject(p.gh, testkit.Fault{Method: "PATCH", Status: 503, Times: 2})
+			p.inject(p.gh, testkit.Fault{Method: "PUT", Status: 502, Times: 1})
 		}, waits: true},
 		{name: "github 429 with Retry-After", faults: func(p *proxied) {
-			p.gh.Inject(testkit.Fault{Status: 429, RetryAfter: "7", Skip: 1, Times: 4})
+			p.inject(p.gh, testkit.Fault{Status: 429, RetryAfter: "7", Skip: 1, Times: 4})
 		}, waits: true},
 		{name: "github dropped connections", faults: func(p *proxied) {
-			p.gh.Inject(testkit.Fault{Method: "GET", Drop: true, Skip: 1, Times: 3})
-			p.gh.Inject(testkit.Fault{Method: "POST", Drop: true, Times: 2})
-			p.gh.Inject(testkit.Fault{Method: "PATCH", Drop: true, Times: 1})
+			p.inject(p.gh, testkit.Fault{Method: "GET", Drop: true, Skip: 1, Times: 3})
+			p.inject(p.gh, testkit.Fault{Method: "POST", Drop: true, Times: 2})
+			p.inject(p.gh, testkit.Fault{Method: "PATCH", Drop: true, Times: 1})
 		}},
 		{name: "github lost answers", faults: func(p *proxied) {
-			p.gh.Inject(testkit.Fault{Method: "POST", Path: re(`/releases$`), DropResponse: true, Times: 1})
-			p.gh.Inject(testkit.Fault{Method: "POST", Path: re(`/dispatches$`), DropResponse: true, Times: 1})
-			p.gh.Inject(testkit.Fault{Method: "PATCH", Path: re(`/releases/\d+$`), DropResponse: true, Times: 2})
-			p.gh.Inject(testkit.Fault{Method: "POST", Path: re(`/git/refs$`), DropResponse: true, Times: 2})
-			p.gh.Inject(testkit.Fault{Method: "POST", Path: re(`/git/commits$`), DropResponse: true, Times: 1})
-			p.gh.Inject(testkit.Fault{Method: "PUT", Path: re(`/merge$`), DropResponse: true, Times: 1})
-			p.gh.Inject(testkit.Fault{Method: "DELETE", Path: re(`/git/refs/`), DropResponse: true, Times: 1})
+			p.inject(p.gh, testkit.Fault{Method: "POST", Path: re(`/releases$`), DropResponse: true, Times: 1})
+			p.inject(p.gh, testkit.Fault{Method: "POST", Path: re(`/dispatches$`), DropResponse: true, Times: 1})
+			p.inject(p.gh, testkit.Fault{Method: "PATCH", Path: re(`/releases/\d+$`), DropResponse: true, Times: 2})
+			p.inject(p.gh, testkit.Fault{Method: "POST", Path: re(`/git/refs$`), DropResponse: true, Times: 2})
+			p.inject(p.gh, testkit.Fault{Method: "POST", Path: re(`/git/commits$`), DropResponse: true, Times: 1})
+			p.inject(p.gh, testkit.Fault{Method: "PUT", Path: re(`/merge$`), DropResponse: true, Times: 1})
+			p.inject(p.gh, testkit.Fault{Method: "DELETE", Path: re(`/git/refs/`), DropResponse: true, Times: 1})
 		}},
 		{name: "github outage past the retries", faults: func(p *proxied) {
 			// Longer than the client retries: the run fails at that step, a re-run finishes.
-			p.gh.Inject(testkit.Fault{Method: "PATCH", Path: re(`/releases/\d+$`), Status: 502, Times: 6})
-			p.gh.Inject(testkit.Fault{Method: "PUT", Path: re(`/merge$`), Status: 503, Times: 6})
+			p.inject(p.gh, testkit.Fault{Method: "PATCH", Path: re(`/releases/\d+$`), Status: 502, Times: 6})
+			p.inject(p.gh, testkit.Fault{Method: "PUT", Path: re(`/merge$`), Status: 503, Times: 6})
 		}, waits: true, fails: true},
 		{name: "github connections dropped past the retries", faults: func(p *proxied) {
-			p.gh.Inject(testkit.Fault{Method: "GET", Path: re(`/releases`), Skip: 1, Drop: true, Times: 6})
+			p.inject(p.gh, testkit.Fault{Method: "GET", Path: re(`/releases`), Skip: 1, Drop: true, Times: 6})
 		}, waits: true, fails: true},
 		{name: "registry 5xx and 429", faults: func(p *proxied) {
-			p.reg.Inject(testkit.Fault{Method: "PUT", Path: re(`/manifests/(1\.0\.0|latest)$`), Status: 503, Times: 1})
-			p.reg.Inject(testkit.Fault{Method: "GET", Path: re(`/manifests/1\.0\.0$`), Status: 429, RetryAfter: "3", Times: 1})
+			p.inject(p.reg, testkit.Fault{Method: "PUT", Path: re(`/manifests/(1\.0\.0|latest)$`), Status: 503, Times: 1})
+			p.inject(p.reg, testkit.Fault{Method: "GET", Path: re(`/manifests/1\.0\.0$`), Status: 429, RetryAfter: "3", Times: 1})
 		}, waits: true},
 		{name: "registry dropped connections and lost answers", faults: func(p *proxied) {
-			p.reg.Inject(testkit.Fault{Method: "GET", Path: re(`/manifests/1\.0\.0-arm64$`), Drop: true, Times: 1})
-			p.reg.Inject(testkit.Fault{Method: "PUT", Path: re(`/manifests/(1\.0\.0|latest)$`), DropResponse: true, Times: 1})
-			p.reg.Inject(testkit.Fault{Method: "PUT", Path: re(`/manifests/sha256-`), DropResponse: true, Times: 1})
+			p.inject(p.reg, testkit.Fault{Method: "GET", Path: re(`/manifests/1\.0\.0-arm64$`), Drop: true, Times: 1})
+			p.inject(p.reg, testkit.Fault{Method: "PUT", Path: re(`/manifests/(1\.0\.0|latest)$`), DropResponse: true, Times: 1})
+			p.inject(p.reg, testkit.Fault{Method: "PUT", Path: re(`/manifests/sha256-`), DropResponse: true, Times: 1})
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -147,6 +155,15 @@ func TestFaultProxies(t *testing.T) {
 			}
 			if injected == 0 {
 				t.Fatalf("no fault was injected")
+			}
+			for what, rules := range p.rules {
+				n := 0
+				for _, r := range rules {
+					n += r.Injected()
+				}
+				if n == 0 {
+					t.Errorf("fault %s never fired: the case does not test what it says", what)
+				}
 			}
 			if got := canonical(p.state("1.0.0")); got != want {
 				t.Fatalf("after faults the release ends elsewhere than without:\n%s", diff(got, want))

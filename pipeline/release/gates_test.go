@@ -39,7 +39,7 @@ func TestPublishRefusesTBD(t *testing.T) {
 	before := w.state("1.0.0")
 
 	rep, err := release.Publish(w.ctx, w.env, w.publishInput("1.0.0"))
-	refused(t, err, rep, "check", fmt.Sprintf("line %d", line))
+	refused(t, err, rep, "CHANGELOG", fmt.Sprintf("line %d", line))
 	if rep.Count(step.Acted) != 0 {
 		t.Fatalf("publish acted after refusing:\n%s", render(rep))
 	}

@@ -15,7 +15,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -426,52 +425,6 @@ func (w *world) crashAfter(sw *crashSwitch, stepName string) {
 		}
 		return nil
 	}
-}
-
-// sampler reads latest over and over, straight from the registry, until stopped, and keeps every
-// distinct value it saw ("" for absent) in order.
-type sampler struct {
-	mu    sync.Mutex
-	seen  []string
-	reads int
-	stop  chan struct{}
-	done  chan struct{}
-}
-
-func (w *world) sampleLatest() *sampler {
-	s := &sampler{stop: make(chan struct{}), done: make(chan struct{})}
-	ref := w.ref("latest")
-	opts := append(w.regOpts(), remote.WithRetryBackoff(remote.Backoff{Steps: 1}))
-	go func() {
-		defer close(s.done)
-		for {
-			select {
-			case <-s.stop:
-				return
-			default:
-			}
-			d := ""
-			if desc, err := remote.Head(ref, opts...); err == nil {
-				d = desc.Digest.String()
-			}
-			s.mu.Lock()
-			s.reads++
-			if len(s.seen) == 0 || s.seen[len(s.seen)-1] != d {
-				s.seen = append(s.seen, d)
-			}
-			s.mu.Unlock()
-		}
-	}()
-	return s
-}
-
-// Stop ends the sampling and returns what was seen and how many reads were made.
-func (s *sampler) Stop() ([]string, int) {
-	close(s.stop)
-	<-s.done
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.seen...), s.reads
 }
 
 // signWith signs (and attests) a published release by hand with the sandbox key, as an operator

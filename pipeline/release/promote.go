@@ -2,16 +2,15 @@ package release
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/shipgate/shipgate/pipeline/changelog"
 	"github.com/shipgate/shipgate/pipeline/config"
+	"github.com/shipgate/shipgate/pipeline/fault"
 	"github.com/shipgate/shipgate/pipeline/github"
 	"github.com/shipgate/shipgate/pipeline/registry"
 	"github.com/shipgate/shipgate/pipeline/step"
@@ -22,21 +21,19 @@ import (
 type PromoteInput struct {
 	// Version to promote.
 	Version string
-	// AllowUnknownLatest lets latest (and floating tags) be overwritten when what they hold carries
-	// no version annotation (an image not published by shipgate).
+	// AllowUnknownLatest lets latest (and floating tags) be overwritten when what they hold is not
+	// a verified release: no version annotation, a pre-release label, or a digest that neither
+	// verifies under the signing policy nor is recorded by a published release.
 	AllowUnknownLatest bool
-	// MergeMethod is merge (default), squash or rebase.
+	// MergeMethod is merge (default), squash or rebase; checked before the first step.
 	MergeMethod string
 	// NoAutoMerge refuses instead of enabling auto-merge when the PR's required checks are pending.
 	NoAutoMerge bool
 }
 
-// promoteRun is the state one promote (or status) builds up.
-type promoteRun struct {
-	w      *world
-	in     PromoteInput
-	rep    *step.Report
-	v      version.Version
+// promotePlan is what promote's gates found, on the index digest resolved once. The gates fill it
+// in; the acts only read it.
+type promotePlan struct {
 	check  registry.IndexCheck
 	digest v1.Hash
 	plats  map[string]name.Digest
@@ -47,8 +44,18 @@ type promoteRun struct {
 	latest bool // GitHub's "Latest" label goes to this release
 }
 
+// promoteRun is one promote, status or rollback: its inputs, its plan and its report.
+type promoteRun struct {
+	w     *world
+	in    PromoteInput
+	merge config.MergeMethod
+	rep   *step.Report
+	v     version.Version
+	plan  promotePlan
+}
+
 // Promote is phase 2. Every gate runs first, on the index digest resolved once at the start, and
-// nothing changes unless all pass:
+// nothing changes — not even the lock — unless all pass:
 //
 //  1. index — X.Y.Z is a complete index, each X.Y.Z-<arch> is its entry, built from the release's
 //     finalize commit;
@@ -57,30 +64,35 @@ type promoteRun struct {
 //     verified by the policy;
 //  4. smoke test — the downstream repository has a release for vX.Y.Z naming this digest;
 //  5. pull request — the release PR is mergeable at the finalize commit (or auto-merge allowed);
-//  6. tags — the plan for latest (and floating tags) is not blocked.
+//  6. tags — the plan for latest (and floating tags): what they hold is a verified release, or
+//     the move is refused (--allow-unknown-latest overrides).
 //
-// Then, under the promote lock, the acts:
+// Then the promote lock, a re-check under it, and the acts:
 //
-//  7. latest — latest (and X.Y, X) → the verified digest, by its exact manifest bytes;
+//  7. latest — latest (and X.Y, X) → the verified digest, by its exact manifest bytes, read back;
 //  8. merge — the release PR into the base branch;
 //  9. publish — the release becomes public.
 //
 // The order of the acts: latest first, because the registry is where users pull from and a
 // failure there leaves nothing public changed; the GitHub release last, because publishing can
 // make a release and its tag immutable and announces the release: it happens only once everything
-// else is in place. A gate whose object is already in its promoted state by this release
-// (latest at this digest, PR merged at the finalize commit, release published at this tag and
-// commit) passes as done, so re-running promote finishes a half-done promote.
+// else is in place. A gate whose object is already in its promoted state by this release passes
+// as done, so re-running promote finishes a half-done promote.
 func Promote(ctx context.Context, env *Env, in PromoteInput) (*step.Report, error) {
 	w, rep, v, err := begin(env, "promote", in.Version)
 	if err != nil {
 		return rep, err
 	}
-	p := &promoteRun{w: w, in: in, rep: rep, v: v}
-	return rep, w.runLocked(ctx, rep, v, p.steps())
+	merge, err := config.ParseMergeMethod(in.MergeMethod)
+	if err != nil {
+		return fail(rep, fault.AsBadInput(err))
+	}
+	p := &promoteRun{w: w, in: in, merge: merge, rep: rep, v: v}
+	steps := append(p.gates(), w.takeLock(rep, v, p.pending), p.recheck())
+	return rep, w.run(ctx, rep, append(steps, p.acts()...))
 }
 
-func (p *promoteRun) steps() []step.Step {
+func (p *promoteRun) gates() []step.Step {
 	return []step.Step{
 		p.indexGate(),
 		p.releaseGate(),
@@ -88,6 +100,11 @@ func (p *promoteRun) steps() []step.Step {
 		p.smokeGate(),
 		p.prGate(),
 		p.tagsGate(),
+	}
+}
+
+func (p *promoteRun) acts() []step.Step {
+	return []step.Step{
 		p.moveLatest(),
 		p.mergePR(),
 		p.publishRelease(),
@@ -104,18 +121,18 @@ func (p *promoteRun) indexGate() step.Step {
 				return step.Observation{}, err
 			}
 			if err := chk.Err(); err != nil {
-				return step.Observation{}, err
+				return step.Observation{}, fault.AsRefused(err)
 			}
-			p.check, p.digest = chk, chk.Digest
-			p.plats = map[string]name.Digest{}
+			plats := map[string]name.Digest{}
 			for _, e := range chk.Entries {
 				ref, err := p.w.digestRef(e.Digest.String())
 				if err != nil {
 					return step.Observation{}, err
 				}
-				p.plats[e.Platform.String()] = ref
+				plats[e.Platform.String()] = ref
 				p.rep.Set(e.Platform.String(), ref.String())
 			}
+			p.plan.check, p.plan.digest, p.plan.plats = chk, chk.Digest, plats
 			p.rep.Set("index", p.w.image+"@"+chk.Digest.String())
 			return step.Observation{Detail: fmt.Sprintf("%s:%s is %s with %d platforms", p.w.image, p.v.ImageTag(), chk.Digest, len(chk.Entries))}, nil
 		},
@@ -132,22 +149,13 @@ func (p *promoteRun) releaseGate() step.Step {
 				return step.Observation{}, err
 			}
 			if rel == nil {
-				return step.Observation{}, fmt.Errorf("draft release %s not found in %s: run publish first", p.v.GitTag(), p.w.repo)
+				return step.Observation{}, refuse("draft release %s not found in %s: run publish first", p.v.GitTag(), p.w.repo)
 			}
-			p.rel, p.commit = rel, rel.Target
+			p.plan.rel, p.plan.commit = rel, rel.Target
 			p.rep.Set("release", rel.URL)
 			p.rep.Set("finalize commit", rel.Target)
-			if len(rel.Target) != 40 {
-				return step.Observation{}, fmt.Errorf("release %s targets %q, not the finalize commit: re-run publish", p.v.GitTag(), rel.Target)
-			}
-			if rel.State.IndexDigest != "" && p.digest != (v1.Hash{}) && rel.State.IndexDigest != p.digest.String() {
-				return step.Observation{}, fmt.Errorf("release %s was drafted for index %s but %s:%s is %s now: re-run publish so the release and the image agree", p.v.GitTag(), rel.State.IndexDigest, p.w.image, p.v.ImageTag(), p.digest)
-			}
-			if rev := p.check.Annotations[registry.AnnotationRevision]; rev != "" && rev != rel.Target {
-				return step.Observation{}, fmt.Errorf("%s:%s was built from %s but release %s targets %s: re-run publish", p.w.image, p.v.ImageTag(), short(rev), p.v.GitTag(), short(rel.Target))
-			}
-			if err := changelog.CheckNotes(rel.Notes); err != nil {
-				return step.Observation{}, fmt.Errorf("release %s: %w", p.v.GitTag(), err)
+			if err := p.releaseMatches(rel); err != nil {
+				return step.Observation{}, err
 			}
 			if !rel.Draft {
 				return step.Observation{Done: true, Detail: "already published at " + short(rel.Target) + " by this release"}, nil
@@ -157,18 +165,36 @@ func (p *promoteRun) releaseGate() step.Step {
 	}
 }
 
+// releaseMatches refuses a release that does not describe the index the index gate found.
+func (p *promoteRun) releaseMatches(rel *github.Release) error {
+	tag, digest := p.v.GitTag(), p.plan.digest
+	if len(rel.Target) != 40 {
+		return refuse("release %s targets %q, not the finalize commit: re-run publish", tag, rel.Target)
+	}
+	if rel.State.IndexDigest != "" && digest != (v1.Hash{}) && rel.State.IndexDigest != digest.String() {
+		return refuse("release %s was drafted for index %s but %s:%s is %s now: re-run publish so the release and the image agree", tag, rel.State.IndexDigest, p.w.image, p.v.ImageTag(), digest)
+	}
+	if rev := p.plan.check.Annotations[registry.AnnotationRevision]; rev != "" && rev != rel.Target {
+		return refuse("%s:%s was built from %s but release %s targets %s: re-run publish", p.w.image, p.v.ImageTag(), short(rev), tag, short(rel.Target))
+	}
+	if err := changelog.CheckNotes(rel.Notes); err != nil {
+		return fault.AsRefused(fmt.Errorf("release %s: %w", tag, err))
+	}
+	return nil
+}
+
 func (p *promoteRun) signatureGate() step.Step {
 	return step.Step{
 		Name: "signatures", Kind: step.Gate,
 		Observes: "signature, SBOM and provenance bundles of the index and platforms, by policy",
 		Observe: func(ctx context.Context) (step.Observation, error) {
-			if p.w.env.Settings.Sign == config.SignNone {
-				return step.Observation{}, fmt.Errorf("signing is off (--sign=none): nothing proves who built %s; publish with --sign=keyless or --sign=key", p.v)
+			if !p.w.signing() {
+				return step.Observation{}, refuse("signing is off (--sign=none): nothing proves who built %s; publish with --sign=keyless or --sign=key", p.v)
 			}
-			if p.digest == (v1.Hash{}) || p.commit == "" {
-				return step.Observation{}, fmt.Errorf("not checked: the index and release gates must pass first")
+			if p.plan.digest == (v1.Hash{}) || p.plan.commit == "" {
+				return step.Observation{}, notChecked("index and release")
 			}
-			n, err := p.w.verify(ctx, p.digest, p.plats, p.commit)
+			n, err := p.w.verify(ctx, p.plan.digest, p.plan.plats, p.plan.commit)
 			if err != nil {
 				return step.Observation{}, err
 			}
@@ -183,17 +209,17 @@ func (p *promoteRun) smokeGate() step.Step {
 		Observes: "releases of the downstream repository for vX.Y.Z",
 		Observe: func(ctx context.Context) (step.Observation, error) {
 			if p.w.down == nil {
-				return step.Observation{Detail: "no downstream repository configured"}, nil
+				return step.Skip("no downstream repository configured (--downstream)"), nil
 			}
-			if p.digest == (v1.Hash{}) {
-				return step.Observation{}, fmt.Errorf("not checked: the index gate must pass first")
+			if p.plan.digest == (v1.Hash{}) {
+				return step.Observation{}, notChecked("index")
 			}
-			mode, err := github.ParseGateMode(p.w.env.Settings.DownstreamGate)
+			mode, err := github.ParseGateMode(string(p.w.s.DownstreamGate))
 			if err != nil {
-				return step.Observation{}, err
+				return step.Observation{}, fault.AsBadInput(err)
 			}
-			corr := github.CorrelationID(p.v, p.digest.String())
-			res, err := p.w.down.DownstreamResult(ctx, p.w.downRepo, p.v, p.digest.String(), corr, mode, !p.w.env.Settings.DownstreamTagOnly)
+			corr := github.CorrelationID(p.v, p.plan.digest.String())
+			res, err := p.w.down.DownstreamResult(ctx, p.w.downRepo, p.v, p.plan.digest.String(), corr, mode, !p.w.s.DownstreamTagOnly)
 			if err != nil {
 				return step.Observation{}, err
 			}
@@ -201,7 +227,7 @@ func (p *promoteRun) smokeGate() step.Step {
 				p.rep.Set("smoke test", res.URL)
 			}
 			if !res.Passed {
-				return step.Observation{}, errors.New(res.Reason)
+				return step.Observation{}, refuse("%s", res.Reason)
 			}
 			return step.Observation{Detail: res.Reason}, nil
 		},
@@ -214,30 +240,30 @@ func (p *promoteRun) prGate() step.Step {
 		Observes: "the pull request release/X.Y.Z → base branch",
 		Observe: func(ctx context.Context) (step.Observation, error) {
 			if p.v.IsPrerelease() {
-				return step.Observation{Detail: "pre-release: the release PR stays open"}, nil
+				return step.Skip("pre-release: the release PR stays open"), nil
 			}
-			if p.commit == "" {
-				return step.Observation{}, fmt.Errorf("not checked: the release gate must pass first")
+			if p.plan.commit == "" {
+				return step.Observation{}, notChecked("release")
 			}
-			st, err := p.w.gh.PRState(ctx, p.w.repo, p.v, p.w.env.Settings.BaseBranch, p.commit)
+			st, err := p.w.gh.PRState(ctx, p.w.repo, p.v, p.w.s.BaseBranch, p.plan.commit)
 			if err != nil {
 				return step.Observation{}, err
 			}
-			p.pr = st
+			p.plan.pr = st
 			if st.PR != nil {
 				p.rep.Set("pull request", st.PR.URL)
 			}
 			switch {
 			case st.Done:
-				return step.Observation{Done: true, Detail: fmt.Sprintf("#%d already merged at %s", st.PR.Number, short(p.commit))}, nil
+				return step.Observation{Done: true, Detail: fmt.Sprintf("#%d already merged at %s", st.PR.Number, short(p.plan.commit))}, nil
 			case st.Ready:
-				return step.Observation{Detail: fmt.Sprintf("#%d mergeable at %s", st.PR.Number, short(p.commit))}, nil
+				return step.Observation{Detail: fmt.Sprintf("#%d mergeable at %s", st.PR.Number, short(p.plan.commit))}, nil
 			case st.Pending && !p.in.NoAutoMerge:
 				return step.Observation{Detail: fmt.Sprintf("#%d waits for checks: auto-merge will be enabled", st.PR.Number)}, nil
 			case st.Pending:
-				return step.Observation{}, fmt.Errorf("#%d waits for required checks and auto-merge is off (--no-auto-merge): wait for the checks and re-run promote", st.PR.Number)
+				return step.Observation{}, refuse("#%d waits for required checks and auto-merge is off (--no-auto-merge): wait for the checks and re-run promote", st.PR.Number)
 			}
-			return step.Observation{}, errors.New(st.Problem)
+			return step.Observation{}, refuse("%s", st.Problem)
 		},
 	}
 }
@@ -245,66 +271,111 @@ func (p *promoteRun) prGate() step.Step {
 func (p *promoteRun) tagsGate() step.Step {
 	return step.Step{
 		Name: "tags", Kind: step.Gate,
-		Observes: "what latest (and X.Y, X) hold now and the versions they name",
+		Observes: "what latest (and X.Y, X) hold now, and whether that is a verified release",
 		Observe: func(ctx context.Context) (step.Observation, error) {
-			if p.digest == (v1.Hash{}) {
-				return step.Observation{}, fmt.Errorf("not checked: the index gate must pass first")
+			if p.plan.digest == (v1.Hash{}) {
+				return step.Observation{}, notChecked("index")
 			}
-			plan, err := p.w.reg.PlanTags(ctx, p.w.image, p.v, p.digest, registry.TagOptions{Floating: p.w.env.Settings.FloatingTags, AllowUnknownLatest: p.in.AllowUnknownLatest})
+			plan, err := p.w.planTags(ctx, p.rep, p.v, p.plan.digest, false, p.in.AllowUnknownLatest)
 			if err != nil {
 				return step.Observation{}, err
 			}
-			p.tags = plan
-			if b := plan.Blocked(); len(b) > 0 {
-				var why []string
-				for _, s := range b {
-					why = append(why, s.Tag+": "+s.Reason)
-				}
-				return step.Observation{}, errors.New(strings.Join(why, "; "))
-			}
-			// GitHub's "Latest" label follows the registry's latest: only the highest release gets it.
-			released, err := p.w.gh.ReleasedVersions(ctx, p.w.repo)
-			if err != nil {
+			p.plan.tags = plan
+			// GitHub's "Latest" label follows the registry's latest: the highest promoted release.
+			if p.plan.latest, err = p.w.latestLabel(ctx, p.v); err != nil {
 				return step.Observation{}, err
 			}
-			p.latest = github.MakeLatest(p.v, released)
-			for _, s := range plan.Skips {
-				p.rep.Note("%s left alone: %s", s.Tag, s.Reason)
-			}
-			lines := plan.Lines()
-			if len(lines) == 0 {
-				lines = []string{"no tags to move"}
-			}
-			return step.Observation{Done: plan.Done(), Detail: strings.Join(lines, "; ")}, nil
+			return step.Observation{Done: plan.Done(), Detail: tagDetail(plan)}, nil
 		},
 	}
+}
+
+// pending says whether any of promote's acts has work left, from the plan.
+func (p *promoteRun) pending(ctx context.Context) (bool, error) {
+	pl := p.plan
+	prLeft := !p.v.IsPrerelease() && !pl.pr.Done && (pl.pr.PR == nil || !pl.pr.PR.AutoMerge)
+	if len(pl.tags.Moves) > 0 || prLeft || pl.rel == nil || pl.rel.Draft {
+		return true, nil
+	}
+	return p.labelLeft(ctx)
+}
+
+// labelLeft says whether GitHub's Latest label still has to move to this (published) release.
+func (p *promoteRun) labelLeft(ctx context.Context) (bool, error) {
+	if !p.plan.latest {
+		return false, nil
+	}
+	cur, err := p.w.gh.LatestRelease(ctx, p.w.repo)
+	return err == nil && (cur == nil || cur.Tag != p.v.GitTag()), err
+}
+
+// recheck runs under the promote lock: another promote or rollback may have moved the index or
+// the tags while the gates ran, so both are read again before anything changes.
+func (p *promoteRun) recheck() step.Step {
+	return step.Step{
+		Name: "re-check under lock", Kind: step.Gate,
+		Observes: "the X.Y.Z index digest and what latest (and X.Y, X) hold, now that no other run can move them",
+		Observe: func(ctx context.Context) (step.Observation, error) {
+			if p.w.held == nil {
+				return step.Skip("no lock taken"), nil
+			}
+			chk, err := p.w.reg.CheckIndex(ctx, p.w.image, p.v, p.w.platforms)
+			if err != nil {
+				return step.Observation{}, err
+			}
+			if chk.Digest != p.plan.digest {
+				return step.Observation{}, refuse("%s:%s changed from %s to %s while the gates ran: re-run promote to check the new index", p.w.image, p.v.ImageTag(), p.plan.digest, chk.Digest)
+			}
+			plan, err := p.w.planTags(ctx, p.rep, p.v, p.plan.digest, p.plan.tags.Rollback, p.in.AllowUnknownLatest)
+			if err != nil {
+				return step.Observation{}, err
+			}
+			p.plan.tags = plan
+			// Another run may have published a higher release meanwhile: GitHub's Latest label
+			// is decided again too.
+			if !plan.Rollback {
+				if p.plan.latest, err = p.w.latestLabel(ctx, p.v); err != nil {
+					return step.Observation{}, err
+				}
+			}
+			return step.Observation{Detail: "index unchanged; " + tagDetail(plan)}, nil
+		},
+	}
+}
+
+func tagDetail(plan registry.TagPlan) string {
+	lines := plan.Lines()
+	if len(lines) == 0 {
+		return "no tags to move"
+	}
+	return strings.Join(lines, "; ")
 }
 
 func (p *promoteRun) moveLatest() step.Step {
 	return step.Step{
 		Name:     "move latest",
-		Observes: "the tag plan made by the tags gate", Changes: "latest (and X.Y, X) → the verified index digest, same manifest bytes",
+		Observes: "the tag plan made by the tags gate", Changes: "latest (and X.Y, X) → the verified index digest, same manifest bytes, read back",
 		Observe: func(ctx context.Context) (step.Observation, error) {
-			if p.tags.Done() {
-				detail := "nothing to move"
-				if len(p.tags.Already) > 0 {
-					detail = strings.Join(p.tags.Already, ", ") + " already at " + p.digest.String()
-				} else if len(p.tags.Skips) > 0 {
-					detail = "left alone: " + p.tags.Skips[0].Reason
-				}
-				return step.Observation{Done: true, Detail: detail}, nil
+			tags := p.plan.tags
+			switch {
+			case len(tags.Moves) > 0:
+				return step.Observation{Plan: strings.Join(tags.Lines(), "; ")}, nil
+			case len(tags.Already) > 0:
+				return step.Observation{Done: true, Detail: strings.Join(tags.Already, ", ") + " already at " + p.plan.digest.String()}, nil
+			case len(tags.Skips) > 0:
+				return step.Skip("left alone: " + tags.Skips[0].Reason), nil
 			}
-			return step.Observation{Plan: strings.Join(p.tags.Lines(), "; ")}, nil
+			return step.Skip("nothing to move"), nil
 		},
 		Act: func(ctx context.Context) (string, error) {
-			if err := p.w.reg.ApplyTags(ctx, p.tags); err != nil {
+			if err := p.w.reg.ApplyTags(ctx, p.plan.tags); err != nil {
 				return "", err
 			}
 			var moved []string
-			for _, m := range p.tags.Moves {
+			for _, m := range p.plan.tags.Moves {
 				moved = append(moved, m.Tag)
 			}
-			return fmt.Sprintf("%s → %s", strings.Join(moved, ", "), p.digest), nil
+			return fmt.Sprintf("%s → %s", strings.Join(moved, ", "), p.plan.digest), nil
 		},
 	}
 }
@@ -314,19 +385,19 @@ func (p *promoteRun) mergePR() step.Step {
 		Name:     "merge pull request",
 		Observes: "the release PR's state", Changes: "merges it at the finalize commit (or enables auto-merge)",
 		Observe: func(ctx context.Context) (step.Observation, error) {
-			if p.v.IsPrerelease() {
-				return step.Observation{Done: true, Detail: "pre-release: not merged"}, nil
+			pr := p.plan.pr
+			switch {
+			case p.v.IsPrerelease():
+				return step.Skip("pre-release: not merged"), nil
+			case pr.Done:
+				return step.Observation{Done: true, Detail: fmt.Sprintf("#%d merged", pr.PR.Number)}, nil
+			case pr.PR != nil && pr.PR.AutoMerge:
+				return step.Observation{Done: true, Detail: fmt.Sprintf("#%d has auto-merge on", pr.PR.Number)}, nil
 			}
-			if p.pr.Done {
-				return step.Observation{Done: true, Detail: fmt.Sprintf("#%d merged", p.pr.PR.Number)}, nil
-			}
-			if p.pr.PR != nil && p.pr.PR.AutoMerge {
-				return step.Observation{Done: true, Detail: fmt.Sprintf("#%d has auto-merge on", p.pr.PR.Number)}, nil
-			}
-			return step.Observation{Plan: "merge the release PR into " + p.w.env.Settings.BaseBranch}, nil
+			return step.Observation{Plan: fmt.Sprintf("merge the release PR into %s (%s)", p.w.s.BaseBranch, p.merge)}, nil
 		},
 		Act: func(ctx context.Context) (string, error) {
-			res, err := p.w.gh.MergePR(ctx, p.w.repo, p.v, p.w.env.Settings.BaseBranch, p.commit, github.MergeOptions{Method: p.in.MergeMethod, AllowAutoMerge: !p.in.NoAutoMerge})
+			res, err := p.w.gh.MergePR(ctx, p.w.repo, p.v, p.w.s.BaseBranch, p.plan.commit, github.MergeOptions{MergeMethod: github.MergeMethod(p.merge), AllowAutoMerge: !p.in.NoAutoMerge})
 			if err != nil {
 				return "", err
 			}
@@ -338,44 +409,41 @@ func (p *promoteRun) mergePR() step.Step {
 func (p *promoteRun) publishRelease() step.Step {
 	return step.Step{
 		Name:     "publish release",
-		Observes: "the release's draft flag", Changes: "publishes the release (GitHub's Latest label only for the highest version)",
+		Observes: "the release's draft flag and GitHub's Latest label", Changes: "publishes the release (GitHub's Latest label only for the highest promoted version)",
 		Observe: func(ctx context.Context) (step.Observation, error) {
-			if p.rel != nil && !p.rel.Draft {
-				// Published by an earlier run. When latest moves to this version again (a promote
-				// re-run after a rollback), GitHub's Latest label must follow it back.
-				if p.latest {
-					cur, err := p.w.gh.LatestRelease(ctx, p.w.repo)
-					if err != nil {
-						return step.Observation{}, err
-					}
-					if cur == nil || cur.ID != p.rel.ID {
-						from := "none"
-						if cur != nil {
-							from = cur.Tag
-						}
-						return step.Observation{Plan: fmt.Sprintf("%s is published; move GitHub's Latest label from %s to it", p.v.GitTag(), from)}, nil
-					}
+			rel := p.plan.rel
+			if rel == nil || rel.Draft {
+				label := "without the Latest label"
+				if p.plan.latest {
+					label = "as Latest"
 				}
-				return step.Observation{Done: true, Detail: "published " + p.rel.URL}, nil
+				return step.Observation{Plan: fmt.Sprintf("publish %s %s", p.v.GitTag(), label)}, nil
 			}
-			label := "without the Latest label"
-			if p.latest {
-				label = "as Latest"
+			// Published by an earlier run. When latest moves to this version again (a promote
+			// re-run after a rollback), GitHub's Latest label must follow it back.
+			if p.plan.latest {
+				cur, err := p.w.gh.LatestRelease(ctx, p.w.repo)
+				if err != nil {
+					return step.Observation{}, err
+				}
+				if cur == nil || cur.ID != rel.ID {
+					return step.Observation{Plan: fmt.Sprintf("%s is published; move GitHub's Latest label from %s to it", p.v.GitTag(), tagOf(cur))}, nil
+				}
 			}
-			return step.Observation{Plan: fmt.Sprintf("publish %s %s", p.v.GitTag(), label)}, nil
+			return step.Observation{Done: true, Detail: "published " + rel.URL}, nil
 		},
 		Act: func(ctx context.Context) (string, error) {
-			if p.rel != nil && !p.rel.Draft {
-				if err := p.w.gh.MarkLatest(ctx, p.w.repo, p.rel); err != nil {
+			rel := p.plan.rel
+			if !rel.Draft {
+				if err := p.w.gh.MarkLatest(ctx, p.w.repo, rel); err != nil {
 					return "", err
 				}
 				return p.v.GitTag() + " marked Latest", nil
 			}
-			out, err := p.w.gh.PublishRelease(ctx, p.w.repo, p.rel, p.latest)
+			out, err := p.w.gh.PublishRelease(ctx, p.w.repo, rel, p.plan.latest)
 			if err != nil {
 				return "", err
 			}
-			p.rel = out.Release
 			p.rep.Set("release", out.Release.URL)
 			if out.Latest {
 				return "published " + out.Release.URL + " as Latest", nil
@@ -385,38 +453,9 @@ func (p *promoteRun) publishRelease() step.Step {
 	}
 }
 
-// Status shows, for the inspection window, what exists for a version and which promote gates
-// pass. It changes nothing and takes no lock; refused gates are reported, not returned as errors.
-func Status(ctx context.Context, env *Env, ver string) (*step.Report, error) {
-	e := *env
-	e.DryRun = true
-	w, rep, v, err := begin(&e, "status", ver)
-	if err != nil {
-		return rep, err
+func tagOf(r *github.Release) string {
+	if r == nil {
+		return "none"
 	}
-	p := &promoteRun{w: w, rep: rep, v: v}
-	if info, held, err := w.gh.LockState(ctx, w.repo); err == nil {
-		if held {
-			rep.Set("lock", fmt.Sprintf("held by %s since %s", info.Holder, info.Acquired.Format(time.RFC3339)))
-		} else {
-			rep.Set("lock", "free")
-		}
-	}
-	err = w.run(ctx, rep, p.steps())
-	if p.rel != nil && p.rel.State.Dispatch != nil {
-		d := p.rel.State.Dispatch
-		rep.Set("dispatch", fmt.Sprintf("%s to %s at %s (correlation id %s)", d.EventType, d.Repo, d.At.Format(time.RFC3339), d.CorrelationID))
-	}
-	var refused *step.RefusedError
-	switch {
-	case errors.As(err, &refused):
-		rep.Verdict = fmt.Sprintf("promote would be refused: %d gate(s) do not pass", len(refused.Reasons))
-		rep.Err = ""
-		return rep, nil
-	case err == nil && rep.Count(step.Planned) == 0:
-		rep.Verdict = "promoted"
-	case err == nil:
-		rep.Verdict = "every gate passes: ready to promote"
-	}
-	return rep, err
+	return r.Tag
 }

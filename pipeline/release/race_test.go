@@ -2,105 +2,125 @@ package release_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/shipgate/shipgate/pipeline/clock"
 	"github.com/shipgate/shipgate/pipeline/release"
 	"github.com/shipgate/shipgate/pipeline/sandbox"
 	"github.com/shipgate/shipgate/pipeline/step"
 )
 
-// TestConcurrentPromotes races the promotes of 1.0.0 and 1.1.0 (both published and smoke-tested)
-// on the wall clock. The promote lock serializes them — one waits for the other, and their acts
-// never interleave — latest ends at 1.1.0 whichever goes first, and latest, read from the
-// registry all along, only ever holds nothing or one of the two verified index digests.
+// waitClock is the wall clock that says, once, when its owner first waits for the promote lock.
+type waitClock struct {
+	clock.Real
+	once    sync.Once
+	waiting chan struct{}
+}
+
+func (c *waitClock) Sleep(ctx context.Context, d time.Duration) error {
+	c.once.Do(func() { close(c.waiting) })
+	return c.Real.Sleep(ctx, d)
+}
+
+// TestConcurrentPromotes races the promotes of 1.0.0 and 1.1.0 (both published and smoke-tested),
+// in both orders. Contention is built with barriers, not sleeps: the first promote stops right
+// after taking the lock; the second runs every gate, finds the lock held and waits (its clock says
+// so); only then does the first go on. The lock serializes them — their acts never interleave —
+// latest ends at 1.1.0 whichever went first, and latest, read after every act of either, only
+// ever holds nothing or one of the two verified index digests.
 func TestConcurrentPromotes(t *testing.T) {
-	t.Parallel()
+	for _, first := range []string{"1.0.0", "1.1.0"} {
+		t.Run(first+" first", func(t *testing.T) {
+			t.Parallel()
+			racePromotes(t, first)
+		})
+	}
+}
+
+func racePromotes(t *testing.T, first string) {
 	w := newWorld(t, sandbox.Options{})
 	w.prepare("1.0.0")
 	w.prepare("1.1.0")
 	w.notes("1.1.0", "A second line of releases.")
-	idx100 := digestOf(w.publish("1.0.0"), "index")
-	idx110 := digestOf(w.publish("1.1.0"), "index")
-	w.sb.PassSmokeTest("1.0.0", idx100)
-	w.sb.PassSmokeTest("1.1.0", idx110)
-	w.sb.GitHub.ResetRequests()
+	idx := map[string]string{"1.0.0": digestOf(w.publish("1.0.0"), "index"), "1.1.0": digestOf(w.publish("1.1.0"), "index")}
+	w.sb.PassSmokeTest("1.0.0", idx["1.0.0"])
+	w.sb.PassSmokeTest("1.1.0", idx["1.1.0"])
+	second := map[string]string{"1.0.0": "1.1.0", "1.1.0": "1.0.0"}[first]
 
 	var mu sync.Mutex
-	var acts []string // "1.0.0 move latest", in the order they happened
-	sample := w.sampleLatest()
-	start := make(chan struct{})
-	reps := map[string]*step.Report{}
-	errs := map[string]error{}
-	var wg sync.WaitGroup
-	for _, ver := range []string{"1.0.0", "1.1.0"} {
+	var acts, seen []string // "1.0.0 move latest" in the order they happened; latest after each
+	holds, goOn := make(chan struct{}), make(chan struct{})
+	wait := &waitClock{waiting: make(chan struct{})}
+	envFor := func(ver string) *release.Env {
 		env := *w.env // each promote its own environment, as two workflow runs have
-		env.Lock = release.LockOptions{Poll: 5 * time.Millisecond, Wait: 30 * time.Second}
+		env.Lock = release.LockOptions{Poll: time.Millisecond, Wait: time.Minute}
 		env.Hook = func(ctx context.Context, s string) error {
 			mu.Lock()
 			acts = append(acts, ver+" "+s)
+			seen = append(seen, w.tag("latest"))
 			mu.Unlock()
-			time.Sleep(20 * time.Millisecond) // hold the lock a while: the other promote must wait
+			if ver == first && s == "promote lock" {
+				close(holds)
+				<-goOn
+			}
 			return nil
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			rep, err := release.Promote(context.Background(), &env, release.PromoteInput{Version: ver})
-			mu.Lock()
-			reps[ver], errs[ver] = rep, err
-			mu.Unlock()
-		}()
+		if ver == second {
+			env.Clock = wait
+		}
+		return &env
 	}
-	close(start)
+	reps, errs := map[string]*step.Report{}, map[string]error{}
+	var wg sync.WaitGroup
+	run := func(ver string) {
+		defer wg.Done()
+		rep, err := release.Promote(context.Background(), envFor(ver), release.PromoteInput{Version: ver})
+		mu.Lock()
+		reps[ver], errs[ver] = rep, err
+		mu.Unlock()
+	}
+	wg.Add(2)
+	go run(first)
+	<-holds // the first holds the lock
+	go run(second)
+	<-wait.waiting // the second passed its gates and waits for the lock
+	close(goOn)
 	wg.Wait()
-	seen, reads := sample.Stop()
 
 	for ver, err := range errs {
 		if err != nil {
 			t.Fatalf("promote %s: %v\n%s", ver, err, render(reps[ver]))
 		}
 	}
-	// Serialized: all acts of one promote, then all of the other's.
-	first := strings.Fields(acts[0])[0]
 	switched := 0
 	for i := 1; i < len(acts); i++ {
 		if strings.Fields(acts[i])[0] != strings.Fields(acts[i-1])[0] {
 			switched++
 		}
 	}
-	if switched != 1 {
-		t.Fatalf("acts interleaved: %q", acts)
+	if switched != 1 || !strings.HasPrefix(acts[0], first) {
+		t.Fatalf("acts interleaved or out of order: %q", acts)
 	}
-	// And they did contend: GitHub refused one lock ref creation with 422.
-	contended := false
-	for _, r := range w.sb.GitHub.Requests() {
-		if r.Method == "POST" && strings.HasSuffix(r.Path, "/git/refs") && r.Status == 422 {
-			contended = true
-		}
-	}
-	if !contended {
-		t.Fatalf("the promotes never contended for the lock; acts %q", acts)
-	}
-	if w.tag("latest") != idx110 || w.tag("1") != idx110 || w.tag("1.1") != idx110 || w.tag("1.0") != idx100 {
-		t.Fatalf("latest %s 1 %s 1.1 %s 1.0 %s; want 1.1.0 = %s, 1.0.0 = %s", w.tag("latest"), w.tag("1"), w.tag("1.1"), w.tag("1.0"), idx110, idx100)
+	if w.tag("latest") != idx["1.1.0"] || w.tag("1") != idx["1.1.0"] || w.tag("1.1") != idx["1.1.0"] || w.tag("1.0") != idx["1.0.0"] {
+		t.Fatalf("latest %s 1 %s 1.1 %s 1.0 %s; want 1.1.0 = %s, 1.0.0 = %s", w.tag("latest"), w.tag("1"), w.tag("1.1"), w.tag("1.0"), idx["1.1.0"], idx["1.0.0"])
 	}
 	if got := w.latestLabel(); got != "v1.1.0" {
 		t.Fatalf("GitHub's Latest label on %q, want v1.1.0", got)
 	}
 	for _, d := range seen {
-		if d != "" && d != idx100 && d != idx110 {
+		if d != "" && d != idx["1.0.0"] && d != idx["1.1.0"] {
 			t.Fatalf("latest was seen at %s, which no promote verified (seen %q)", d, seen)
 		}
 	}
-	if reads < 10 {
-		t.Fatalf("latest sampled only %d times", reads)
+	if rec := reps[second].Status("re-check under lock"); rec != step.Passed {
+		t.Fatalf("the second promote did not re-check under the lock: %s\n%s", rec, render(reps[second]))
 	}
 	if _, held := w.sb.GitHub.Ref(sandbox.Repo, "refs/shipgate/promote-lock"); held {
 		t.Fatalf("lock left behind")
 	}
-	t.Logf("first %s; latest seen %q over %d reads; acts %q", first, seen, reads, acts)
+	t.Log(fmt.Sprintf("acts %q; latest seen %q", acts, seen))
 }

@@ -3,10 +3,7 @@ package release
 import (
 	"context"
 	"fmt"
-	"strings"
 
-	"github.com/shipgate/shipgate/pipeline/config"
-	"github.com/shipgate/shipgate/pipeline/registry"
 	"github.com/shipgate/shipgate/pipeline/step"
 )
 
@@ -24,78 +21,95 @@ type RollbackInput struct {
 //  2. index — X.Y.Z is still a complete index;
 //  3. signatures — it still verifies by policy, with provenance naming its finalize commit;
 //  4. tags — the rollback plan for latest (and X.Y, X);
-//  5. move latest — latest → that index, by its exact manifest bytes;
-//  6. Latest label — GitHub's "Latest" release label follows latest.
 //
-// Like promote, it runs under the promote lock, and shares promote's index and signature gates.
+// then, like promote, the promote lock and a re-check under it, and the acts:
+//
+//  5. move latest — latest → that index, by its exact manifest bytes, read back;
+//  6. Latest label — GitHub's "Latest" release label follows latest.
 func Rollback(ctx context.Context, env *Env, in RollbackInput) (*step.Report, error) {
 	w, rep, v, err := begin(env, "rollback", in.Version)
 	if err != nil {
 		return rep, err
 	}
-	p := &promoteRun{w: w, rep: rep, v: v}
+	p := &promoteRun{w: w, in: PromoteInput{Version: in.Version, AllowUnknownLatest: in.AllowUnknownLatest}, rep: rep, v: v}
 	steps := []step.Step{
-		{
-			Name: "release", Kind: step.Gate, Observes: "release vX.Y.Z",
-			Observe: func(ctx context.Context) (step.Observation, error) {
-				if v.IsPrerelease() {
-					return step.Observation{}, fmt.Errorf("%s is a pre-release: latest never points at a pre-release", v)
-				}
-				r, err := w.gh.FindRelease(ctx, w.repo, v.GitTag())
-				if err != nil {
-					return step.Observation{}, err
-				}
-				if r == nil || r.Draft {
-					return step.Observation{}, fmt.Errorf("%s of %s was never promoted (no published release): rollback only goes back to a promoted version", v.GitTag(), w.repo)
-				}
-				p.rel, p.commit = r, r.Target
-				rep.Set("release", r.URL)
-				return step.Observation{Detail: "published " + r.URL + " at " + short(r.Target)}, nil
-			},
-		},
+		p.publishedGate(),
 		p.indexGate(),
 		p.signatureGate(),
-		{
-			Name: "tags", Kind: step.Gate, Observes: "what latest (and X.Y, X) hold now",
-			Observe: func(ctx context.Context) (step.Observation, error) {
-				if w.env.Settings.Sign == config.SignNone {
-					return step.Observation{}, fmt.Errorf("not checked: signing is off")
-				}
-				pl, err := w.reg.PlanRollback(ctx, w.image, v, w.platforms, registry.TagOptions{Floating: w.env.Settings.FloatingTags, AllowUnknownLatest: in.AllowUnknownLatest})
-				if err != nil {
-					return step.Observation{}, err
-				}
-				if b := pl.Blocked(); len(b) > 0 {
-					return step.Observation{}, fmt.Errorf("%s: %s", b[0].Tag, b[0].Reason)
-				}
-				p.tags = pl
-				return step.Observation{Done: pl.Done(), Detail: strings.Join(pl.Lines(), "; ")}, nil
-			},
-		},
+		p.rollbackTagsGate(),
+		w.takeLock(rep, v, p.rollbackPending),
+		p.recheck(),
 		p.moveLatest(),
-		{
-			Name: "Latest label", Observes: "which release GitHub marks Latest", Changes: "marks vX.Y.Z Latest",
-			Observe: func(ctx context.Context) (step.Observation, error) {
-				cur, err := w.gh.LatestRelease(ctx, w.repo)
-				if err != nil {
-					return step.Observation{}, err
-				}
-				if cur != nil && cur.Tag == v.GitTag() {
-					return step.Observation{Done: true, Detail: v.GitTag() + " is Latest"}, nil
-				}
-				from := "none"
-				if cur != nil {
-					from = cur.Tag
-				}
-				return step.Observation{Plan: fmt.Sprintf("move GitHub's Latest label from %s to %s", from, v.GitTag())}, nil
-			},
-			Act: func(ctx context.Context) (string, error) {
-				if err := w.gh.MarkLatest(ctx, w.repo, p.rel); err != nil {
-					return "", err
-				}
-				return v.GitTag() + " marked Latest", nil
-			},
+		p.latestLabelStep(),
+	}
+	return rep, w.run(ctx, rep, steps)
+}
+
+func (p *promoteRun) publishedGate() step.Step {
+	return step.Step{
+		Name: "release", Kind: step.Gate, Observes: "release vX.Y.Z",
+		Observe: func(ctx context.Context) (step.Observation, error) {
+			if p.v.IsPrerelease() {
+				return step.Observation{}, refuse("%s is a pre-release: latest never points at a pre-release", p.v)
+			}
+			r, err := p.w.gh.FindRelease(ctx, p.w.repo, p.v.GitTag())
+			if err != nil {
+				return step.Observation{}, err
+			}
+			if r == nil || r.Draft {
+				return step.Observation{}, refuse("%s of %s was never promoted (no published release): rollback only goes back to a promoted version", p.v.GitTag(), p.w.repo)
+			}
+			p.plan.rel, p.plan.commit = r, r.Target
+			p.rep.Set("release", r.URL)
+			return step.Observation{Detail: "published " + r.URL + " at " + short(r.Target)}, nil
 		},
 	}
-	return rep, w.runLocked(ctx, rep, v, steps)
+}
+
+func (p *promoteRun) rollbackTagsGate() step.Step {
+	return step.Step{
+		Name: "tags", Kind: step.Gate, Observes: "what latest (and X.Y, X) hold now",
+		Observe: func(ctx context.Context) (step.Observation, error) {
+			if !p.w.signing() {
+				return step.Observation{}, refuse("not checked: signing is off (--sign=none)")
+			}
+			plan, err := p.w.planTags(ctx, p.rep, p.v, p.plan.digest, true, p.in.AllowUnknownLatest)
+			if err != nil {
+				return step.Observation{}, err
+			}
+			p.plan.tags = plan
+			return step.Observation{Done: plan.Done(), Detail: tagDetail(plan)}, nil
+		},
+	}
+}
+
+// rollbackPending says whether latest or GitHub's Latest label still has to move.
+func (p *promoteRun) rollbackPending(ctx context.Context) (bool, error) {
+	if len(p.plan.tags.Moves) > 0 {
+		return true, nil
+	}
+	p.plan.latest = true
+	return p.labelLeft(ctx)
+}
+
+func (p *promoteRun) latestLabelStep() step.Step {
+	return step.Step{
+		Name: "Latest label", Observes: "which release GitHub marks Latest", Changes: "marks vX.Y.Z Latest",
+		Observe: func(ctx context.Context) (step.Observation, error) {
+			cur, err := p.w.gh.LatestRelease(ctx, p.w.repo)
+			if err != nil {
+				return step.Observation{}, err
+			}
+			if cur != nil && cur.Tag == p.v.GitTag() {
+				return step.Observation{Done: true, Detail: p.v.GitTag() + " is Latest"}, nil
+			}
+			return step.Observation{Plan: fmt.Sprintf("move GitHub's Latest label from %s to %s", tagOf(cur), p.v.GitTag())}, nil
+		},
+		Act: func(ctx context.Context) (string, error) {
+			if err := p.w.gh.MarkLatest(ctx, p.w.repo, p.plan.rel); err != nil {
+				return "", err
+			}
+			return p.v.GitTag() + " marked Latest", nil
+		},
+	}
 }

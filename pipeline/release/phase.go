@@ -1,0 +1,59 @@
+package release
+
+import (
+	"context"
+
+	"github.com/shipgate/shipgate/pipeline/fault"
+	"github.com/shipgate/shipgate/pipeline/step"
+	"github.com/shipgate/shipgate/pipeline/version"
+)
+
+// begin starts a phase run: its report, the version and every setting parsed once (bad input
+// fails here, before any step runs), and the clients.
+func begin(env *Env, phase, ver string) (*world, *step.Report, version.Version, error) {
+	rep := step.NewReport(phase, ver)
+	v, err := version.Parse(ver)
+	if err != nil {
+		err = fault.AsBadInput(err)
+		rep.Err = err.Error()
+		return nil, rep, v, err
+	}
+	rep.Version = v.String()
+	w, err := connect(env)
+	if err != nil {
+		rep.Err = err.Error()
+		return nil, rep, v, err
+	}
+	return w, rep, v, nil
+}
+
+// fail records an error found before the first step (an argument that does not parse).
+func fail(rep *step.Report, err error) (*step.Report, error) {
+	rep.Err = err.Error()
+	return rep, err
+}
+
+// run runs a phase's steps with this run's runner. A promote lock taken by one of the steps is
+// released when the phase ends, however it ends.
+func (w *world) run(ctx context.Context, rep *step.Report, steps []step.Step) error {
+	defer w.unlock(ctx, rep)
+	r := step.Runner{DryRun: w.env.DryRun, Clock: w.env.Clock, Tracer: w.env.Tracer, Progress: w.env.Progress, Hook: w.env.Hook}
+	return r.Run(ctx, rep, steps)
+}
+
+// refuse is a gate's refusal: the world is not as the phase needs, and the message says what to
+// do about it.
+func refuse(format string, args ...any) error { return fault.Refusedf(format, args...) }
+
+// notChecked is the refusal of a gate whose input an earlier gate did not produce (because it
+// refused): the phase cannot go on either way.
+func notChecked(after string) error {
+	return fault.Refusedf("not checked: the %s gate must pass first", after)
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}

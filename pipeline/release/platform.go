@@ -1,0 +1,130 @@
+package release
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/shipgate/shipgate/pipeline/changelog"
+	"github.com/shipgate/shipgate/pipeline/fault"
+	"github.com/shipgate/shipgate/pipeline/registry"
+	"github.com/shipgate/shipgate/pipeline/source"
+	"github.com/shipgate/shipgate/pipeline/step"
+	"github.com/shipgate/shipgate/pipeline/version"
+)
+
+// PlatformInput is one native-runner platform build.
+type PlatformInput struct {
+	// Version being published.
+	Version string
+	// Platform to build (linux/amd64, linux/arm64 ...).
+	Platform string
+	// Commit is the finalize commit (Finalize's output); the source directory must be its tree.
+	Commit string
+	// Dir is the source directory, a checkout of Commit.
+	Dir string
+	// Builder builds and pushes the image.
+	Builder Builder
+}
+
+// platformRun is one PublishPlatform: what its gates found, then the build.
+type platformRun struct {
+	w   *world
+	in  PlatformInput
+	rep *step.Report
+	v   version.Version
+	pl  version.Platform
+	// The plan: the finalize commit, checked, and its CHANGELOG.
+	commit string
+	cl     []byte
+}
+
+// PublishPlatform builds one platform on its own runner from the finalize commit's tree (already
+// finalized: its CHANGELOG carries the date) and pushes it as X.Y.Z-<arch>, labelled with the
+// commit. Its steps:
+//
+//  1. source tree — the source directory is exactly --commit, the head of release/X.Y.Z;
+//  2. CHANGELOG — that tree's CHANGELOG passes the TBD rule (it is finalized);
+//  3. platform image — X.Y.Z-<arch> built from that commit (done when already there).
+//
+// The report's "digest" output is the platform manifest's digest.
+func PublishPlatform(ctx context.Context, env *Env, in PlatformInput) (*step.Report, error) {
+	w, rep, v, err := begin(env, "publish-platform", in.Version)
+	if err != nil {
+		return rep, err
+	}
+	p := &platformRun{w: w, in: in, rep: rep, v: v}
+	if p.pl, err = version.ParsePlatform(in.Platform); err != nil {
+		return fail(rep, fault.AsBadInput(fmt.Errorf("--platform: %w", err)))
+	}
+	if in.Commit == "" {
+		return fail(rep, fault.BadInputf("--commit is required: the finalize commit that `finalize` printed"))
+	}
+	return rep, w.run(ctx, rep, []step.Step{p.sourceGate(), p.changelogGate(), p.image()})
+}
+
+func (p *platformRun) sourceGate() step.Step {
+	return step.Step{
+		Name: "source tree", Kind: step.Gate, Observes: "the source directory against --commit and the head of release/X.Y.Z",
+		Observe: func(ctx context.Context) (step.Observation, error) {
+			commit, err := checkSource(ctx, p.w, p.in.Dir, p.in.Commit)
+			if err != nil {
+				return step.Observation{}, err
+			}
+			head, found, err := p.w.gh.ReleaseBranch(ctx, p.w.repo, p.v)
+			if err != nil {
+				return step.Observation{}, err
+			}
+			if !found || head != commit {
+				return step.Observation{}, refuse("%s is not the head of %s (%s): run finalize first and build the commit it prints", short(commit), p.v.Branch(), short(head))
+			}
+			p.commit = commit
+			return step.Observation{Detail: fmt.Sprintf("%s from the finalize commit %s", p.pl, short(commit))}, nil
+		},
+	}
+}
+
+func (p *platformRun) changelogGate() step.Step {
+	path := p.w.s.Changelog
+	return step.Step{
+		Name: "CHANGELOG", Kind: step.Gate, Observes: path + " in the source directory",
+		Observe: func(ctx context.Context) (step.Observation, error) {
+			cl, ok, err := source.ReadFile(p.in.Dir, path)
+			if err != nil || !ok {
+				return step.Observation{}, refuse("%s missing from the source directory (%v)", path, err)
+			}
+			if err := changelog.Check(cl, p.v); err != nil {
+				return step.Observation{}, fault.AsRefused(fmt.Errorf("the source is not finalized: %w", err))
+			}
+			p.cl = cl
+			return step.Observation{Detail: path + " is finalized for " + p.v.String()}, nil
+		},
+	}
+}
+
+func (p *platformRun) image() step.Step {
+	return step.Step{
+		Name: "platform image", Observes: "X.Y.Z-<arch> and its revision label", Changes: "builds and pushes X.Y.Z-<arch>",
+		Observe: func(ctx context.Context) (step.Observation, error) {
+			img, err := p.w.reg.Image(ctx, p.w.image, p.v.ArchTag(p.pl))
+			if err != nil {
+				return step.Observation{}, err
+			}
+			if img.Found && img.Labels[registry.LabelRevision] == p.commit {
+				p.rep.Set("digest", img.Digest.String())
+				return step.Observation{Done: true, Detail: fmt.Sprintf("%s:%s is %s from %s", p.w.image, p.v.ArchTag(p.pl), img.Digest, short(p.commit))}, nil
+			}
+			return step.Observation{Plan: fmt.Sprintf("build %s and push %s:%s", p.pl, p.w.image, p.v.ArchTag(p.pl))}, nil
+		},
+		Act: func(ctx context.Context) (string, error) {
+			if p.in.Builder == nil {
+				return "", fault.BadInputf("no builder: publish-platform needs a container engine (dagger call publish-platform)")
+			}
+			d, err := p.in.Builder.Build(ctx, p.pl, p.w.buildSpec(p.v, p.pl, p.commit, p.cl))
+			if err != nil {
+				return "", err
+			}
+			p.rep.Set("digest", d)
+			return fmt.Sprintf("pushed %s:%s → %s", p.w.image, p.v.ArchTag(p.pl), d), nil
+		},
+	}
+}

@@ -1,0 +1,240 @@
+package release_test
+
+// Tests of what promote trusts and what a refusal may do: a label is a claim, a verified digest a
+// fact; a refused phase writes nothing anywhere; inputs are checked before the first step.
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/shipgate/shipgate/pipeline/fault"
+	"github.com/shipgate/shipgate/pipeline/registry"
+	"github.com/shipgate/shipgate/pipeline/release"
+	"github.com/shipgate/shipgate/pipeline/sandbox"
+	"github.com/shipgate/shipgate/pipeline/step"
+)
+
+// writes records every request of a phase that is not a read, to the registry and to GitHub.
+type writes struct {
+	base http.RoundTripper
+	mu   sync.Mutex
+	seen []string
+}
+
+func (w *writes) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.mu.Lock()
+		w.seen = append(w.seen, r.Method+" "+r.URL.Path)
+		w.mu.Unlock()
+	}
+	base := w.base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return base.RoundTrip(r)
+}
+
+func (w *writes) list() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.seen...)
+}
+
+func (w *world) recordWrites() *writes {
+	rec := &writes{base: w.env.Transport}
+	w.env.Transport = rec
+	return rec
+}
+
+// pushUnsigned plays an attacker with push access: an index nobody signed, annotated with label,
+// pushed to tag. It returns its digest.
+func (w *world) pushUnsigned(tag, label string) string {
+	w.t.Helper()
+	src, err := remote.Index(w.ref("1.0.0"), w.regOpts()...)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	im, _ := src.IndexManifest()
+	img, err := src.Image(im.Manifests[0].Digest)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	// A different layer set makes a different image: a different digest from anything signed.
+	img, err = mutate.Config(img, v1.Config{Labels: map[string]string{"evil": "yes"}})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	out := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	out = mutate.AppendManifests(out, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: im.Manifests[0].Platform}})
+	out = mutate.Annotations(out, map[string]string{registry.AnnotationVersion: label}).(v1.ImageIndex)
+	if err := remote.WriteIndex(w.ref(tag), out, w.regOpts()...); err != nil {
+		w.t.Fatal(err)
+	}
+	d, _ := out.Digest()
+	return d.String()
+}
+
+// TestUnverifiedLatestIsNeverDeferredTo: an unsigned index on latest labelled with a higher
+// version, or with a pre-release, does not make promote leave latest alone: the tags gate refuses
+// and names the digest, --allow-unknown-latest overwrites it, and GitHub's Latest label follows.
+func TestUnverifiedLatestIsNeverDeferredTo(t *testing.T) {
+	for _, label := range []string{"9.9.9", "2.0.0-rc.1"} {
+		t.Run(label, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t, sandbox.Options{})
+			w.ship("1.0.0")
+			w.mustPromote("1.0.0")
+			idx := w.ship("1.1.0")
+			evil := w.pushUnsigned("latest", label)
+
+			rep, err := w.promote("1.1.0")
+			refused(t, err, rep, "tags", evil)
+			if w.tag("latest") != evil || rep.Count(step.Acted) != 0 {
+				t.Fatalf("refused promote changed latest or acted:\n%s", render(rep))
+			}
+			rep, err = release.Promote(w.ctx, w.env, release.PromoteInput{Version: "1.1.0", AllowUnknownLatest: true})
+			if err != nil {
+				t.Fatalf("promote with --allow-unknown-latest: %v\n%s", err, render(rep))
+			}
+			if w.tag("latest") != idx || w.latestLabel() != "v1.1.0" {
+				t.Fatalf("latest %s (want %s), Latest label %s", w.tag("latest"), idx, w.latestLabel())
+			}
+		})
+	}
+}
+
+// TestVerifiedNewerLatestIsLeftAlone: a hotfix of an older line still leaves a verified, newer
+// latest alone (the rule the distrust must not break).
+func TestVerifiedNewerLatestIsLeftAlone(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, sandbox.Options{})
+	idx := w.ship("1.1.0")
+	w.mustPromote("1.1.0")
+	w.ship("1.0.1")
+	rep := w.mustPromote("1.0.1")
+	if w.tag("latest") != idx || !strings.Contains(strings.Join(rep.Notes, "\n"), "recorded by the published release") {
+		t.Fatalf("latest %s, want %s left alone as a verified release:\n%s", w.tag("latest"), idx, render(rep))
+	}
+}
+
+// TestStatusFlagsTampering: latest holding an unsigned index labelled with the promoted version is
+// named by status, even though the label claims the promoted version.
+func TestStatusFlagsTampering(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, sandbox.Options{})
+	w.ship("1.0.0")
+	w.mustPromote("1.0.0")
+	evil := w.pushUnsigned("latest", "1.0.0")
+	st, err := release.Status(w.ctx, w.env, "1.0.0")
+	if err != nil {
+		t.Fatalf("status: %v\n%s", err, render(st))
+	}
+	if got := st.Get("tampering"); !strings.Contains(got, "latest holds "+evil) || !strings.Contains(st.Verdict, "WARNING") {
+		t.Fatalf("status does not flag latest at %s:\n%s", evil, render(st))
+	}
+}
+
+// TestRefusedPhaseWritesNothing: a refused promote or rollback sends no write request to the
+// registry or to GitHub — not even the promote lock — in both registry lanes.
+func TestRefusedPhaseWritesNothing(t *testing.T) {
+	for _, referrers := range []bool{true, false} {
+		t.Run(lane(referrers), func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t, sandbox.Options{Referrers: referrers})
+			w.prepare("1.0.0")
+			w.publish("1.0.0") // no smoke test: promote is refused
+			rec := w.recordWrites()
+			rep, err := w.promote("1.0.0")
+			refused(t, err, rep, "smoke test", "")
+			rep, err = release.Rollback(w.ctx, w.env, release.RollbackInput{Version: "1.0.0"})
+			refused(t, err, rep, "release", "never promoted")
+			if got := rec.list(); len(got) != 0 {
+				t.Fatalf("refused phases wrote: %q", got)
+			}
+		})
+	}
+}
+
+// TestBadInputRefusedBeforeAnyStep: a typo in --merge-method (or a bad version) is refused before
+// the first step, so nothing — latest above all — moves and then fails.
+func TestBadInputRefusedBeforeAnyStep(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, sandbox.Options{})
+	w.ship("1.0.0")
+	rec := w.recordWrites()
+	rep, err := release.Promote(w.ctx, w.env, release.PromoteInput{Version: "1.0.0", MergeMethod: "squish"})
+	if !errors.Is(err, fault.ErrBadInput) || !strings.Contains(err.Error(), "--merge-method") || len(rep.Records) != 0 {
+		t.Fatalf("bad merge method: %v\n%s", err, render(rep))
+	}
+	if w.tag("latest") != "" || len(rec.list()) != 0 {
+		t.Fatalf("a bad --merge-method still wrote %q", rec.list())
+	}
+	if _, err := release.Publish(w.ctx, w.env, release.PublishInput{Version: "1.0"}); !errors.Is(err, fault.ErrBadInput) {
+		t.Fatalf("bad version: %v", err)
+	}
+}
+
+// TestPhasesDoNotWriteTheCallersEnv: a phase applies defaults to its own copy of the settings;
+// two phases may share one Env (run under -race).
+func TestPhasesDoNotWriteTheCallersEnv(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, sandbox.Options{})
+	w.ship("1.0.0")
+	w.env.Settings.BaseBranch, w.env.Settings.Changelog = "", ""
+	before := w.env.Settings
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = release.Status(w.ctx, w.env, "1.0.0")
+		}()
+	}
+	wg.Wait()
+	if w.env.Settings.BaseBranch != before.BaseBranch || w.env.Settings.Changelog != before.Changelog {
+		t.Fatalf("status wrote defaults into the caller's settings: %+v", w.env.Settings)
+	}
+}
+
+// TestRebuildRefusedOncePromoteStarted: after a promote died right after moving latest,
+// publish --rebuild refuses before any write, naming latest.
+func TestRebuildRefusedOncePromoteStarted(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, sandbox.Options{})
+	idx := w.ship("1.0.0")
+	w.env.Hook = func(_ context.Context, s string) error {
+		if s == "move latest" {
+			return errors.New("crash")
+		}
+		return nil
+	}
+	if _, err := w.promote("1.0.0"); err == nil {
+		t.Fatal("the crash did not happen")
+	}
+	w.env.Hook = nil
+	in := w.publishInput("1.0.0")
+	in.Rebuild = true
+	rec := w.recordWrites()
+	rep, err := release.Publish(w.ctx, w.env, in)
+	refused(t, err, rep, "rebuild", "latest")
+	if w.tag("1.0.0") != idx || len(rec.list()) != 0 {
+		t.Fatalf("a refused rebuild wrote %q", rec.list())
+	}
+}
+
+func lane(referrers bool) string {
+	if referrers {
+		return "referrers"
+	}
+	return "tag-fallback"
+}
