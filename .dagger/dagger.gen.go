@@ -96,6 +96,7 @@ func (r Shipgate) MarshalJSON() ([]byte, error) {
 		NoSbom                    bool
 		Format                    string
 		PlainHTTP                 []string
+		NoFail                    bool
 	}
 	concrete.Source = r.Source
 	concrete.Image = r.Image
@@ -132,6 +133,7 @@ func (r Shipgate) MarshalJSON() ([]byte, error) {
 	concrete.NoSbom = r.NoSbom
 	concrete.Format = r.Format
 	concrete.PlainHTTP = r.PlainHTTP
+	concrete.NoFail = r.NoFail
 	return json.Marshal(&concrete)
 }
 
@@ -172,6 +174,7 @@ func (r *Shipgate) UnmarshalJSON(bs []byte) error {
 		NoSbom                    bool
 		Format                    string
 		PlainHTTP                 []string
+		NoFail                    bool
 	}
 	err := json.Unmarshal(bs, &concrete)
 	if err != nil {
@@ -212,6 +215,7 @@ func (r *Shipgate) UnmarshalJSON(bs []byte) error {
 	r.NoSbom = concrete.NoSbom
 	r.Format = concrete.Format
 	r.PlainHTTP = concrete.PlainHTTP
+	r.NoFail = concrete.NoFail
 	return nil
 }
 
@@ -438,6 +442,13 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg noAutoMerge", err))
 				}
 			}
+			var reinstate bool
+			if inputArgs["reinstate"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["reinstate"]), &reinstate)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg reinstate", err))
+				}
+			}
 			var runId string
 			if inputArgs["runID"] != nil {
 				err = json.Unmarshal([]byte(inputArgs["runID"]), &runId)
@@ -445,7 +456,14 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg runID", err))
 				}
 			}
-			return (*Shipgate).Promote(&parent, ctx, version, dryRun, allowUnknownLatest, breakStaleLock, mergeMethod, noAutoMerge, runId)
+			var runAttempt string
+			if inputArgs["runAttempt"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["runAttempt"]), &runAttempt)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg runAttempt", err))
+				}
+			}
+			return (*Shipgate).Promote(&parent, ctx, version, dryRun, allowUnknownLatest, breakStaleLock, mergeMethod, noAutoMerge, reinstate, runId, runAttempt)
 		case "Publish":
 			var parent Shipgate
 			err = json.Unmarshal(parentJSON, &parent)
@@ -585,7 +603,21 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg breakStaleLock", err))
 				}
 			}
-			return (*Shipgate).Rollback(&parent, ctx, version, dryRun, allowUnknownLatest, breakStaleLock)
+			var runId string
+			if inputArgs["runID"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["runID"]), &runId)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg runID", err))
+				}
+			}
+			var runAttempt string
+			if inputArgs["runAttempt"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["runAttempt"]), &runAttempt)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg runAttempt", err))
+				}
+			}
+			return (*Shipgate).Rollback(&parent, ctx, version, dryRun, allowUnknownLatest, breakStaleLock, runId, runAttempt)
 		case "Status":
 			var parent Shipgate
 			err = json.Unmarshal(parentJSON, &parent)
@@ -851,7 +883,14 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg plainHTTP", err))
 				}
 			}
-			return New(source, image, repo, githubApi, baseBranch, registryUsername, registryPassword, githubToken, downstreamToken, sign, signingKey, signingPassword, oidcRequestUrl, oidcRequestToken, fulcioUrl, rekorUrl, noTlogUpload, verifyKey, trustedRoot, certificateIdentity, certificateIdentityRegexp, certificateOidcIssuer, workflow, downstream, downstreamGate, downstreamTagOnly, eventType, platforms, dockerfile, buildArg, changelog, floatingTags, noSbom, format, plainHttp)
+			var noFail bool
+			if inputArgs["noFail"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["noFail"]), &noFail)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg noFail", err))
+				}
+			}
+			return New(source, image, repo, githubApi, baseBranch, registryUsername, registryPassword, githubToken, downstreamToken, sign, signingKey, signingPassword, oidcRequestUrl, oidcRequestToken, fulcioUrl, rekorUrl, noTlogUpload, verifyKey, trustedRoot, certificateIdentity, certificateIdentityRegexp, certificateOidcIssuer, workflow, downstream, downstreamGate, downstreamTagOnly, eventType, platforms, dockerfile, buildArg, changelog, floatingTags, noSbom, format, plainHttp, noFail)
 		default:
 			return nil, fmt.Errorf("unknown function %s", fnName)
 		}

@@ -64,13 +64,14 @@ func (m *Shipgate) env(ctx context.Context, dryRun bool, r run) (*release.Env, e
 }
 
 // result renders a phase's report in the chosen format. A failed phase is an error (a non-zero
-// exit from dagger call) whose message is the whole report, so nothing of it is lost.
+// exit from dagger call) whose message is the whole report, so nothing of it is lost; with
+// --no-fail it is the value, its verdict inside it.
 func (m *Shipgate) result(rep *step.Report, err error) (string, error) {
 	out, rerr := rep.Render(m.Format)
 	if rerr != nil {
 		return "", rerr
 	}
-	if err != nil {
+	if err != nil && !m.NoFail {
 		return "", fmt.Errorf("%s", strings.TrimRight(out, "\n"))
 	}
 	return out, nil

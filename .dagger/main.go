@@ -137,6 +137,9 @@ type Shipgate struct {
 	// PlainHTTP lists the hosts reachable over plain HTTP (--plain-http).
 	// +private
 	PlainHTTP []string
+	// NoFail returns every report as the value, refused or failed ones too (--no-fail).
+	// +private
+	NoFail bool
 }
 
 // New configures shipgate for one repository and image.
@@ -266,6 +269,10 @@ func New(
 	// Registry or API hosts (host:port) that may be reached over plain HTTP; loopback always may.
 	// +optional
 	plainHTTP []string,
+	// Return the report with exit 0 even when the phase is refused or fails; its verdict is in it
+	// ("ok" and the refusals in JSON, the first line otherwise), for scripts that decide themselves.
+	// +optional
+	noFail bool,
 ) (*Shipgate, error) {
 	m := &Shipgate{
 		Source: source, Image: image, Repo: repo, GithubAPI: githubAPI, BaseBranch: baseBranch,
@@ -279,7 +286,7 @@ func New(
 		CertificateOidcIssuer: certificateOidcIssuer, Workflow: workflow,
 		Downstream: downstream, DownstreamGate: downstreamGate, DownstreamTagOnly: downstreamTagOnly, EventType: eventType,
 		Platforms: platforms, Dockerfile: dockerfile, BuildArgs: buildArg, Changelog: changelog,
-		FloatingTags: floatingTags, NoSbom: noSbom, Format: format, PlainHTTP: plainHTTP,
+		FloatingTags: floatingTags, NoSbom: noSbom, Format: format, PlainHTTP: plainHTTP, NoFail: noFail,
 	}
 	if err := m.settings().ValidateGiven(); err != nil {
 		return nil, err
@@ -464,21 +471,28 @@ func (m *Shipgate) Promote(
 	// Refuse instead of enabling auto-merge when the release PR's required checks are pending.
 	// +optional
 	noAutoMerge bool,
+	// Promote a version that was rolled back, clearing its rollback record (without it, refused).
+	// +optional
+	reinstate bool,
 	// GitHub Actions run id (GITHUB_RUN_ID), named in the promote lock.
 	// +optional
 	runID string,
+	// GitHub Actions run attempt (GITHUB_RUN_ATTEMPT): a re-run attempt takes over the lock its
+	// crashed attempt left.
+	// +optional
+	runAttempt string,
 ) (string, error) {
 	// Checked before anything runs: a typo must not surface after latest moved.
 	method, err := config.ParseMergeMethod(mergeMethod)
 	if err != nil {
 		return "", err
 	}
-	env, err := m.env(ctx, dryRun, run{id: runID})
+	env, err := m.env(ctx, dryRun, run{id: runID, attempt: runAttempt})
 	if err != nil {
 		return "", err
 	}
 	env.Lock.BreakStale = breakStaleLock
-	return m.result(release.Promote(ctx, env, release.PromoteInput{Version: version, AllowUnknownLatest: allowUnknownLatest, MergeMethod: string(method), NoAutoMerge: noAutoMerge}))
+	return m.result(release.Promote(ctx, env, release.PromoteInput{Version: version, AllowUnknownLatest: allowUnknownLatest, MergeMethod: string(method), NoAutoMerge: noAutoMerge, Reinstate: reinstate}))
 }
 
 // Status shows every artifact of a version and which promote gates pass; it changes nothing.
@@ -515,8 +529,14 @@ func (m *Shipgate) Rollback(
 	// Take over a promote lock older than an hour.
 	// +optional
 	breakStaleLock bool,
+	// GitHub Actions run id (GITHUB_RUN_ID), named in the promote lock and the rollback record.
+	// +optional
+	runID string,
+	// GitHub Actions run attempt (GITHUB_RUN_ATTEMPT).
+	// +optional
+	runAttempt string,
 ) (string, error) {
-	env, err := m.env(ctx, dryRun, run{})
+	env, err := m.env(ctx, dryRun, run{id: runID, attempt: runAttempt})
 	if err != nil {
 		return "", err
 	}

@@ -28,7 +28,9 @@ shift
 
 : "${REPO:?REPO (owner/name) must be set}"
 image=${IMAGE:-ghcr.io/$REPO}
-args=(--source . --repo "$REPO" --image "${image,,}" --format "${SHIPGATE_FORMAT:-markdown}")
+# --no-fail: the report comes back as the value even when the phase is refused or fails, so it
+# reaches stdout and the job summary whole; this script sets its exit code from the verdict.
+args=(--source . --repo "$REPO" --image "${image,,}" --format "${SHIPGATE_FORMAT:-markdown}" --no-fail)
 if [ -n "${REGISTRY_PASSWORD:-}" ]; then
   args+=(--registry-username "${REGISTRY_USERNAME:?REGISTRY_USERNAME must be set with REGISTRY_PASSWORD}" --registry-password env:REGISTRY_PASSWORD)
 fi
@@ -89,8 +91,8 @@ fi
 if [ "$fn" = "publish" ] && [ -n "${GITHUB_RUN_ID:-}" ]; then
   fn_args+=(--run-id "$GITHUB_RUN_ID" --run-attempt "${GITHUB_RUN_ATTEMPT:-1}" --workflow-ref "${GITHUB_WORKFLOW_REF:-}")
 fi
-if [ "$fn" = "promote" ] && [ -n "${GITHUB_RUN_ID:-}" ]; then
-  fn_args+=(--run-id "$GITHUB_RUN_ID")
+if { [ "$fn" = "promote" ] || [ "$fn" = "rollback" ]; } && [ -n "${GITHUB_RUN_ID:-}" ]; then
+  fn_args+=(--run-id "$GITHUB_RUN_ID" --run-attempt "${GITHUB_RUN_ATTEMPT:-1}")
 fi
 
 out=$(mktemp)
@@ -102,6 +104,11 @@ dagger -m "${SHIPGATE_MODULE:-.}" call "${args[@]}" "$fn" "${fn_args[@]}" >"$out
 rc=$?
 set -e
 cat "$out"
+# The verdict is in the report: the title line ends in FAILED (text, markdown) or "ok" is false
+# (json). A refused or failed phase fails this step.
+if [ "$rc" -eq 0 ] && head -n 3 "$out" | grep -Eq ': FAILED$|"ok": false'; then
+  rc=1
+fi
 
 # The result (Markdown) goes to the job summary; on failure, the error's last lines too.
 if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then

@@ -187,19 +187,23 @@ func (c *Client) takeOver(ctx context.Context, r Repo, info LockInfo, cur LockIn
 	return nil, StatusOf(err) == 422 || transient(err), err
 }
 
-// lockCommit writes the lock commit (blob lock.json, a tree holding it, a commit with the same
-// JSON as its message) and returns its SHA.
+// lockCommit writes the lock commit (see markerCommit) and returns its SHA.
 func (c *Client) lockCommit(ctx context.Context, r Repo, info LockInfo, parent string) (string, error) {
-	b, _ := json.Marshal(info)
-	op := fmt.Sprintf("write the promote lock of %s", r)
+	return c.markerCommit(ctx, r, "lock.json", "shipgate promote lock", info, info.Acquired, parent, fmt.Sprintf("write the promote lock of %s", r))
+}
+
+// markerCommit writes a commit that records v as JSON — a tree holding file, and the same JSON in
+// the commit message after title — for a ref outside branches and tags to point at.
+func (c *Client) markerCommit(ctx context.Context, r Repo, file, title string, v any, when time.Time, parent, op string) (string, error) {
+	b, _ := json.Marshal(v)
 	ictx := idempotent(ctx)
-	tree, _, err := c.gh.Git.CreateTree(ictx, r.Owner, r.Name, "", []*gh.TreeEntry{{Path: gh.String("lock.json"), Mode: gh.String("100644"), Type: gh.String("blob"), Content: gh.String(string(b) + "\n")}})
+	tree, _, err := c.gh.Git.CreateTree(ictx, r.Owner, r.Name, "", []*gh.TreeEntry{{Path: gh.String(file), Mode: gh.String("100644"), Type: gh.String("blob"), Content: gh.String(string(b) + "\n")}})
 	if err != nil {
 		return "", c.wrap(err, op, r, "contents: write")
 	}
-	when := gh.Timestamp{Time: info.Acquired}
-	sig := &gh.CommitAuthor{Name: gh.String("shipgate"), Email: gh.String("shipgate@users.noreply.github.com"), Date: &when}
-	commit := &gh.Commit{Message: gh.String("shipgate promote lock\n\n" + string(b)), Tree: &gh.Tree{SHA: tree.SHA}, Author: sig, Committer: sig}
+	ts := gh.Timestamp{Time: when}
+	sig := &gh.CommitAuthor{Name: gh.String("shipgate"), Email: gh.String("shipgate@users.noreply.github.com"), Date: &ts}
+	commit := &gh.Commit{Message: gh.String(title + "\n\n" + string(b)), Tree: &gh.Tree{SHA: tree.SHA}, Author: sig, Committer: sig}
 	if parent != "" {
 		commit.Parents = []*gh.Commit{{SHA: gh.String(parent)}}
 	}
@@ -210,29 +214,39 @@ func (c *Client) lockCommit(ctx context.Context, r Repo, info LockInfo, parent s
 	return cm.GetSHA(), nil
 }
 
-// LockState reads the promote lock of r: who holds it and since when (held false when free).
-func (c *Client) LockState(ctx context.Context, r Repo) (LockInfo, bool, error) {
-	op := fmt.Sprintf("read the promote lock of %s", r)
-	ref, _, err := c.gh.Git.GetRef(ctx, r.Owner, r.Name, strings.TrimPrefix(LockRef, "refs/"))
+// readMarker reads the marker commit ref points at into v; found is false when ref does not exist.
+func (c *Client) readMarker(ctx context.Context, r Repo, ref string, v any, op string) (sha string, found bool, err error) {
+	got, _, err := c.gh.Git.GetRef(ctx, r.Owner, r.Name, strings.TrimPrefix(ref, "refs/"))
 	if err != nil {
 		err = c.wrap(err, op, r, "contents: read")
 		if IsNotFound(err) {
-			return LockInfo{}, false, nil
+			return "", false, nil
 		}
-		return LockInfo{}, false, err
+		return "", false, err
 	}
-	sha, err := objectSHA(ref, op)
-	if err != nil {
-		return LockInfo{}, false, err
+	if sha, err = objectSHA(got, op); err != nil {
+		return "", false, err
 	}
 	cm, _, err := c.gh.Git.GetCommit(ctx, r.Owner, r.Name, sha)
 	if err != nil {
-		return LockInfo{}, false, c.wrap(err, op, r, "contents: read")
+		return "", false, c.wrap(err, op, r, "contents: read")
 	}
-	var info LockInfo
 	_, js, _ := strings.Cut(cm.GetMessage(), "\n\n")
-	if json.Unmarshal([]byte(strings.TrimSpace(js)), &info) != nil || info.Holder == "" {
-		info = LockInfo{Holder: "(unreadable lock commit)", Acquired: cm.GetCommitter().GetDate().Time}
+	if json.Unmarshal([]byte(strings.TrimSpace(js)), v) != nil {
+		return sha, true, fault.Unreadablef("%s: the commit %s that %s points at holds no shipgate record: delete the ref if it is not shipgate's (gh api -X DELETE repos/%s/git/%s)", op, short(sha), ref, r, strings.TrimPrefix(ref, "refs/"))
+	}
+	return sha, true, nil
+}
+
+// LockState reads the promote lock of r: who holds it and since when (held false when free).
+func (c *Client) LockState(ctx context.Context, r Repo) (LockInfo, bool, error) {
+	var info LockInfo
+	sha, held, err := c.readMarker(ctx, r, LockRef, &info, fmt.Sprintf("read the promote lock of %s", r))
+	if !held {
+		return LockInfo{}, false, err
+	}
+	if err != nil || info.Holder == "" {
+		info = LockInfo{Holder: "(unreadable lock commit)"}
 	}
 	info.SHA = sha
 	return info, true, nil

@@ -162,9 +162,15 @@ func TestRollback(t *testing.T) {
 		}
 	})
 	t.Run("forward again by promote", func(t *testing.T) {
-		// Promote of 1.1.0 is done by this release (published, merged) but latest is elsewhere:
-		// a re-run of promote moves latest forward again.
-		rep := w.mustPromote("1.1.0")
+		// Promote of 1.1.0 is done by this release (published, merged) but latest was rolled
+		// back: a plain re-run is refused (it would undo the rollback silently); --reinstate
+		// moves latest forward again.
+		rep, err := w.promote("1.1.0")
+		refused(t, err, rep, "release", "--reinstate")
+		rep, err = release.Promote(w.ctx, w.env, release.PromoteInput{Version: "1.1.0", Reinstate: true})
+		if err != nil {
+			t.Fatalf("promote --reinstate: %v\n%s", err, render(rep))
+		}
 		if w.tag("latest") != idx110 {
 			t.Fatalf("latest %s after promoting 1.1.0 again\n%s", w.tag("latest"), render(rep))
 		}

@@ -29,6 +29,9 @@ type PromoteInput struct {
 	MergeMethod string
 	// NoAutoMerge refuses instead of enabling auto-merge when the PR's required checks are pending.
 	NoAutoMerge bool
+	// Reinstate promotes a version that was rolled back (its rollback record is cleared). Without
+	// it such a promote is refused: it would silently undo the rollback.
+	Reinstate bool
 }
 
 // promotePlan is what promote's gates found, on the index digest resolved once. The gates fill it
@@ -42,6 +45,8 @@ type promotePlan struct {
 	pr     github.PRState
 	tags   registry.TagPlan
 	latest bool // GitHub's "Latest" label goes to this release
+	// rolledBack is the rollback record of this version when --reinstate promotes it again.
+	rolledBack *github.RollbackRecord
 }
 
 // promoteRun is one promote, status or rollback: its inputs, its plan and its report.
@@ -108,6 +113,7 @@ func (p *promoteRun) acts() []step.Step {
 		p.moveLatest(),
 		p.mergePR(),
 		p.publishRelease(),
+		p.reinstate(),
 	}
 }
 
@@ -157,12 +163,30 @@ func (p *promoteRun) releaseGate() step.Step {
 			if err := p.releaseMatches(rel); err != nil {
 				return step.Observation{}, err
 			}
+			if err := p.checkRollback(ctx); err != nil {
+				return step.Observation{}, err
+			}
 			if !rel.Draft {
 				return step.Observation{Done: true, Detail: "already published at " + short(rel.Target) + " by this release"}, nil
 			}
 			return step.Observation{Detail: "draft " + rel.URL + " at " + short(rel.Target) + ", notes pass the TBD rule"}, nil
 		},
 	}
+}
+
+// checkRollback refuses to promote a version that was rolled back, unless --reinstate says so:
+// moving latest back to it would silently undo the rollback.
+func (p *promoteRun) checkRollback(ctx context.Context) error {
+	rr, found, err := p.w.gh.RollbackOf(ctx, p.w.repo, p.v.GitTag())
+	if err != nil || !found {
+		return err
+	}
+	p.rep.Set("rolled back", rr.String())
+	if !p.in.Reinstate {
+		return refuse("%s was %s: promoting it again would undo that rollback; if that is what you want, promote with --reinstate", p.v.GitTag(), rr)
+	}
+	p.plan.rolledBack = &rr
+	return nil
 }
 
 // releaseMatches refuses a release that does not describe the index the index gate found.
@@ -294,7 +318,7 @@ func (p *promoteRun) tagsGate() step.Step {
 func (p *promoteRun) pending(ctx context.Context) (bool, error) {
 	pl := p.plan
 	prLeft := !p.v.IsPrerelease() && !pl.pr.Done && (pl.pr.PR == nil || !pl.pr.PR.AutoMerge)
-	if len(pl.tags.Moves) > 0 || prLeft || pl.rel == nil || pl.rel.Draft {
+	if len(pl.tags.Moves) > 0 || prLeft || pl.rel == nil || pl.rel.Draft || pl.rolledBack != nil {
 		return true, nil
 	}
 	return p.labelLeft(ctx)
@@ -449,6 +473,27 @@ func (p *promoteRun) publishRelease() step.Step {
 				return "published " + out.Release.URL + " as Latest", nil
 			}
 			return "published " + out.Release.URL, nil
+		},
+	}
+}
+
+// reinstate clears the rollback record of a version promoted again with --reinstate, last: the
+// record keeps refusing plain promotes until latest is back at this version.
+func (p *promoteRun) reinstate() step.Step {
+	return step.Step{
+		Name:     "reinstate",
+		Observes: "the rollback record of vX.Y.Z", Changes: "deletes it (--reinstate)",
+		Observe: func(ctx context.Context) (step.Observation, error) {
+			if p.plan.rolledBack == nil {
+				return step.Skip("not rolled back"), nil
+			}
+			return step.Observation{Plan: fmt.Sprintf("clear the record that %s was %s", p.v.GitTag(), p.plan.rolledBack)}, nil
+		},
+		Act: func(ctx context.Context) (string, error) {
+			if err := p.w.gh.ClearRollback(ctx, p.w.repo, p.v.GitTag()); err != nil {
+				return "", err
+			}
+			return p.v.GitTag() + " reinstated: its rollback record is cleared", nil
 		},
 	}
 }

@@ -3,6 +3,11 @@ package release
 import (
 	"context"
 	"fmt"
+	"time"
+
+	"github.com/shipgate/shipgate/pipeline/github"
+	"github.com/shipgate/shipgate/pipeline/registry"
+	"github.com/shipgate/shipgate/pipeline/version"
 
 	"github.com/shipgate/shipgate/pipeline/step"
 )
@@ -24,8 +29,10 @@ type RollbackInput struct {
 //
 // then, like promote, the promote lock and a re-check under it, and the acts:
 //
-//  5. move latest — latest → that index, by its exact manifest bytes, read back;
-//  6. Latest label — GitHub's "Latest" release label follows latest.
+//  5. record rollback — the release latest held is recorded as rolled back, so no later promote
+//     silently moves latest back to it (promote --reinstate does, on purpose);
+//  6. move latest — latest → that index, by its exact manifest bytes, read back;
+//  7. Latest label — GitHub's "Latest" release label follows latest.
 func Rollback(ctx context.Context, env *Env, in RollbackInput) (*step.Report, error) {
 	w, rep, v, err := begin(env, "rollback", in.Version)
 	if err != nil {
@@ -39,6 +46,7 @@ func Rollback(ctx context.Context, env *Env, in RollbackInput) (*step.Report, er
 		p.rollbackTagsGate(),
 		w.takeLock(rep, v, p.rollbackPending),
 		p.recheck(),
+		p.recordRollback(),
 		p.moveLatest(),
 		p.latestLabelStep(),
 	}
@@ -79,6 +87,39 @@ func (p *promoteRun) rollbackTagsGate() step.Step {
 			}
 			p.plan.tags = plan
 			return step.Observation{Done: plan.Done(), Detail: tagDetail(plan)}, nil
+		},
+	}
+}
+
+// recordRollback records, before latest moves, that the release latest holds was rolled back.
+func (p *promoteRun) recordRollback() step.Step {
+	var from version.Version
+	return step.Step{
+		Name:     "record rollback",
+		Observes: "what latest holds and that release's rollback record", Changes: "records that release as rolled back",
+		Observe: func(ctx context.Context) (step.Observation, error) {
+			from = version.Version{}
+			for _, m := range p.plan.tags.Moves {
+				if v, err := version.Parse(m.FromVersion); m.Tag == registry.LatestTag && err == nil && p.v.Less(v) {
+					from = v
+				}
+			}
+			if from.IsZero() {
+				return step.Skip("latest holds no later release"), nil
+			}
+			_, found, err := p.w.gh.RollbackOf(ctx, p.w.repo, from.GitTag())
+			if err != nil || found {
+				return step.Observation{Done: true, Detail: from.GitTag() + " is recorded as rolled back"}, err
+			}
+			return step.Observation{Plan: fmt.Sprintf("record %s as rolled back to %s", from.GitTag(), p.v)}, nil
+		},
+		Act: func(ctx context.Context) (string, error) {
+			run := p.w.env.Run
+			rec := github.RollbackRecord{Tag: from.GitTag(), To: p.v.String(), At: p.w.clk.Now().UTC().Truncate(time.Second), RunID: run.ID, Actor: run.Actor}
+			if err := p.w.gh.RecordRollback(ctx, p.w.repo, rec); err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%s recorded as rolled back: promoting it again needs --reinstate", from.GitTag()), nil
 		},
 	}
 }

@@ -238,3 +238,52 @@ func lane(referrers bool) string {
 	}
 	return "tag-fallback"
 }
+
+// TestRollbackIsDurable: after rolling back from 1.1.0 to 1.0.0, status of 1.1.0 names the
+// rollback and promote of 1.1.0 is refused (it would silently undo it) until --reinstate; a
+// hotfix of the line latest went back to moves latest and GitHub's Latest label together (one
+// rule: the highest promoted, not rolled-back release). Both registry lanes.
+func TestRollbackIsDurable(t *testing.T) {
+	for _, referrers := range []bool{true, false} {
+		t.Run(lane(referrers), func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t, sandbox.Options{Referrers: referrers})
+			idx100 := w.ship("1.0.0")
+			w.mustPromote("1.0.0")
+			idx110 := w.ship("1.1.0")
+			w.mustPromote("1.1.0")
+			if rep, err := release.Rollback(w.ctx, w.env, release.RollbackInput{Version: "1.0.0"}); err != nil {
+				t.Fatalf("rollback: %v\n%s", err, render(rep))
+			}
+			if w.tag("latest") != idx100 || w.latestLabel() != "v1.0.0" {
+				t.Fatalf("after rollback latest %s, Latest label %s", w.tag("latest"), w.latestLabel())
+			}
+			st, err := release.Status(w.ctx, w.env, "1.1.0")
+			if err != nil || !strings.Contains(st.Verdict, "refused") || !strings.Contains(st.Get("rolled back"), "rolled back to 1.0.0") {
+				t.Fatalf("status of the rolled-back version: %v\n%s", err, render(st))
+			}
+			rep, err := w.promote("1.1.0")
+			refused(t, err, rep, "release", "--reinstate")
+			if w.tag("latest") != idx100 {
+				t.Fatalf("a refused promote moved latest back")
+			}
+
+			idx101 := w.ship("1.0.1")
+			w.mustPromote("1.0.1")
+			if w.tag("latest") != idx101 || w.latestLabel() != "v1.0.1" {
+				t.Fatalf("hotfix after rollback: latest %s (want %s), Latest label %s", w.tag("latest"), idx101, w.latestLabel())
+			}
+
+			rep, err = release.Promote(w.ctx, w.env, release.PromoteInput{Version: "1.1.0", Reinstate: true})
+			if err != nil || rep.Status("reinstate") != step.Acted {
+				t.Fatalf("promote --reinstate: %v\n%s", err, render(rep))
+			}
+			if w.tag("latest") != idx110 || w.latestLabel() != "v1.1.0" {
+				t.Fatalf("reinstated: latest %s (want %s), Latest label %s", w.tag("latest"), idx110, w.latestLabel())
+			}
+			if rep, err := w.promote("1.1.0"); err != nil || rep.Count(step.Acted) != 0 {
+				t.Fatalf("promote after reinstating: %v\n%s", err, render(rep))
+			}
+		})
+	}
+}
