@@ -97,6 +97,7 @@ func (r Shipgate) MarshalJSON() ([]byte, error) {
 		Format                    string
 		PlainHTTP                 []string
 		NoFail                    bool
+		SkipReviewGate            bool
 	}
 	concrete.Source = r.Source
 	concrete.Image = r.Image
@@ -134,6 +135,7 @@ func (r Shipgate) MarshalJSON() ([]byte, error) {
 	concrete.Format = r.Format
 	concrete.PlainHTTP = r.PlainHTTP
 	concrete.NoFail = r.NoFail
+	concrete.SkipReviewGate = r.SkipReviewGate
 	return json.Marshal(&concrete)
 }
 
@@ -175,6 +177,7 @@ func (r *Shipgate) UnmarshalJSON(bs []byte) error {
 		Format                    string
 		PlainHTTP                 []string
 		NoFail                    bool
+		SkipReviewGate            bool
 	}
 	err := json.Unmarshal(bs, &concrete)
 	if err != nil {
@@ -216,6 +219,7 @@ func (r *Shipgate) UnmarshalJSON(bs []byte) error {
 	r.Format = concrete.Format
 	r.PlainHTTP = concrete.PlainHTTP
 	r.NoFail = concrete.NoFail
+	r.SkipReviewGate = concrete.SkipReviewGate
 	return nil
 }
 
@@ -435,11 +439,11 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg mergeMethod", err))
 				}
 			}
-			var noAutoMerge bool
-			if inputArgs["noAutoMerge"] != nil {
-				err = json.Unmarshal([]byte(inputArgs["noAutoMerge"]), &noAutoMerge)
+			var autoMerge bool
+			if inputArgs["autoMerge"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["autoMerge"]), &autoMerge)
 				if err != nil {
-					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg noAutoMerge", err))
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg autoMerge", err))
 				}
 			}
 			var reinstate bool
@@ -463,7 +467,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg runAttempt", err))
 				}
 			}
-			return (*Shipgate).Promote(&parent, ctx, version, dryRun, allowUnknownLatest, breakStaleLock, mergeMethod, noAutoMerge, reinstate, runId, runAttempt)
+			return (*Shipgate).Promote(&parent, ctx, version, dryRun, allowUnknownLatest, breakStaleLock, mergeMethod, autoMerge, reinstate, runId, runAttempt)
 		case "Publish":
 			var parent Shipgate
 			err = json.Unmarshal(parentJSON, &parent)
@@ -890,7 +894,14 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg noFail", err))
 				}
 			}
-			return New(source, image, repo, githubApi, baseBranch, registryUsername, registryPassword, githubToken, downstreamToken, sign, signingKey, signingPassword, oidcRequestUrl, oidcRequestToken, fulcioUrl, rekorUrl, noTlogUpload, verifyKey, trustedRoot, certificateIdentity, certificateIdentityRegexp, certificateOidcIssuer, workflow, downstream, downstreamGate, downstreamTagOnly, eventType, platforms, dockerfile, buildArg, changelog, floatingTags, noSbom, format, plainHttp, noFail)
+			var skipReviewGate bool
+			if inputArgs["skipReviewGate"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["skipReviewGate"]), &skipReviewGate)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg skipReviewGate", err))
+				}
+			}
+			return New(source, image, repo, githubApi, baseBranch, registryUsername, registryPassword, githubToken, downstreamToken, sign, signingKey, signingPassword, oidcRequestUrl, oidcRequestToken, fulcioUrl, rekorUrl, noTlogUpload, verifyKey, trustedRoot, certificateIdentity, certificateIdentityRegexp, certificateOidcIssuer, workflow, downstream, downstreamGate, downstreamTagOnly, eventType, platforms, dockerfile, buildArg, changelog, floatingTags, noSbom, format, plainHttp, noFail, skipReviewGate)
 		default:
 			return nil, fmt.Errorf("unknown function %s", fnName)
 		}

@@ -140,6 +140,9 @@ type Shipgate struct {
 	// NoFail returns every report as the value, refused or failed ones too (--no-fail).
 	// +private
 	NoFail bool
+	// SkipReviewGate leaves approvals out of the release PR gates (--skip-review-gate).
+	// +private
+	SkipReviewGate bool
 }
 
 // New configures shipgate for one repository and image.
@@ -273,6 +276,10 @@ func New(
 	// ("ok" and the refusals in JSON, the first line otherwise), for scripts that decide themselves.
 	// +optional
 	noFail bool,
+	// Leave approvals out of the release PR gates of publish and promote (a repository without
+	// reviews); the PR must still be ready for review and its required checks green.
+	// +optional
+	skipReviewGate bool,
 ) (*Shipgate, error) {
 	m := &Shipgate{
 		Source: source, Image: image, Repo: repo, GithubAPI: githubAPI, BaseBranch: baseBranch,
@@ -286,7 +293,7 @@ func New(
 		CertificateOidcIssuer: certificateOidcIssuer, Workflow: workflow,
 		Downstream: downstream, DownstreamGate: downstreamGate, DownstreamTagOnly: downstreamTagOnly, EventType: eventType,
 		Platforms: platforms, Dockerfile: dockerfile, BuildArgs: buildArg, Changelog: changelog,
-		FloatingTags: floatingTags, NoSbom: noSbom, Format: format, PlainHTTP: plainHTTP, NoFail: noFail,
+		FloatingTags: floatingTags, NoSbom: noSbom, Format: format, PlainHTTP: plainHTTP, NoFail: noFail, SkipReviewGate: skipReviewGate,
 	}
 	if err := m.settings().ValidateGiven(); err != nil {
 		return nil, err
@@ -306,7 +313,7 @@ func (m *Shipgate) settings() config.Settings {
 		Workflow:   m.Workflow,
 		Downstream: m.Downstream, DownstreamGate: config.GateMode(m.DownstreamGate), DownstreamTagOnly: m.DownstreamTagOnly, EventType: m.EventType,
 		Platforms: m.Platforms, Dockerfile: m.Dockerfile, BuildArgs: m.BuildArgs, Changelog: m.Changelog,
-		NoSBOM: m.NoSbom, FloatingTags: m.FloatingTags,
+		NoSBOM: m.NoSbom, FloatingTags: m.FloatingTags, SkipReviewGate: m.SkipReviewGate,
 		Format: config.Format(m.Format), PlainHTTP: m.PlainHTTP,
 	}
 	s.Defaults()
@@ -468,9 +475,11 @@ func (m *Shipgate) Promote(
 	// +optional
 	// +default="merge"
 	mergeMethod string,
-	// Refuse instead of enabling auto-merge when the release PR's required checks are pending.
+	// Go on while the release PR's required checks are still running, set to merge when they pass.
+	//
+	// Never for missing reviews or failed checks: those refuse.
 	// +optional
-	noAutoMerge bool,
+	autoMerge bool,
 	// Promote a version that was rolled back, clearing its rollback record (without it, refused).
 	// +optional
 	reinstate bool,
@@ -492,7 +501,7 @@ func (m *Shipgate) Promote(
 		return "", err
 	}
 	env.Lock.BreakStale = breakStaleLock
-	return m.result(release.Promote(ctx, env, release.PromoteInput{Version: version, AllowUnknownLatest: allowUnknownLatest, MergeMethod: string(method), NoAutoMerge: noAutoMerge, Reinstate: reinstate}))
+	return m.result(release.Promote(ctx, env, release.PromoteInput{Version: version, AllowUnknownLatest: allowUnknownLatest, MergeMethod: string(method), AutoMerge: autoMerge, Reinstate: reinstate}))
 }
 
 // Status shows every artifact of a version and which promote gates pass; it changes nothing.

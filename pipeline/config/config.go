@@ -106,6 +106,9 @@ type Settings struct {
 	NoSBOM bool
 	// FloatingTags also moves X.Y and X on promote and rollback.
 	FloatingTags bool
+	// SkipReviewGate leaves approvals out of the release PR gates of publish and promote (for
+	// repositories without reviews); the required checks still count.
+	SkipReviewGate bool
 
 	Platforms  []string
 	Dockerfile string

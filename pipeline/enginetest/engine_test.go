@@ -463,6 +463,7 @@ func TestReleaseThroughTheModule(t *testing.T) {
 		if _, ok := w.gh.Ref(repo, "refs/heads/release/1.0.0"); !ok {
 			t.Fatal("prepare made no release branch")
 		}
+		w.markReady("1.0.0")
 		src = t.TempDir()
 		checkout(t, w.ctx, w.gh, "release/1.0.0", src)
 	})
@@ -550,6 +551,7 @@ func TestReleaseThroughTheModule(t *testing.T) {
 		w.t = t
 		w.addUnreleased("Second tiny release.")
 		w.must("", "prepare", "--version", "1.1.0")
+		w.markReady("1.1.0")
 		old := t.TempDir()
 		checkout(t, w.ctx, w.gh, "release/1.1.0", old)
 		rep := w.report(w.must(old, "--format", "json", "--", "finalize", "--version", "1.1.0"))
@@ -634,6 +636,18 @@ func (e *callError) Error() string {
 func (e *callError) Unwrap() error { return e.err }
 
 // checkout writes branch's tree and .git/HEAD into dir, as a clean checkout looks.
+// markReady plays the maintainer who marks the release PR of ver ready for review: publish
+// refuses a draft.
+func (w *world) markReady(ver string) {
+	for _, p := range w.gh.Pulls(repo) {
+		if p.Head == "release/"+ver {
+			w.gh.MarkReady(repo, p.Number)
+			return
+		}
+	}
+	w.t.Fatalf("no release PR for %s", ver)
+}
+
 func checkout(t *testing.T, ctx context.Context, gh *githubserver.Server, branch, dir string) {
 	t.Helper()
 	c, err := github.New(github.Options{BaseURL: gh.APIURL(), Token: ghToken})

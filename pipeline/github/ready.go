@@ -33,6 +33,11 @@ type ReadinessOptions struct {
 	// SkipReviews leaves reviews out (a candidate, or a repository without reviews): only the
 	// required checks count.
 	SkipReviews bool
+	// AllowDraft accepts a draft pull request (a candidate's PR may still be one).
+	AllowDraft bool
+	// Commit, when set, is the commit whose required checks count instead of the PR's head: the
+	// source commit publish releases (the head may already be its finalize commit on a re-run).
+	Commit string
 }
 
 // PRReadiness looks at the open pull request from release/X.Y.Z into base: not a draft, approved
@@ -52,7 +57,7 @@ func (c *Client) PRReadiness(ctx context.Context, r Repo, v version.Version, bas
 	}
 	p := prs[0]
 	rd := Readiness{PR: prFromGH(p)}
-	if p.GetDraft() {
+	if p.GetDraft() && !o.AllowDraft {
 		rd.Missing = append(rd.Missing, fmt.Sprintf("pull request #%d is a draft: mark it ready for review (%s)", p.GetNumber(), p.GetHTMLURL()))
 	}
 	approvals, contexts, err := c.branchRules(ctx, r, base)
@@ -66,7 +71,11 @@ func (c *Client) PRReadiness(ctx context.Context, r Repo, v version.Version, bas
 		}
 		rd.Missing = append(rd.Missing, missing...)
 	}
-	failed, pending, err := c.requiredChecks(ctx, r, p.GetHead().GetSHA(), contexts)
+	sha := p.GetHead().GetSHA()
+	if o.Commit != "" {
+		sha = o.Commit
+	}
+	failed, pending, err := c.requiredChecks(ctx, r, sha, contexts)
 	if err != nil {
 		return Readiness{}, err
 	}

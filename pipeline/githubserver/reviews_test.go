@@ -70,3 +70,25 @@ func TestRequiredReviewsAndChecks(t *testing.T) {
 	s.SetChecksPending("acme/gated", head, false)
 	merge("ready", 200, "")
 }
+
+// A maintainer's hands: MarkReady takes a PR out of draft, Approve counts as a writer's approval.
+func TestMaintainerMarksReadyAndApproves(t *testing.T) {
+	s := New(Options{})
+	defer s.Close()
+	s.AddRepo("acme/gated", RepoOptions{RequiredApprovals: 1})
+	n := s.OpenPullRequest("acme/gated", "main", "main", "Release", true)
+	rp := s.repoLocked("acme/gated")
+	if rp.reviewBlock(rp.pull(n)) == "" {
+		t.Fatal("no approval yet, but nothing blocks")
+	}
+	s.MarkReady("acme/gated", n)
+	s.Approve("acme/gated", n, "maintainer")
+	for _, p := range s.Pulls("acme/gated") {
+		if p.Number == n && p.Draft {
+			t.Fatal("still a draft")
+		}
+	}
+	if b := rp.reviewBlock(rp.pull(n)); b != "" {
+		t.Fatalf("approved, still blocked: %s", b)
+	}
+}

@@ -39,6 +39,7 @@ func (w *world) prepare(ver string) *step.Report {
 	if err != nil {
 		w.t.Fatalf("prepare %s: %v\n%s", ver, err, render(rep))
 	}
+	w.sb.ReviewRelease(ver) // a maintainer marks the PR ready and approves it
 	return rep
 }
 

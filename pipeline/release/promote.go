@@ -27,8 +27,9 @@ type PromoteInput struct {
 	AllowUnknownLatest bool
 	// MergeMethod is merge (default), squash or rebase; checked before the first step.
 	MergeMethod string
-	// NoAutoMerge refuses instead of enabling auto-merge when the PR's required checks are pending.
-	NoAutoMerge bool
+	// AutoMerge lets promote go on while the release PR's required checks are still running: the
+	// PR is set to merge by itself when they pass. Never for missing reviews or failed checks.
+	AutoMerge bool
 	// Reinstate promotes a version that was rolled back (its rollback record is cleared). Without
 	// it such a promote is refused: it would silently undo the rollback.
 	Reinstate bool
@@ -261,7 +262,7 @@ func (p *promoteRun) smokeGate() step.Step {
 func (p *promoteRun) prGate() step.Step {
 	return step.Step{
 		Name: "pull request", Kind: step.Gate,
-		Observes: "the pull request release/X.Y.Z → base branch",
+		Observes: "the pull request release/X.Y.Z → base branch: approvals, required checks, mergeability",
 		Observe: func(ctx context.Context) (step.Observation, error) {
 			if p.v.IsPrerelease() {
 				return step.Skip("pre-release: the release PR stays open"), nil
@@ -277,19 +278,38 @@ func (p *promoteRun) prGate() step.Step {
 			if st.PR != nil {
 				p.rep.Set("pull request", st.PR.URL)
 			}
-			switch {
-			case st.Done:
+			if st.Done {
 				return step.Observation{Done: true, Detail: fmt.Sprintf("#%d already merged at %s", st.PR.Number, short(p.plan.commit))}, nil
-			case st.Ready:
-				return step.Observation{Detail: fmt.Sprintf("#%d mergeable at %s", st.PR.Number, short(p.plan.commit))}, nil
-			case st.Pending && !p.in.NoAutoMerge:
-				return step.Observation{Detail: fmt.Sprintf("#%d waits for checks: auto-merge will be enabled", st.PR.Number)}, nil
-			case st.Pending:
-				return step.Observation{}, refuse("#%d waits for required checks and auto-merge is off (--no-auto-merge): wait for the checks and re-run promote", st.PR.Number)
 			}
-			return step.Observation{}, refuse("%s", st.Problem)
+			return p.mergeableNow(ctx, st)
 		},
 	}
+}
+
+// mergeableNow passes only a release PR that can merge now: approved as the base branch requires,
+// its required checks passed, mergeable. Checks still running pass only with --auto-merge (the
+// PR then merges by itself); missing reviews and failed checks never do. latest must not move
+// while the merge waits on anything else.
+func (p *promoteRun) mergeableNow(ctx context.Context, st github.PRState) (step.Observation, error) {
+	rd, err := p.w.gh.PRReadiness(ctx, p.w.repo, p.v, p.w.s.BaseBranch, github.ReadinessOptions{SkipReviews: p.w.s.SkipReviewGate})
+	if err != nil {
+		return step.Observation{}, err
+	}
+	n := 0
+	if st.PR != nil {
+		n = st.PR.Number
+	}
+	switch {
+	case len(rd.Missing) > 0:
+		return step.Observation{}, refuse("#%d cannot merge: %s", n, strings.Join(rd.Missing, "; "))
+	case (len(rd.Waiting) > 0 || st.Pending) && !p.in.AutoMerge:
+		return step.Observation{}, refuse("#%d waits for required checks %s: wait for them and re-run promote, or pass --auto-merge to let it merge when they pass", n, strings.Join(rd.Waiting, ", "))
+	case len(rd.Waiting) > 0 || st.Pending:
+		return step.Observation{Detail: fmt.Sprintf("#%d waits for checks %s: auto-merge will be enabled (--auto-merge)", n, strings.Join(rd.Waiting, ", "))}, nil
+	case !st.Ready:
+		return step.Observation{}, refuse("%s", st.Problem)
+	}
+	return step.Observation{Detail: fmt.Sprintf("#%d approved, checks passed, mergeable at %s", n, short(p.plan.commit))}, nil
 }
 
 func (p *promoteRun) tagsGate() step.Step {
@@ -421,7 +441,7 @@ func (p *promoteRun) mergePR() step.Step {
 			return step.Observation{Plan: fmt.Sprintf("merge the release PR into %s (%s)", p.w.s.BaseBranch, p.merge)}, nil
 		},
 		Act: func(ctx context.Context) (string, error) {
-			res, err := p.w.gh.MergePR(ctx, p.w.repo, p.v, p.w.s.BaseBranch, p.plan.commit, github.MergeOptions{MergeMethod: github.MergeMethod(p.merge), AllowAutoMerge: !p.in.NoAutoMerge})
+			res, err := p.w.gh.MergePR(ctx, p.w.repo, p.v, p.w.s.BaseBranch, p.plan.commit, github.MergeOptions{MergeMethod: github.MergeMethod(p.merge), AllowAutoMerge: p.in.AutoMerge})
 			if err != nil {
 				return "", err
 			}

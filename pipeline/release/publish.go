@@ -86,20 +86,22 @@ type publishRun struct {
 //
 //  1. source tree — the source directory is exactly the commit it releases;
 //  2. CHANGELOG — it finalizes without TBD;
-//  3. release — vX.Y.Z is not public yet;
-//  4. git tag — vX.Y.Z, if it exists, is at this release's finalize commit;
-//  5. rebuild — with --rebuild, promote has not started for X.Y.Z.
+//  3. pull request — the release PR is ready for review, approved as the base branch requires,
+//     and the source commit's required checks passed (a pre-release: the checks only);
+//  4. release — vX.Y.Z is not public yet;
+//  5. git tag — vX.Y.Z, if it exists, is at this release's finalize commit;
+//  6. rebuild — with --rebuild, promote has not started for X.Y.Z.
 //
 // Then the acts, each observing first so a re-run finishes the job:
 //
-//  6. finalize commit — the finalized CHANGELOG committed on release/X.Y.Z on top of exactly the
+//  7. finalize commit — the finalized CHANGELOG committed on release/X.Y.Z on top of exactly the
 //     source commit (so the build cannot race a later commit);
-//  7. platform images — each platform built from that commit's tree and pushed as X.Y.Z-<arch>;
-//  8. index — the X.Y.Z index of those images (never latest);
-//  9. signatures, 10. SBOMs, 11. provenance — SLSA v1 naming the finalize commit;
-//  12. git tag — vX.Y.Z at the finalize commit;
-//  13. draft release — notes from the CHANGELOG, state (digest) kept apart from them;
-//  14. smoke test — repository_dispatch to the downstream repository, recorded in the release.
+//  8. platform images — each platform built from that commit's tree and pushed as X.Y.Z-<arch>;
+//  9. index — the X.Y.Z index of those images (never latest);
+//  10. signatures, 11. SBOMs, 12. provenance — SLSA v1 naming the finalize commit;
+//  13. git tag — vX.Y.Z at the finalize commit;
+//  14. draft release — notes from the CHANGELOG, state (digest) kept apart from them;
+//  15. smoke test — repository_dispatch to the downstream repository, recorded in the release.
 func Publish(ctx context.Context, env *Env, in PublishInput) (*step.Report, error) {
 	p, err := startPublish(env, "publish", in)
 	if err != nil {
@@ -146,6 +148,7 @@ func (p *publishRun) gates() []step.Step {
 	return []step.Step{
 		p.sourceGate(),
 		p.changelogGate(),
+		p.prGate(),
 		p.releaseGate(),
 		p.tagGate(),
 		p.rebuildGate(),

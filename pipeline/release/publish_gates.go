@@ -188,3 +188,36 @@ func (p *publishRun) rebuildGate() step.Step {
 		},
 	}
 }
+
+// prGate checks the release PR before anything is pushed: it exists, is ready for review and
+// approved as the base branch requires, and the source commit's required checks passed. For a
+// pre-release (a candidate) only the required checks count; the PR may still be a draft.
+func (p *publishRun) prGate() step.Step {
+	return step.Step{
+		Name: "pull request", Kind: step.Gate,
+		Observes: "the release PR: draft or not, approvals, the source commit's required checks",
+		Observe: func(ctx context.Context) (step.Observation, error) {
+			if p.plan.source == "" {
+				return step.Observation{}, notChecked("source tree")
+			}
+			cand := p.v.IsPrerelease()
+			rd, err := p.w.gh.PRReadiness(ctx, p.w.repo, p.v, p.w.s.BaseBranch, github.ReadinessOptions{SkipReviews: cand || p.w.s.SkipReviewGate, AllowDraft: cand, Commit: p.plan.source})
+			if err != nil {
+				return step.Observation{}, err
+			}
+			if rd.PR != nil {
+				p.rep.Set("pull request", rd.PR.URL)
+			}
+			if len(rd.Missing) > 0 {
+				return step.Observation{}, refuse("%s", strings.Join(rd.Missing, "; "))
+			}
+			if len(rd.Waiting) > 0 {
+				return step.Observation{}, refuse("required checks of %s still running: %s: wait for them, then re-run publish", short(p.plan.source), strings.Join(rd.Waiting, ", "))
+			}
+			if cand {
+				return step.Observation{Detail: fmt.Sprintf("#%d: required checks of %s passed", rd.PR.Number, short(p.plan.source))}, nil
+			}
+			return step.Observation{Detail: fmt.Sprintf("#%d ready for review, approved, required checks of %s passed", rd.PR.Number, short(p.plan.source))}, nil
+		},
+	}
+}

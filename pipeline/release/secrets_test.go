@@ -52,6 +52,7 @@ func TestSecretsNeverShow(t *testing.T) {
 	w.sb.GitHub.Inject5xx("", "", 502, 3)
 	w.sb.GitHub.InjectSecondaryRateLimit(429, 5, 2)
 	ok(release.Prepare(w.ctx, w.env, "1.0.0"))
+	w.sb.ReviewRelease("1.0.0")
 	dry := *w.env
 	dry.DryRun = true
 	ok(release.Publish(w.ctx, &dry, w.publishInput("1.0.0")))

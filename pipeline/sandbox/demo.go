@@ -48,6 +48,11 @@ func Demo(ctx context.Context, out io.Writer, format string) error {
 		return err
 	}
 
+	n := sb.ReviewRelease(DemoVersion)
+	if format == "text" {
+		fmt.Fprintf(out, "\n=== a maintainer reads the notes, marks PR #%d ready for review and approves it\n", n)
+	}
+
 	dir, err := os.MkdirTemp("", "shipgate-demo-")
 	if err != nil {
 		return err

@@ -97,7 +97,8 @@ func Start(o Options) (*Sandbox, error) {
 	s.Image = s.Registry + "/acme/app"
 
 	gh := githubserver.New(githubserver.Options{Clock: o.Clock, PageSize: o.PageSize, EagerMergeability: true})
-	gh.AddRepo(Repo, githubserver.RepoOptions{Private: true, AllowAutoMerge: true, Files: map[string]string{
+	// The base branch requires one approving review, as most release repositories do.
+	gh.AddRepo(Repo, githubserver.RepoOptions{Private: true, AllowAutoMerge: true, RequiredApprovals: 1, Files: map[string]string{
 		"CHANGELOG.md": InitialChangelog,
 		"Dockerfile":   "FROM scratch\nCOPY app /app\nENTRYPOINT [\"/app\"]\n",
 		"main.go":      "package main\n\nfunc main() {}\n",
@@ -193,6 +194,23 @@ func (s *Sandbox) EditChangelog(branch string, edit func(string) string) string 
 	sha, _ := s.GitHub.Ref(Repo, "refs/heads/"+branch)
 	cl, _ := s.GitHub.File(Repo, sha, "CHANGELOG.md")
 	return s.GitHub.CommitFiles(Repo, branch, map[string]string{"CHANGELOG.md": edit(cl)}, "docs: edit CHANGELOG")
+}
+
+// Maintainer is who reviews release pull requests in the sandbox.
+const Maintainer = "maintainer"
+
+// ReviewRelease plays a maintainer who read the release notes of ver: the release PR is marked
+// ready for review and approved. It returns the PR number, 0 when there is no open release PR.
+func (s *Sandbox) ReviewRelease(ver string) int {
+	branch := "release/" + strings.TrimPrefix(ver, "v")
+	for _, p := range s.GitHub.Pulls(Repo) {
+		if p.Head == branch && p.State == "open" {
+			s.GitHub.MarkReady(Repo, p.Number)
+			s.GitHub.Approve(Repo, p.Number, Maintainer)
+			return p.Number
+		}
+	}
+	return 0
 }
 
 // PassSmokeTest plays the downstream repository's smoke test passing for version vX.Y.Z of the
