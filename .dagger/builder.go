@@ -27,32 +27,11 @@ func (m *Shipgate) builder(syftImage string) *engineBuilder {
 // Build builds platform p from the source tree with the finalized CHANGELOG written in (exactly
 // the finalize commit's tree), labels it with the commit, and pushes it with its per-arch tag.
 func (b *engineBuilder) Build(ctx context.Context, p version.Platform, spec release.BuildSpec) (string, error) {
-	m := b.m
-	tree := m.Source.WithNewFile(spec.ChangelogPath, string(spec.Changelog))
-	args, err := config.ParseBuildArgs(m.BuildArgs)
+	ctr, err := b.container(ctx, p, spec)
 	if err != nil {
 		return "", err
 	}
-	var bargs []dagger.BuildArg
-	for _, k := range config.SortedKeys(args) {
-		bargs = append(bargs, dagger.BuildArg{Name: k, Value: args[k]})
-	}
-	ctr := tree.DockerBuild(dagger.DirectoryDockerBuildOpts{Platform: dagger.Platform(p.String()), Dockerfile: m.Dockerfile, BuildArgs: bargs})
-	// The v0.21.8 engine reports FROM scratch builds for arm64 as linux/amd64 and would publish
-	// them so: re-wrap such a build for its platform. The registry reads every pushed config back
-	// and refuses a platform that is still wrong.
-	got, err := ctr.Platform(ctx)
-	if err != nil {
-		return "", fmt.Errorf("build %s: %w", p, err)
-	}
-	if gp, perr := version.ParsePlatform(string(got)); perr != nil || !gp.Equal(p) {
-		if ctr, err = rewrap(ctx, ctr, p); err != nil {
-			return "", err
-		}
-	}
-	for _, k := range sortedLabels(spec.Labels) {
-		ctr = ctr.WithLabel(k, spec.Labels[k])
-	}
+	m := b.m
 	if m.RegistryPassword != nil {
 		host, _, _ := strings.Cut(spec.Image, "/")
 		ctr = ctr.WithRegistryAuth(host, m.RegistryUsername, m.RegistryPassword)
@@ -68,6 +47,56 @@ func (b *engineBuilder) Build(ctx context.Context, p version.Platform, spec rele
 	}
 	b.built[p.String()] = ctr
 	return digest, nil
+}
+
+// TestImage runs argv in platform p's image, built as Build builds it, before anything is
+// pushed (--test). The engine caches the build, so the push after it builds nothing again.
+func (b *engineBuilder) TestImage(ctx context.Context, p version.Platform, spec release.BuildSpec, argv []string) (release.TestResult, error) {
+	ctr, err := b.container(ctx, p, spec)
+	if err != nil {
+		return release.TestResult{}, err
+	}
+	run := ctr.WithExec(argv, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+	code, err := run.ExitCode(ctx)
+	if err != nil {
+		return release.TestResult{}, fmt.Errorf("run in the %s image: %w", p, err)
+	}
+	out, err := run.CombinedOutput(ctx)
+	if err != nil {
+		return release.TestResult{}, fmt.Errorf("read the output in the %s image: %w", p, err)
+	}
+	return release.TestResult{ExitCode: code, Output: out}, nil
+}
+
+// container builds platform p from the finalized tree, for its platform, with spec's labels.
+func (b *engineBuilder) container(ctx context.Context, p version.Platform, spec release.BuildSpec) (*dagger.Container, error) {
+	m := b.m
+	tree := m.Source.WithNewFile(spec.ChangelogPath, string(spec.Changelog))
+	args, err := config.ParseBuildArgs(m.BuildArgs)
+	if err != nil {
+		return nil, err
+	}
+	var bargs []dagger.BuildArg
+	for _, k := range config.SortedKeys(args) {
+		bargs = append(bargs, dagger.BuildArg{Name: k, Value: args[k]})
+	}
+	ctr := tree.DockerBuild(dagger.DirectoryDockerBuildOpts{Platform: dagger.Platform(p.String()), Dockerfile: m.Dockerfile, BuildArgs: bargs})
+	// The v0.21.8 engine reports FROM scratch builds for arm64 as linux/amd64 and would publish
+	// them so: re-wrap such a build for its platform. The registry reads every pushed config back
+	// and refuses a platform that is still wrong.
+	got, err := ctr.Platform(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("build %s: %w", p, err)
+	}
+	if gp, perr := version.ParsePlatform(string(got)); perr != nil || !gp.Equal(p) {
+		if ctr, err = rewrap(ctx, ctr, p); err != nil {
+			return nil, err
+		}
+	}
+	for _, k := range sortedLabels(spec.Labels) {
+		ctr = ctr.WithLabel(k, spec.Labels[k])
+	}
+	return ctr, nil
 }
 
 // rewrap puts a build's root filesystem into a container of the right platform and re-applies the

@@ -523,6 +523,13 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg syftImage", err))
 				}
 			}
+			var test []string
+			if inputArgs["test"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["test"]), &test)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg test", err))
+				}
+			}
 			var runId string
 			if inputArgs["runID"] != nil {
 				err = json.Unmarshal([]byte(inputArgs["runID"]), &runId)
@@ -544,7 +551,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg workflowRef", err))
 				}
 			}
-			return (*Shipgate).Publish(&parent, ctx, version, commit, dryRun, rebuild, prebuilt, platformDigest, syftImage, runId, runAttempt, workflowRef)
+			return (*Shipgate).Publish(&parent, ctx, version, commit, dryRun, rebuild, prebuilt, platformDigest, syftImage, test, runId, runAttempt, workflowRef)
 		case "PublishPlatform":
 			var parent Shipgate
 			err = json.Unmarshal(parentJSON, &parent)
@@ -572,7 +579,14 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg commit", err))
 				}
 			}
-			return (*Shipgate).PublishPlatform(&parent, ctx, version, platform, commit)
+			var test []string
+			if inputArgs["test"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["test"]), &test)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg test", err))
+				}
+			}
+			return (*Shipgate).PublishPlatform(&parent, ctx, version, platform, commit, test)
 		case "Rollback":
 			var parent Shipgate
 			err = json.Unmarshal(parentJSON, &parent)

@@ -372,6 +372,12 @@ func (m *Shipgate) Publish(
 	// +optional
 	// +default="anchore/syft:v1.50.0@sha256:1288ea4c8b38767b4e620c1e312c8cb26b6e887a99b4f07ab6cd19fc6f225026"
 	syftImage string,
+	// Command to run inside each built platform image before anything is pushed (repeatable).
+	//
+	// Split into words like a shell would (quotes, backslashes) but run without one; a command
+	// that exits non-zero refuses the push and the report shows its last lines.
+	// +optional
+	test []string,
 	// GitHub Actions run id (GITHUB_RUN_ID), recorded in provenance and the dispatch.
 	// +optional
 	runID string,
@@ -395,7 +401,7 @@ func (m *Shipgate) Publish(
 		return "", err
 	}
 	b := m.builder(syftImage)
-	return m.result(release.Publish(ctx, env, release.PublishInput{Version: version, Commit: commit, Dir: dir, Builder: b, Digests: digests, Prebuilt: prebuilt, Rebuild: rebuild}))
+	return m.result(release.Publish(ctx, env, release.PublishInput{Version: version, Commit: commit, Dir: dir, Builder: b, Digests: digests, Prebuilt: prebuilt, Rebuild: rebuild, Tests: test}))
 }
 
 // Finalize commits the finalized CHANGELOG for native per-arch runners and prints the commit.
@@ -438,6 +444,9 @@ func (m *Shipgate) PublishPlatform(
 	platform string,
 	// The finalize commit that finalize printed; the source tree must be exactly this commit.
 	commit string,
+	// Command to run inside the built image before it is pushed (repeatable), as for publish.
+	// +optional
+	test []string,
 ) (string, error) {
 	env, err := m.env(ctx, false, run{})
 	if err != nil {
@@ -447,7 +456,7 @@ func (m *Shipgate) PublishPlatform(
 	if err != nil {
 		return "", err
 	}
-	return m.result(release.PublishPlatform(ctx, env, release.PlatformInput{Version: version, Platform: platform, Commit: commit, Dir: dir, Builder: m.builder("")}))
+	return m.result(release.PublishPlatform(ctx, env, release.PlatformInput{Version: version, Platform: platform, Commit: commit, Dir: dir, Builder: m.builder(""), Tests: test}))
 }
 
 // Promote is phase 2: it checks every gate, then moves latest and publishes the release.

@@ -473,10 +473,27 @@ func TestReleaseThroughTheModule(t *testing.T) {
 		w.must(src, "publish", "--version", "1.0.0", "--dry-run")
 		w.unchanged("publish --dry-run", before, "1.0.0")
 	})
+	s.run("a failing --test pushes nothing", func(t *testing.T) {
+		w.t = t
+		r := w.call(src, "publish", "--version", "1.0.0", "--test", "/no-such-binary")
+		if r.exitCode() == 0 {
+			t.Fatalf("publish with a failing --test succeeded:\n%s", r.stdout)
+		}
+		for _, tag := range []string{"1.0.0", "1.0.0-amd64", "1.0.0-arm64"} {
+			if d := w.digest(tag); d != "" {
+				t.Fatalf("a failing --test still pushed %s (%s)", tag, d)
+			}
+		}
+	})
 	s.run("publish names every step and makes SBOMs", func(t *testing.T) {
 		w.t = t
-		r := w.must(src, "--format", "json", "--", "publish", "--version", "1.0.0")
+		r := w.must(src, "--format", "json", "--", "publish", "--version", "1.0.0", "--test", "/app")
 		rep := w.report(r)
+		for _, st := range rep.Steps {
+			if st.Name == "image tests" && st.Status != "passed" {
+				t.Errorf("--test /app in the built images: %s", st.Status)
+			}
+		}
 		w.namesEveryStep(r, rep)
 		for _, st := range rep.Steps {
 			if strings.Contains(strings.ToLower(st.Name), "sbom") && st.Status != "acted" && st.Status != "done" {

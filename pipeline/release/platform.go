@@ -24,6 +24,8 @@ type PlatformInput struct {
 	Dir string
 	// Builder builds and pushes the image.
 	Builder Builder
+	// Tests are commands (--test) run inside the image before it is pushed.
+	Tests []string
 }
 
 // platformRun is one PublishPlatform: what its gates found, then the build.
@@ -33,9 +35,10 @@ type platformRun struct {
 	rep *step.Report
 	v   version.Version
 	pl  version.Platform
-	// The plan: the finalize commit, checked, and its CHANGELOG.
+	// The plan: the finalize commit, checked, its CHANGELOG, the --test commands.
 	commit string
 	cl     []byte
+	tests  [][]string
 }
 
 // PublishPlatform builds one platform on its own runner from the finalize commit's tree (already
@@ -44,7 +47,8 @@ type platformRun struct {
 //
 //  1. source tree — the source directory is exactly --commit, the head of release/X.Y.Z;
 //  2. CHANGELOG — that tree's CHANGELOG passes the TBD rule (it is finalized);
-//  3. platform image — X.Y.Z-<arch> built from that commit (done when already there).
+//  3. image tests — each --test runs in the image built from that commit, before the push;
+//  4. platform image — X.Y.Z-<arch> built from that commit (done when already there).
 //
 // The report's "digest" output is the platform manifest's digest.
 func PublishPlatform(ctx context.Context, env *Env, in PlatformInput) (*step.Report, error) {
@@ -59,7 +63,10 @@ func PublishPlatform(ctx context.Context, env *Env, in PlatformInput) (*step.Rep
 	if in.Commit == "" {
 		return fail(rep, fault.BadInputf("--commit is required: the finalize commit that `finalize` printed"))
 	}
-	return rep, w.run(ctx, rep, []step.Step{p.sourceGate(), p.changelogGate(), p.image()})
+	if p.tests, err = parseTests(in.Tests); err != nil {
+		return fail(rep, err)
+	}
+	return rep, w.run(ctx, rep, []step.Step{p.sourceGate(), p.changelogGate(), p.imageTests(), p.image()})
 }
 
 func (p *platformRun) sourceGate() step.Step {
@@ -97,6 +104,31 @@ func (p *platformRun) changelogGate() step.Step {
 			}
 			p.cl = cl
 			return step.Observation{Detail: path + " is finalized for " + p.v.String()}, nil
+		},
+	}
+}
+
+func (p *platformRun) imageTests() step.Step {
+	return step.Step{
+		Name: "image tests", Kind: step.Gate, Observes: "--test commands, run in the image before its push",
+		Observe: func(ctx context.Context) (step.Observation, error) {
+			switch {
+			case len(p.tests) == 0:
+				return step.Skip("no --test given"), nil
+			case p.w.env.DryRun:
+				return step.Skip(fmt.Sprintf("dry run: %d test(s) would run before the push", len(p.tests))), nil
+			}
+			img, err := p.w.reg.Image(ctx, p.w.image, p.v.ArchTag(p.pl))
+			if err != nil {
+				return step.Observation{}, err
+			}
+			if img.Found && img.Labels[registry.LabelRevision] == p.commit {
+				return step.Observation{Done: true, Detail: "already pushed from the finalize commit (tested before its push)"}, nil
+			}
+			if err := p.w.testImage(ctx, p.in.Builder, p.v, p.pl, p.commit, p.cl, p.tests); err != nil {
+				return step.Observation{}, err
+			}
+			return step.Observation{Detail: fmt.Sprintf("%d test(s) passed on %s", len(p.tests), p.pl)}, nil
 		},
 	}
 }

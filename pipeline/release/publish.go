@@ -56,6 +56,9 @@ type PublishInput struct {
 	// Rebuild allows replacing an X.Y.Z index that holds different content — refused once promote
 	// has started.
 	Rebuild bool
+	// Tests are commands (--test) run inside each platform image built here, before anything is
+	// pushed; one that fails refuses the push.
+	Tests []string
 }
 
 // publishPlan is what publish's gates found; the acts only read it.
@@ -63,6 +66,7 @@ type publishPlan struct {
 	source  string             // the commit the source tree is
 	fin     changelog.Result   // the finalized CHANGELOG
 	given   map[string]v1.Hash // --platform-digest values, parsed
+	tests   [][]string         // --test commands, parsed
 	tagAt   string             // the commit vX.Y.Z points at, "" when it does not exist
 	release *github.Release    // the draft found (nil: none yet)
 }
@@ -96,12 +100,14 @@ type publishRun struct {
 //
 //  7. finalize commit — the finalized CHANGELOG committed on release/X.Y.Z on top of exactly the
 //     source commit (so the build cannot race a later commit);
-//  8. platform images — each platform built from that commit's tree and pushed as X.Y.Z-<arch>;
-//  9. index — the X.Y.Z index of those images (never latest);
-//  10. signatures, 11. SBOMs, 12. provenance — SLSA v1 naming the finalize commit;
-//  13. git tag — vX.Y.Z at the finalize commit;
-//  14. draft release — notes from the CHANGELOG, state (digest) kept apart from them;
-//  15. smoke test — repository_dispatch to the downstream repository, recorded in the release.
+//  8. image tests (a gate) — each --test runs in every platform image built from that commit,
+//     before anything is pushed;
+//  9. platform images — each platform built from that commit's tree and pushed as X.Y.Z-<arch>;
+//  10. index — the X.Y.Z index of those images (never latest);
+//  11. signatures, 12. SBOMs, 13. provenance — SLSA v1 naming the finalize commit;
+//  14. git tag — vX.Y.Z at the finalize commit;
+//  15. draft release — notes from the CHANGELOG, state (digest) kept apart from them;
+//  16. smoke test — repository_dispatch to the downstream repository, recorded in the release.
 func Publish(ctx context.Context, env *Env, in PublishInput) (*step.Report, error) {
 	p, err := startPublish(env, "publish", in)
 	if err != nil {
@@ -109,6 +115,7 @@ func Publish(ctx context.Context, env *Env, in PublishInput) (*step.Report, erro
 	}
 	steps := append(p.gates(),
 		p.finalizeCommit(),
+		p.imageTests(),
 		p.platformImages(),
 		p.indexStep(),
 		p.signatures(),
@@ -139,6 +146,10 @@ func startPublish(env *Env, phase string, in PublishInput) (*publishRun, error) 
 		return p, err
 	}
 	if p.plan.given, err = parseDigests(w.platforms, in.Digests); err != nil {
+		_, err = fail(rep, err)
+		return p, err
+	}
+	if p.plan.tests, err = parseTests(in.Tests); err != nil {
 		_, err = fail(rep, err)
 	}
 	return p, err

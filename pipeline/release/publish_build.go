@@ -89,6 +89,39 @@ func (p *publishRun) platformImages() step.Step {
 	}
 }
 
+// imageTests runs the --test commands inside each platform image about to be built, before any
+// push: a failing test refuses the push (nothing is pushed, X.Y.Z is not burnt).
+func (p *publishRun) imageTests() step.Step {
+	return step.Step{
+		Name: "image tests", Kind: step.Gate,
+		Observes: "--test commands, run in each platform image built from the finalize commit before any push",
+		Observe: func(ctx context.Context) (step.Observation, error) {
+			n := len(p.plan.tests)
+			switch {
+			case n == 0:
+				return step.Skip("no --test given"), nil
+			case p.in.Prebuilt || len(p.plan.given) == len(p.w.platforms):
+				return step.Skip("the platform images were built elsewhere (publish-platform runs the tests there)"), nil
+			case p.w.env.DryRun || p.commit == "":
+				return step.Skip(fmt.Sprintf("dry run: %d test(s) would run in each platform image before the push", n)), nil
+			}
+			missing, _, err := p.platformState(ctx)
+			if err != nil {
+				return step.Observation{}, err
+			}
+			if len(missing) == 0 {
+				return step.Observation{Done: true, Detail: "every platform image is already pushed from the finalize commit (tested before its push)"}, nil
+			}
+			for _, pl := range missing {
+				if err := p.w.testImage(ctx, p.in.Builder, p.v, pl, p.commit, p.plan.fin.Content, p.plan.tests); err != nil {
+					return step.Observation{}, err
+				}
+			}
+			return step.Observation{Detail: fmt.Sprintf("%d test(s) passed on %s", n, platformList(missing))}, nil
+		},
+	}
+}
+
 // platformState finds each platform's image: given by --platform-digest, or already pushed from
 // the finalize commit; the rest are missing.
 func (p *publishRun) platformState(ctx context.Context) (missing []version.Platform, have []string, err error) {

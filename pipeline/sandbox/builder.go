@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,12 +34,49 @@ type Builder struct {
 	// Mislabel makes the image of these platforms claim linux/amd64 in its config, as the v0.21.8
 	// engine does for scratch arm64 builds.
 	Mislabel map[string]bool
+	// Exec plays a command run in a built image (--test); nil runs RunInImage.
+	Exec func(p version.Platform, argv []string) release.TestResult
 
 	mu     sync.Mutex
 	builds []string
+	tests  []string
 }
 
-var _ release.Builder = (*Builder)(nil)
+var (
+	_ release.Builder = (*Builder)(nil)
+	_ release.Prover  = (*Builder)(nil)
+)
+
+// RunInImage is what the sandbox image does with a command: /app (the only binary in this
+// scratch-style image) prints its platform and succeeds; anything else is not found, as in a
+// FROM scratch container.
+func RunInImage(p version.Platform, argv []string) release.TestResult {
+	if argv[0] == "/app" {
+		return release.TestResult{Output: fmt.Sprintf("app for %s: ok\n", p)}
+	}
+	return release.TestResult{ExitCode: 127, Output: fmt.Sprintf("exec %s: no such file or directory\n", argv[0])}
+}
+
+// TestImage implements release.Prover: it builds the image (without pushing) and plays argv in it.
+func (b *Builder) TestImage(ctx context.Context, p version.Platform, spec release.BuildSpec, argv []string) (release.TestResult, error) {
+	if _, err := b.image(p, spec); err != nil {
+		return release.TestResult{}, err
+	}
+	b.mu.Lock()
+	b.tests = append(b.tests, p.String()+" "+strings.Join(argv, " "))
+	b.mu.Unlock()
+	if b.Exec != nil {
+		return b.Exec(p, argv), nil
+	}
+	return RunInImage(p, argv), nil
+}
+
+// Tests lists the commands TestImage ran, "linux/amd64 /app --version" each, in order.
+func (b *Builder) Tests() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.tests...)
+}
 
 // Builds lists what was built, "linux/amd64@<commit>" each, in order.
 func (b *Builder) Builds() []string {
@@ -49,36 +87,7 @@ func (b *Builder) Builds() []string {
 
 // Build implements release.Builder.
 func (b *Builder) Build(ctx context.Context, p version.Platform, spec release.BuildSpec) (string, error) {
-	epoch := time.Unix(0, 0).UTC()
-	base, err := layer(map[string]string{"etc/os-release": "NAME=scratch\n"})
-	if err != nil {
-		return "", err
-	}
-	app, err := layer(map[string]string{"app": fmt.Sprintf("binary for %s built from %s\n", p, spec.Commit)})
-	if err != nil {
-		return "", err
-	}
-	docs, err := layer(map[string]string{spec.ChangelogPath: string(spec.Changelog)})
-	if err != nil {
-		return "", err
-	}
-	img, err := mutate.AppendLayers(empty.Image, base, app, docs)
-	if err != nil {
-		return "", err
-	}
-	cfg, err := img.ConfigFile()
-	if err != nil {
-		return "", err
-	}
-	cfg = cfg.DeepCopy()
-	cfg.OS, cfg.Architecture, cfg.Variant = p.OS, p.Architecture, p.Variant
-	if b.Mislabel[p.String()] {
-		cfg.OS, cfg.Architecture, cfg.Variant = "linux", "amd64", ""
-	}
-	cfg.Created = v1.Time{Time: epoch}
-	cfg.Config.Entrypoint = []string{"/app"}
-	cfg.Config.Labels = spec.Labels
-	img, err = mutate.ConfigFile(img, cfg)
+	img, err := b.image(p, spec)
 	if err != nil {
 		return "", err
 	}
@@ -101,6 +110,40 @@ func (b *Builder) Build(ctx context.Context, p version.Platform, spec release.Bu
 	b.builds = append(b.builds, p.String()+"@"+spec.Commit)
 	b.mu.Unlock()
 	return d.String(), nil
+}
+
+// image builds platform p's image in memory: a base layer, the application, the CHANGELOG.
+func (b *Builder) image(p version.Platform, spec release.BuildSpec) (v1.Image, error) {
+	epoch := time.Unix(0, 0).UTC()
+	base, err := layer(map[string]string{"etc/os-release": "NAME=scratch\n"})
+	if err != nil {
+		return nil, err
+	}
+	app, err := layer(map[string]string{"app": fmt.Sprintf("binary for %s built from %s\n", p, spec.Commit)})
+	if err != nil {
+		return nil, err
+	}
+	docs, err := layer(map[string]string{spec.ChangelogPath: string(spec.Changelog)})
+	if err != nil {
+		return nil, err
+	}
+	img, err := mutate.AppendLayers(empty.Image, base, app, docs)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	cfg = cfg.DeepCopy()
+	cfg.OS, cfg.Architecture, cfg.Variant = p.OS, p.Architecture, p.Variant
+	if b.Mislabel[p.String()] {
+		cfg.OS, cfg.Architecture, cfg.Variant = "linux", "amd64", ""
+	}
+	cfg.Created = v1.Time{Time: epoch}
+	cfg.Config.Entrypoint = []string{"/app"}
+	cfg.Config.Labels = spec.Labels
+	return mutate.ConfigFile(img, cfg)
 }
 
 // SBOM implements release.Builder with a minimal SPDX 2.3 document naming the image.

@@ -61,7 +61,7 @@ func Demo(ctx context.Context, out io.Writer, format string) error {
 	if _, err := sb.Checkout(ctx, "release/"+DemoVersion, dir); err != nil {
 		return err
 	}
-	rep, err = release.Publish(ctx, env, release.PublishInput{Version: DemoVersion, Dir: dir, Builder: sb.Builder})
+	rep, err = release.Publish(ctx, env, release.PublishInput{Version: DemoVersion, Dir: dir, Builder: sb.Builder, Tests: []string{"/app --version"}})
 	show("publish "+DemoVersion+" (phase 1)", rep)
 	if err != nil {
 		return err

@@ -48,19 +48,22 @@ func (r Runner) Run(ctx context.Context, rep *Report, steps []Step) error {
 	rep.Started = clk.Now()
 	defer func() { rep.Duration = clk.Now().Sub(rep.Started) }()
 
-	var refused []string
+	var refused, acted []string
 	for i, s := range steps {
 		if len(refused) > 0 && s.Kind != Gate {
 			// A block of gates just ended with refusals: nothing after it runs.
 			for _, rest := range steps[i:] {
 				rep.add(Record{Name: rest.Name, Kind: rest.Kind, Status: NotRun})
 			}
-			err := &RefusedError{Phase: rep.Phase, Reasons: refused}
+			err := &RefusedError{Phase: rep.Phase, Reasons: refused, Acted: acted}
 			span.SetStatus(codes.Error, err.Error())
 			rep.Err = err.Error()
 			return err
 		}
 		rec, err := r.runOne(ctx, clk, tracer, s)
+		if rec.Status == Acted {
+			acted = append(acted, s.Name)
+		}
 		rep.add(rec)
 		r.progress(rec)
 		if err != nil && s.Kind == Gate && rec.Status == Refused {
@@ -87,7 +90,7 @@ func (r Runner) Run(ctx context.Context, rep *Report, steps []Step) error {
 		}
 	}
 	if len(refused) > 0 {
-		err := &RefusedError{Phase: rep.Phase, Reasons: refused}
+		err := &RefusedError{Phase: rep.Phase, Reasons: refused, Acted: acted}
 		span.SetStatus(codes.Error, err.Error())
 		rep.Err = err.Error()
 		return err

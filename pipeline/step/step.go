@@ -109,11 +109,18 @@ var ErrRefused = errors.New("gate refused")
 type RefusedError struct {
 	Phase   string
 	Reasons []string // "gate-name: reason"
+	// Acted names the steps that acted before the refusing gates (a gate after an act); empty
+	// when nothing changed.
+	Acted []string
 }
 
 func (e *RefusedError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s refused by %d gate(s), nothing changed:", e.Phase, len(e.Reasons))
+	if len(e.Acted) == 0 {
+		fmt.Fprintf(&b, "%s refused by %d gate(s), nothing changed:", e.Phase, len(e.Reasons))
+	} else {
+		fmt.Fprintf(&b, "%s refused by %d gate(s) after %s; nothing after them changed:", e.Phase, len(e.Reasons), strings.Join(e.Acted, ", "))
+	}
 	for _, r := range e.Reasons {
 		// A reason's own lines (a list of unmet requirements) are indented under its bullet, so
 		// they cannot be read as gates of their own.

@@ -398,3 +398,13 @@ func TestJSONCarriesTheVerdict(t *testing.T) {
 		t.Fatalf("ok report:\n%s", js)
 	}
 }
+
+// A gate that refuses after an act does not claim that nothing changed.
+func TestRefusalAfterAnActSaysWhatChanged(t *testing.T) {
+	w := newWorld()
+	rep := NewReport("publish", "1.2.3")
+	err := (Runner{}).Run(context.Background(), rep, []Step{w.create("commit"), w.gate("tests", func() error { return fault.Refusedf("test failed") }), w.create("push")})
+	if err == nil || strings.Contains(err.Error(), "nothing changed") || !strings.Contains(err.Error(), "after create commit") {
+		t.Fatalf("refusal after an act: %v", err)
+	}
+}

@@ -1,0 +1,73 @@
+package config
+
+import (
+	"strings"
+
+	"github.com/shipgate/shipgate/pipeline/fault"
+)
+
+// maxCommand bounds a --test command, so an error never quotes a megabyte.
+const maxCommand = 4096
+
+// ParseCommand splits a --test value into the argv it runs (no shell is involved): words are
+// separated by spaces or tabs; single quotes keep everything literally, double quotes keep spaces
+// and honour \" and \\; a backslash outside quotes escapes the next character. Write `sh -c '…'`
+// to run a shell, where the image has one.
+func ParseCommand(s string) ([]string, error) {
+	if len(s) > maxCommand {
+		return nil, fault.BadInputf("--test is %d characters: at most %d", len(s), maxCommand)
+	}
+	if strings.ContainsAny(s, "\n\r\x00") {
+		return nil, fault.BadInputf("--test %s: a command is one line without NUL characters", show(s))
+	}
+	var argv []string
+	var cur strings.Builder
+	inWord := false
+	var quote rune
+	escaped := false
+	for _, r := range s {
+		switch {
+		case escaped:
+			cur.WriteRune(r)
+			escaped = false
+		case quote == '\'':
+			if r == '\'' {
+				quote = 0
+			} else {
+				cur.WriteRune(r)
+			}
+		case quote == '"':
+			switch r {
+			case '"':
+				quote = 0
+			case '\\':
+				escaped = true
+			default:
+				cur.WriteRune(r)
+			}
+		case r == '\'' || r == '"':
+			quote, inWord = r, true
+		case r == '\\':
+			escaped, inWord = true, true
+		case r == ' ' || r == '\t':
+			if inWord {
+				argv = append(argv, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteRune(r)
+			inWord = true
+		}
+	}
+	if quote != 0 || escaped {
+		return nil, fault.BadInputf("--test %s: an unclosed quote or a trailing backslash", show(s))
+	}
+	if inWord {
+		argv = append(argv, cur.String())
+	}
+	if len(argv) == 0 {
+		return nil, fault.BadInputf("--test is empty: give the command to run in the image, e.g. --test '/app --version'")
+	}
+	return argv, nil
+}
