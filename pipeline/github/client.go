@@ -34,6 +34,11 @@
 //	promote  contents: write (publish release, lock ref, merge), pull_requests: write (mark ready,
 //	         merge, enable auto-merge); contents: read on the downstream repository for the gate
 //	status   contents: write to see drafts (read-only tokens do not see them), pull_requests: read
+//	assets   contents: write (UploadAsset; attach to the draft: immutable releases refuse later)
+//	attest   attestations: write (StoreAttestation, EnsureAttestation; the signing workflow also
+//	         needs id-token: write); attestations: read to list them in a private repository
+//	smoke    statuses: read on the released repository (SmokeStatus); the downstream reporting
+//	         the result needs statuses: write there (SetStatus)
 //
 // Commits made with the Actions GITHUB_TOKEN trigger no workflows, so the release PR's required
 // checks never run on the finalize commit: prepare and publish need a GitHub App or personal token
@@ -92,6 +97,8 @@ type Client struct {
 	tokenFlag  string
 	// perms remembers what GitHub said the token may do, per repository.
 	perms sync.Map
+	// plain sends requests without the token: downloads GitHub redirects to a storage host.
+	plain http.RoundTripper
 }
 
 // New checks the options and builds a Client. It makes no request.
@@ -131,9 +138,26 @@ func New(o Options) (*Client, error) {
 		if err != nil {
 			return nil, fault.BadInputf("GitHub API URL %q (--github-api): %w", redactURL(o.BaseURL), err)
 		}
+		c.UploadURL, _ = url.Parse(uploadFor(o.BaseURL)) // go-github would derive <base>/api/v3/api/uploads/
 		graphqlURL = graphQLFor(c.BaseURL)
 	}
-	return &Client{gh: c, graphqlURL: graphqlURL, clk: clock.Or(o.Clock), log: o.Log, token: o.Token, tokenFlag: flag}, nil
+	return &Client{gh: c, graphqlURL: graphqlURL, clk: clock.Or(o.Clock), log: o.Log, token: o.Token, tokenFlag: flag, plain: t.base}, nil
+}
+
+// uploadFor derives the uploads root from the REST root: api.X → uploads.X (github.com, GHE.com),
+// otherwise the host's /api/uploads/ (GitHub Enterprise Server), whatever path the REST root has.
+func uploadFor(base string) string {
+	u, err := url.Parse(base)
+	if err != nil {
+		return base
+	}
+	u.RawQuery, u.Fragment = "", ""
+	if h, ok := strings.CutPrefix(u.Host, "api."); ok {
+		u.Host, u.Path = "uploads."+h, "/"
+		return u.String()
+	}
+	u.Path = "/api/uploads/"
+	return u.String()
 }
 
 // graphQLFor derives the GraphQL endpoint from the REST base: /api/v3/ → /api/graphql (GitHub

@@ -18,21 +18,75 @@ import (
 // DefaultEventType is the repository_dispatch event type of the smoke test.
 const DefaultEventType = "shipgate-smoke-test"
 
-// DispatchPayload is the client_payload of the smoke-test dispatch. GitHub accepts at most 10
-// top-level properties; this has 8.
+// DispatchPayload is the client_payload of the smoke-test dispatch. Its keys are the names the
+// receiver of the flow shipgate replaces already reads (tag, release_kind, source_repo,
+// source_sha, source_run_id, source_run_url, correlation_id) plus version, image and digest: ten,
+// GitHub's limit of top-level properties. Extra adds keys of the caller's own; a payload with more
+// than ten keys in all is refused before anything is sent (BadInput).
 type DispatchPayload struct {
 	Version string `json:"version"`
-	Tag     string `json:"tag"`
+	// Tag is the git tag of the build ("v1.2.3", "1.2.3-rc4"), as the receiver validates it.
+	Tag string `json:"tag"`
+	// ReleaseKind is ReleaseCandidate or ReleaseFinal; empty means final.
+	ReleaseKind string `json:"release_kind"`
 	// Image is the image repository (ghcr.io/acme/app); Digest the index digest to test.
 	Image  string `json:"image"`
 	Digest string `json:"digest"`
 	// Repository is the source repository (owner/name); Commit the finalize commit.
-	Repository string `json:"repository"`
-	Commit     string `json:"commit"`
-	RunID      string `json:"run_id"`
+	Repository string `json:"source_repo"`
+	Commit     string `json:"source_sha"`
+	// RunID and RunURL name the publishing run (RunURL may name its attempt:
+	// …/actions/runs/ID/attempts/N).
+	RunID  string `json:"source_run_id,omitempty"`
+	RunURL string `json:"source_run_url,omitempty"`
 	// CorrelationID is CorrelationID(version, digest): the same on every re-run, so the
 	// downstream can de-duplicate and name it in its release.
 	CorrelationID string `json:"correlation_id"`
+	// Extra are further top-level keys; they may not replace the keys above.
+	Extra map[string]any `json:"-"`
+}
+
+// Release kinds of DispatchPayload.ReleaseKind.
+const (
+	ReleaseCandidate = "candidate"
+	ReleaseFinal     = "final"
+)
+
+// MaxPayloadKeys is GitHub's limit on top-level properties of a repository_dispatch
+// client_payload.
+const MaxPayloadKeys = 10
+
+// ClientPayload is p as the JSON object sent: the fields, then Extra. More than MaxPayloadKeys
+// keys, an Extra key that would replace a field, or an unknown release kind is BadInput.
+func (p DispatchPayload) ClientPayload() (json.RawMessage, error) {
+	if p.ReleaseKind == "" {
+		p.ReleaseKind = ReleaseFinal
+	}
+	if p.ReleaseKind != ReleaseCandidate && p.ReleaseKind != ReleaseFinal {
+		return nil, fault.BadInputf("dispatch payload: release_kind %q: use %q or %q", p.ReleaseKind, ReleaseCandidate, ReleaseFinal)
+	}
+	type plain DispatchPayload // no methods: no recursion
+	raw, err := json.Marshal(plain(p))
+	if err != nil {
+		return nil, fault.BadInputf("dispatch payload: %w", err)
+	}
+	m := map[string]json.RawMessage{}
+	_ = json.Unmarshal(raw, &m)
+	for k, v := range p.Extra {
+		if _, taken := m[k]; taken {
+			return nil, fault.BadInputf("dispatch payload: extra key %q would replace shipgate's own", k)
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, fault.BadInputf("dispatch payload: extra key %q: %w", k, err)
+		}
+		m[k] = b
+	}
+	if len(m) > MaxPayloadKeys {
+		return nil, fault.BadInputf("dispatch payload has %d top-level keys: GitHub accepts at most %d (No more than 10 properties are allowed); drop %d extra key(s)", len(m), MaxPayloadKeys, len(m)-MaxPayloadKeys)
+	}
+	out, _ := json.Marshal(m)
+	return out, nil
 }
 
 // CorrelationID is derived from the version and the index digest only, so every re-run of a
@@ -55,11 +109,10 @@ func (c *Client) Dispatch(ctx context.Context, downstream Repo, event string, p 
 	if p.Version == "" || p.Digest == "" || p.CorrelationID == "" {
 		return fault.BadInputf("dispatch to %s: the payload needs version, digest and correlation_id", downstream)
 	}
-	raw, err := json.Marshal(p)
+	msg, err := p.ClientPayload()
 	if err != nil {
-		return fault.BadInputf("dispatch to %s: %w", downstream, err)
+		return fmt.Errorf("dispatch to %s: %w", downstream, err)
 	}
-	msg := json.RawMessage(raw)
 	op := fmt.Sprintf("dispatch %s to %s", event, downstream)
 	// At-least-once by design: repeating the POST after a lost answer is fine (the downstream
 	// de-duplicates on the correlation id).

@@ -2,8 +2,12 @@ package github
 
 import (
 	"encoding/json"
+	"errors"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/shipgate/shipgate/pipeline/fault"
 
 	"github.com/shipgate/shipgate/pipeline/githubserver"
 	"github.com/shipgate/shipgate/pipeline/testkit"
@@ -28,17 +32,61 @@ func TestCorrelationID(t *testing.T) {
 }
 
 func TestDispatchPayload(t *testing.T) {
-	b, _ := json.Marshal(payload("c"))
+	p := payload("c")
+	p.RunURL = "https://github.com/acme/app/actions/runs/4242/attempts/2"
+	b, err := p.ClientPayload()
+	if err != nil {
+		t.Fatal(err)
+	}
 	var m map[string]any
 	_ = json.Unmarshal(b, &m)
-	if len(m) > 10 {
-		t.Fatalf("client_payload has %d top-level properties; GitHub accepts 10", len(m))
+	if len(m) != MaxPayloadKeys {
+		t.Fatalf("client_payload has %d top-level properties; want all %d used", len(m), MaxPayloadKeys)
 	}
-	for _, k := range []string{"version", "tag", "image", "digest", "repository", "commit", "run_id", "correlation_id"} {
-		if _, ok := m[k]; !ok {
-			t.Errorf("payload lacks %s", k)
+	// The names the original flow's receiver reads, where they mean the same thing.
+	for k, v := range map[string]string{"version": "1.2.3", "tag": "v1.2.3", "release_kind": ReleaseFinal, "image": "ghcr.io/acme/app",
+		"digest": digest, "source_repo": "acme/app", "source_sha": "c", "source_run_id": "4242", "source_run_url": p.RunURL,
+		"correlation_id": CorrelationID(v123, digest)} {
+		if m[k] != v {
+			t.Errorf("payload[%s] = %v, want %q", k, m[k], v)
 		}
 	}
+}
+
+func TestDispatchPayloadLimitAndKinds(t *testing.T) {
+	e := newEnv(t, githubserver.Options{}, githubserver.RepoOptions{})
+	// Candidate tags in the receiver's spelling pass its validation unchanged.
+	receiver := regexp.MustCompile(`^\d+\.\d+\.\d+(-rc\d+)?$`)
+	for _, tag := range []string{"1.2.3", "1.2.3-rc4"} {
+		p := payload("c")
+		p.Tag, p.ReleaseKind = tag, ReleaseCandidate
+		if err := e.down.Dispatch(e.ctx, down, "", p); err != nil {
+			t.Fatal(err)
+		}
+		got := e.srv.Dispatches("acme/smoke")
+		if last := got[len(got)-1].ClientPayload; last["tag"] != tag || !receiver.MatchString(last["tag"].(string)) || last["release_kind"] != "candidate" {
+			t.Fatalf("dispatched %v", last)
+		}
+	}
+	// An eleventh key is refused before anything is sent.
+	p := payload("c")
+	p.RunURL = "https://ci/run"
+	p.Extra = map[string]any{"attempt": 2}
+	before := len(e.srv.Requests())
+	err := e.down.Dispatch(e.ctx, down, "", p)
+	mustContain(t, err, "11 top-level keys", "at most 10")
+	if !errors.Is(err, fault.ErrBadInput) || len(e.srv.Requests()) != before {
+		t.Fatalf("not BadInput before any request: %v", err)
+	}
+	// With room (no run URL), an extra key goes through; one that would replace a field does not.
+	p.RunURL = ""
+	if err := e.down.Dispatch(e.ctx, down, "", p); err != nil {
+		t.Fatal(err)
+	}
+	p.Extra = map[string]any{"tag": "x"}
+	mustContain(t, e.down.Dispatch(e.ctx, down, "", p), `extra key "tag"`)
+	p.Extra, p.ReleaseKind = nil, "nightly"
+	mustContain(t, e.down.Dispatch(e.ctx, down, "", p), `release_kind "nightly"`)
 }
 
 func TestEnsureDispatchAtLeastOnce(t *testing.T) {

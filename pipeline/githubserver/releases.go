@@ -21,6 +21,7 @@ type release struct {
 	published  time.Time
 	author     string
 	untagged   string
+	assets     []*asset
 }
 
 // Release is a release as the server stores it.
@@ -120,12 +121,16 @@ func (s *Server) releaseJSON(r *http.Request, rp *repo, rel *release) map[string
 		html += rel.tag
 	}
 	api := apiBase(r) + "repos/" + rp.owner + "/" + rp.name + "/releases/" + strconv.FormatInt(rel.id, 10)
+	assets := make([]any, 0, len(rel.assets))
+	for _, a := range rel.assets {
+		assets = append(assets, assetJSON(r, rp, a))
+	}
 	m := map[string]any{
 		"id": rel.id, "node_id": nodeID("RE", rel.id), "tag_name": rel.tag, "target_commitish": rel.target,
 		"name": rel.name, "body": rel.body, "draft": rel.draft, "prerelease": rel.prerelease,
 		"created_at": rel.created.UTC().Format(time.RFC3339), "published_at": nil,
-		"url": api, "html_url": html, "assets_url": api + "/assets", "assets": []any{},
-		"upload_url": "http://uploads.github.example/repos/" + rp.owner + "/" + rp.name + "/releases/" + strconv.FormatInt(rel.id, 10) + "/assets{?name,label}",
+		"url": api, "html_url": html, "assets_url": api + "/assets", "assets": assets, "immutable": rp.locked(rel),
+		"upload_url": "http://" + reqInfoOf(r.Context()).host + uploadsPrefix + "repos/" + rp.owner + "/" + rp.name + "/releases/" + strconv.FormatInt(rel.id, 10) + "/assets{?name,label}",
 		"author":     map[string]any{"login": rel.author},
 	}
 	if !rel.draft {

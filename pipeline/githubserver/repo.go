@@ -55,6 +55,10 @@ type repo struct {
 	// checks holds the state of the required check per commit SHA when it is not success
 	// (pending, failure, error).
 	checks map[string]string
+	// statuses are the commit statuses posted per commit SHA, oldest first.
+	statuses map[string][]*status
+	// attestations are the stored attestation bundles, oldest first.
+	attestations []*attestation
 }
 
 // RepoOptions describe a repository to create.
@@ -95,7 +99,7 @@ func (s *Server) AddRepo(full string, o RepoOptions) string {
 		defaultBranch: o.DefaultBranch, allowAutoMerge: o.AllowAutoMerge,
 		allowMerge: !o.DisallowMergeCommit, allowSquash: !o.DisallowSquash, allowRebase: !o.DisallowRebase,
 		immutableReleases: o.ImmutableReleases, requiredCheck: o.RequiredCheck, requiredApprovals: o.RequiredApprovals,
-		objects: map[string]*object{}, refs: map[string]string{}, checks: map[string]string{},
+		objects: map[string]*object{}, refs: map[string]string{}, checks: map[string]string{}, statuses: map[string][]*status{},
 	}
 	if rp.defaultBranch == "" {
 		rp.defaultBranch = "main"
@@ -338,6 +342,12 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /repos/{owner}/{repo}/releases/{id}", s.onRelease(PermPull, "contents=read", s.getRelease))
 	m.HandleFunc("PATCH /repos/{owner}/{repo}/releases/{id}", s.onRelease(PermPush, "contents=write", s.editRelease))
 	m.HandleFunc("DELETE /repos/{owner}/{repo}/releases/{id}", s.onRelease(PermPush, "contents=write", s.deleteRelease))
+	// {id}/{sub...} (sub "assets"): {id}/assets would conflict with tags/{tag...} in the mux
+	m.HandleFunc("GET /repos/{owner}/{repo}/releases/{id}/{sub...}", s.onRelease(PermPull, "contents=read", s.listAssets))
+	m.HandleFunc("GET /repos/{owner}/{repo}/releases/assets/{asset}", s.onAsset(PermPull, "contents=read", s.getAsset))
+	m.HandleFunc("DELETE /repos/{owner}/{repo}/releases/assets/{asset}", s.onAsset(PermPush, "contents=write", s.deleteAsset))
+	// uploads: GitHub's separate host; here under /api/uploads/ (go-github's Enterprise layout)
+	m.HandleFunc("POST "+uploadsPrefix+"repos/{owner}/{repo}/releases/{id}/assets", s.onRelease(PermPush, "contents=write", s.uploadAsset))
 	// dispatch
 	m.HandleFunc("POST /repos/{owner}/{repo}/dispatches", s.on(PermPush, "contents=write", s.dispatch))
 	// pulls
@@ -352,6 +362,11 @@ func (s *Server) routes() {
 	// rules and statuses
 	m.HandleFunc("GET /repos/{owner}/{repo}/rules/branches/{branch...}", s.on(PermPull, "metadata=read", s.branchRules))
 	m.HandleFunc("GET /repos/{owner}/{repo}/commits/{ref}/status", s.on(PermPull, "statuses=read", s.combinedStatus))
+	m.HandleFunc("GET /repos/{owner}/{repo}/commits/{ref}/statuses", s.on(PermPull, "statuses=read", s.listStatuses))
+	m.HandleFunc("POST /repos/{owner}/{repo}/statuses/{sha}", s.on(PermPush, "statuses=write", s.createStatus))
+	// attestations
+	m.HandleFunc("POST /repos/{owner}/{repo}/attestations", s.on(PermPush, "attestations=write", s.storeAttestation))
+	m.HandleFunc("GET /repos/{owner}/{repo}/attestations/{digest}", s.on(PermPull, "attestations=read", s.listAttestations))
 	m.HandleFunc("GET /repos/{owner}/{repo}/commits/{ref}/check-runs", s.on(PermPull, "checks=read", s.checkRuns))
 	// GraphQL (the github.com path; /api/graphql is rewritten to it)
 	m.HandleFunc("POST /graphql", s.graphql)

@@ -148,15 +148,3 @@ func (s *Server) branchRules(w http.ResponseWriter, r *http.Request, rp *repo, _
 func (s *Server) checkRuns(w http.ResponseWriter, r *http.Request, _ *repo, _ caller) {
 	writeJSON(w, http.StatusOK, map[string]any{"total_count": 0, "check_runs": []any{}})
 }
-
-// combinedStatus answers GET /commits/{ref}/status: the required check's state on that commit.
-func (s *Server) combinedStatus(w http.ResponseWriter, r *http.Request, rp *repo, _ caller) {
-	sha := rp.resolve(r.PathValue("ref"))
-	if sha == "" {
-		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"message": "No commit found for SHA: " + r.PathValue("ref"), "status": "422"})
-		return
-	}
-	st := rp.checkState(sha)
-	writeJSON(w, http.StatusOK, map[string]any{"state": st, "sha": sha, "total_count": 1,
-		"statuses": []any{map[string]any{"context": rp.requiredCheck, "state": st, "description": "required check " + st}}})
-}

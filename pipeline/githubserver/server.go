@@ -21,7 +21,20 @@
 //     "mergeable": null;
 //   - pull request reviews, and the default branch's rules (GET /rules/branches/{branch}): a
 //     number of approving reviews from writers (not the author), and a required status check
-//     whose state per commit the test sets; merges refuse with 405 until both hold.
+//     whose state per commit the test sets; merges refuse with 405 until both hold;
+//   - commit statuses (POST /statuses/{sha}, GET /commits/{ref}/statuses newest first, and the
+//     combined status: failure if any context failed or errored, pending if any is pending,
+//     latest status per context, case-insensitive); a description over 140 characters is 422;
+//     a status of the required check's context drives that check;
+//   - release assets: uploads on the uploads root (UploadURL, /api/uploads/ as in go-github's
+//     Enterprise layout) with a raw body and a required Content-Type, 422 already_exists for a
+//     name used twice, special characters renamed to periods, "digest" and "size" in every asset;
+//     on a published release of a repository with immutable releases, uploads and deletes
+//     answer 422 ("Cannot upload assets to an immutable release.");
+//   - the repository attestations API: POST /attestations {"bundle"} (attestations: write) stores
+//     a sigstore bundle under the digests it attests (the in-toto statement's subjects in its DSSE
+//     envelope, or a message signature's digest), GET /attestations/{subject_digest} lists them
+//     with an "after" cursor and a predicate_type filter, and answers 404 when there are none.
 //
 // Git objects are hashed as git hashes them (blob, tree and commit SHA-1), so a client that
 // computes a blob SHA locally agrees with the server.
@@ -282,6 +295,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		enterprise = true
 	} else if path == "/api/graphql" {
 		path = "/graphql"
+	} else if strings.HasPrefix(path, uploadsPrefix) {
+		enterprise = true // the uploads host of the Enterprise layout
 	}
 	login, ok := s.admit(rec, r, path)
 	defer func() {
@@ -542,16 +557,7 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 // long histories stay cheap.
 func page[T any](s *Server, w http.ResponseWriter, r *http.Request, items []T, render func(T) map[string]any) {
 	q := r.URL.Query()
-	per := 30
-	if v, err := strconv.Atoi(q.Get("per_page")); err == nil && v > 0 {
-		per = v
-	}
-	if per > 100 {
-		per = 100
-	}
-	if s.opts.PageSize > 0 && per > s.opts.PageSize {
-		per = s.opts.PageSize
-	}
+	per := perPage(s, q)
 	pg := 1
 	if v, err := strconv.Atoi(q.Get("page")); err == nil && v > 0 {
 		pg = v
@@ -568,16 +574,8 @@ func page[T any](s *Server, w http.ResponseWriter, r *http.Request, items []T, r
 	if hi > len(items) {
 		hi = len(items)
 	}
-	info := reqInfoOf(r.Context())
 	link := func(n int, rel string) string {
-		u := url.URL{Scheme: "http", Host: info.host, Path: r.URL.Path}
-		if info.enterprise {
-			u.Path = "/api/v3" + u.Path
-		}
-		qq := r.URL.Query()
-		qq.Set("page", strconv.Itoa(n))
-		u.RawQuery = qq.Encode()
-		return fmt.Sprintf("<%s>; rel=%q", u.String(), rel)
+		return fmt.Sprintf("<%s>; rel=%q", selfURL(r, "page", strconv.Itoa(n)), rel)
 	}
 	var links []string
 	if pg < last {
@@ -594,4 +592,34 @@ func page[T any](s *Server, w http.ResponseWriter, r *http.Request, items []T, r
 		out = append(out, render(it))
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// perPage is the page size a list request asked for: 30 by default, at most 100 and at most the
+// server's PageSize.
+func perPage(s *Server, q url.Values) int {
+	per := 30
+	if v, err := strconv.Atoi(q.Get("per_page")); err == nil && v > 0 {
+		per = v
+	}
+	if per > 100 {
+		per = 100
+	}
+	if s.opts.PageSize > 0 && per > s.opts.PageSize {
+		per = s.opts.PageSize
+	}
+	return per
+}
+
+// selfURL is the request's own URL as the client sent it (with the /api/v3 prefix when it used
+// one), with query parameter key set to value: the target of a Link header.
+func selfURL(r *http.Request, key, value string) string {
+	info := reqInfoOf(r.Context())
+	u := url.URL{Scheme: "http", Host: info.host, Path: r.URL.Path}
+	if info.enterprise && !strings.HasPrefix(u.Path, uploadsPrefix) {
+		u.Path = "/api/v3" + u.Path
+	}
+	q := r.URL.Query()
+	q.Set(key, value)
+	u.RawQuery = q.Encode()
+	return u.String()
 }

@@ -231,32 +231,53 @@ func (p *promoteRun) signatureGate() step.Step {
 func (p *promoteRun) smokeGate() step.Step {
 	return step.Step{
 		Name: "smoke test", Kind: step.Gate,
-		Observes: "releases of the downstream repository for vX.Y.Z",
+		Observes: "the downstream's commit status on the finalize commit, then its releases for vX.Y.Z",
 		Observe: func(ctx context.Context) (step.Observation, error) {
 			if p.w.down == nil {
 				return step.Skip("no downstream repository configured (--downstream)"), nil
 			}
-			if p.plan.digest == (v1.Hash{}) {
-				return step.Observation{}, notChecked("index")
-			}
-			mode, err := github.ParseGateMode(string(p.w.s.DownstreamGate))
-			if err != nil {
-				return step.Observation{}, fault.AsBadInput(err)
+			if p.plan.digest == (v1.Hash{}) || p.plan.commit == "" {
+				return step.Observation{}, notChecked("index and release")
 			}
 			corr := github.CorrelationID(p.v, p.plan.digest.String())
-			res, err := p.w.down.DownstreamResult(ctx, p.w.downRepo, p.v, p.plan.digest.String(), corr, mode, !p.w.s.DownstreamTagOnly)
+			// The status channel can say FAILED; a success there passes. Nothing reported there:
+			// the release channel decides.
+			st, err := p.w.gh.SmokeStatus(ctx, p.w.repo, p.plan.commit, "", corr, p.plan.digest.String())
 			if err != nil {
 				return step.Observation{}, err
 			}
-			if res.URL != "" {
-				p.rep.Set("smoke test", res.URL)
+			if st.URL != "" {
+				p.rep.Set("smoke test", st.URL)
 			}
-			if !res.Passed {
-				return step.Observation{}, refuse("%s", res.Reason)
+			switch st.State {
+			case github.SmokeFailed:
+				return step.Observation{}, refuse("%s: fix the image or the test, publish again and re-run the smoke test", st.Reason)
+			case github.SmokePassed:
+				return step.Observation{Detail: st.Reason}, nil
 			}
-			return step.Observation{Detail: res.Reason}, nil
+			return p.smokeRelease(ctx, corr)
 		},
 	}
+}
+
+// smokeRelease is the release channel: the downstream publishes a release for vX.Y.Z naming the
+// digest (or correlation id).
+func (p *promoteRun) smokeRelease(ctx context.Context, corr string) (step.Observation, error) {
+	mode, err := github.ParseGateMode(string(p.w.s.DownstreamGate))
+	if err != nil {
+		return step.Observation{}, fault.AsBadInput(err)
+	}
+	res, err := p.w.down.DownstreamResult(ctx, p.w.downRepo, p.v, p.plan.digest.String(), corr, mode, !p.w.s.DownstreamTagOnly)
+	if err != nil {
+		return step.Observation{}, err
+	}
+	if res.URL != "" {
+		p.rep.Set("smoke test", res.URL)
+	}
+	if !res.Passed {
+		return step.Observation{}, refuse("%s", res.Reason)
+	}
+	return step.Observation{Detail: res.Reason}, nil
 }
 
 func (p *promoteRun) prGate() step.Step {

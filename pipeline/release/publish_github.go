@@ -102,8 +102,11 @@ func (p *publishRun) smokeTest() step.Step {
 			return step.Observation{Plan: fmt.Sprintf("dispatch %s to %s (correlation id %s)", p.w.s.EventType, p.w.downRepo, corr)}, nil
 		},
 		Act: func(ctx context.Context) (string, error) {
-			payload := github.DispatchPayload{Version: p.v.String(), Tag: p.v.GitTag(), Image: p.w.image, Digest: p.index.String(),
-				Repository: p.w.repo.String(), Commit: p.commit, RunID: p.w.env.Run.ID, CorrelationID: github.CorrelationID(p.v, p.index.String())}
+			payload := github.DispatchPayload{Version: p.v.String(), Tag: p.v.GitTag(), ReleaseKind: github.ReleaseFinal, Image: p.w.image, Digest: p.index.String(),
+				Repository: p.w.repo.String(), Commit: p.commit, RunID: p.w.env.Run.ID, RunURL: p.w.runURL(), CorrelationID: github.CorrelationID(p.v, p.index.String())}
+			if p.v.IsPrerelease() {
+				payload.ReleaseKind = github.ReleaseCandidate
+			}
 			out, err := p.w.gh.EnsureDispatch(ctx, p.w.repo, p.rel, p.w.down, p.w.downRepo, p.w.s.EventType, payload)
 			if err != nil {
 				return "", err

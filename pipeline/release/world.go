@@ -203,6 +203,19 @@ func (w *world) repoURL() string {
 	return webURL(w.s.GitHubAPI) + "/" + w.repo.String()
 }
 
+// runURL is the web URL of this run's attempt in GitHub Actions, "" outside Actions.
+func (w *world) runURL() string {
+	run := w.env.Run
+	if run.ID == "" {
+		return ""
+	}
+	u := w.repoURL() + "/actions/runs/" + run.ID
+	if run.Attempt != "" {
+		u += "/attempts/" + run.Attempt
+	}
+	return u
+}
+
 // webURL derives the web root from the REST API root: api.github.com → github.com, and
 // https://HOST/api/v3/ → https://HOST.
 func webURL(api string) string {

@@ -1,0 +1,38 @@
+package release_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/shipgate/shipgate/pipeline/github"
+	"github.com/shipgate/shipgate/pipeline/sandbox"
+)
+
+// TestSmokeStatusChannel: the downstream may report on the finalize commit as a commit status. A
+// failure refuses promote as FAILED, naming the run (not "has not reported yet"); a success that
+// names this build's correlation id passes without any downstream release.
+func TestSmokeStatusChannel(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, sandbox.Options{})
+	w.prepare("1.0.0")
+	rep := w.publish("1.0.0")
+	fin, corr := rep.Get("finalize commit"), rep.Get("correlation id")
+	gh, err := github.New(github.Options{BaseURL: w.sb.GitHub.APIURL(), Token: sandbox.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := github.Repo{Owner: "acme", Name: "app"}
+	run := "https://github.example/acme/smoke/actions/runs/7"
+	if err := gh.SetStatus(w.ctx, app, fin, github.CommitStatus{State: "failure", Context: github.DefaultSmokeContext, TargetURL: run, Description: "smoke " + corr}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = w.promote("1.0.0")
+	refused(t, err, rep, "smoke test", "smoke test FAILED")
+	if !strings.Contains(err.Error(), run) || w.tag("latest") != "" {
+		t.Fatalf("a failed smoke test: %v, latest %q", err, w.tag("latest"))
+	}
+	if err := gh.SetStatus(w.ctx, app, fin, github.CommitStatus{State: "success", Context: github.DefaultSmokeContext, TargetURL: run, Description: "smoke " + corr}); err != nil {
+		t.Fatal(err)
+	}
+	w.mustPromote("1.0.0")
+}
