@@ -56,7 +56,7 @@ func (p *publishRun) draftRelease() step.Step {
 				return step.Observation{}, err
 			}
 			p.rel = rel
-			if rel != nil && rel.Draft && rel.Target == p.commit && rel.Notes == normalize(p.plan.fin.Notes) && rel.State.IndexDigest == p.index.String() && rel.Prerelease == p.v.IsPrerelease() {
+			if rel != nil && rel.Draft && rel.Target == p.commit && rel.Notes == normalize(p.notes()) && rel.State.IndexDigest == p.index.String() && rel.Prerelease == p.v.IsPrerelease() {
 				p.rep.Set("release", rel.URL)
 				return step.Observation{Done: true, Detail: "draft " + rel.URL + " is current"}, nil
 			}
@@ -66,7 +66,7 @@ func (p *publishRun) draftRelease() step.Step {
 			return step.Observation{Plan: "update draft release " + p.v.GitTag()}, nil
 		},
 		Act: func(ctx context.Context) (string, error) {
-			rel, changed, err := p.w.gh.EnsureDraft(ctx, p.w.repo, p.v, p.commit, p.plan.fin.Notes, github.State{IndexDigest: p.index.String()})
+			rel, changed, err := p.w.gh.EnsureDraft(ctx, p.w.repo, p.v, p.commit, p.notes(), github.State{IndexDigest: p.index.String()})
 			if err != nil {
 				if errors.Is(err, github.ErrAlreadyPublished) {
 					return "", fault.AsRefused(fmt.Errorf("%w: publish never changes a public release", err))
@@ -115,4 +115,30 @@ func (p *publishRun) smokeTest() step.Step {
 			return fmt.Sprintf("dispatched %s to %s", out.Record.EventType, out.Record.Repo), nil
 		},
 	}
+}
+
+// notes are the draft release's notes: the CHANGELOG section, then the index digest and the
+// commands that verify this release with stock cosign.
+func (p *publishRun) notes() string {
+	img := p.w.image + "@" + p.index.String()
+	var b strings.Builder
+	b.WriteString(strings.TrimRight(p.plan.fin.Notes, "\n"))
+	fmt.Fprintf(&b, "\n\n---\n\n**Image:** `%s` (`%s`)\n", img, p.v.ImageTag())
+	pol := p.w.policy
+	var who string
+	switch {
+	case !p.w.signing():
+		return b.String() + "\nNot signed (`--sign=none`).\n"
+	case len(pol.PublicKeyPEM) > 0 || p.w.s.Sign == "key":
+		who = "--key cosign.pub"
+		if pol.IgnoreTlog {
+			who += " --insecure-ignore-tlog"
+		}
+	case pol.Identity != "":
+		who = fmt.Sprintf("--certificate-identity '%s' --certificate-oidc-issuer '%s'", pol.Identity, pol.Issuer)
+	default:
+		who = fmt.Sprintf("--certificate-identity-regexp '%s' --certificate-oidc-issuer '%s'", pol.IdentityRegexp, pol.Issuer)
+	}
+	fmt.Fprintf(&b, "\nVerify with cosign v3:\n\n```sh\ncosign verify %s %s\ncosign verify-attestation --type slsaprovenance1 %s %s\n```\n", who, img, who, img)
+	return b.String()
 }

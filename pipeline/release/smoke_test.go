@@ -36,3 +36,20 @@ func TestSmokeStatusChannel(t *testing.T) {
 	}
 	w.mustPromote("1.0.0")
 }
+
+// TestDraftNotesEndWithTheDigestAndVerifyCommands: the release notes say which digest this
+// release is and how to verify it with stock cosign, under the policy promote applies.
+func TestDraftNotesEndWithTheDigestAndVerifyCommands(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, sandbox.Options{})
+	w.prepare("1.0.0")
+	idx := digestOf(w.publish("1.0.0"), "index")
+	rel, ok := w.ghRelease("v1.0.0")
+	img := w.sb.Image + "@" + idx
+	if !ok || !strings.Contains(rel.Body, "**Image:** `"+img+"`") || !strings.Contains(rel.Body, "cosign verify --key cosign.pub") || !strings.Contains(rel.Body, "verify-attestation --type slsaprovenance1") {
+		t.Fatalf("draft notes:\n%s", rel.Body)
+	}
+	if rep, err := w.promote("1.0.0"); err == nil || strings.Contains(err.Error(), "TBD") {
+		t.Fatalf("the notes block broke the notes gate: %v\n%s", err, render(rep))
+	}
+}
