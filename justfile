@@ -47,7 +47,7 @@ lint:
 # The root module's tests (pipeline); the packages with concurrency run again under the race detector.
 unit:
     @{{tools}} set -x && SHIPGATE_REQUIRE_JUST=1 go test -count=1 ./...
-    @{{tools}} set -x && go test -count=1 -race ./pipeline/step ./pipeline/github ./pipeline/registry ./pipeline/release
+    @{{tools}} set -x && go test -count=1 -race ./pipeline/step ./pipeline/github ./pipeline/registry ./pipeline/sign ./pipeline/release
 
 # The README's first command must keep working.
 demo-smoke:

@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
+	"github.com/shipgate/shipgate/pipeline/clock"
+	"github.com/shipgate/shipgate/pipeline/fault"
 	"github.com/shipgate/shipgate/pipeline/testkit"
 	"github.com/shipgate/shipgate/pipeline/version"
 )
@@ -45,7 +48,7 @@ func TestAuth(t *testing.T) {
 					e.repo = e.host + "/acme/app"
 					_, err := e.c.Publish(ctx, specFor(e.repo, "1.2.4", newRelease(t, 256).sources()))
 					var rerr *Error
-					if !errors.As(err, &rerr) || rerr.Status != 401 || !strings.HasPrefix(err.Error(), "401 from "+e.host+" ") || !strings.Contains(err.Error(), "check the registry username/token") {
+					if !errors.As(err, &rerr) || rerr.Status != 401 || !strings.HasPrefix(err.Error(), "401 from "+e.host+" ") || !strings.Contains(err.Error(), "check --registry-username and --registry-password") || fault.Of(err) != fault.Unreadable {
 						t.Fatalf("publish with %s: %v", tc.name, err)
 					}
 					t.Logf("publish error: %v", err)
@@ -78,7 +81,8 @@ func TestSecretsAreScrubbed(t *testing.T) {
 	cause := fmt.Errorf("GET https://r.example/token?password=%s: denied", botToken)
 	err := c.fail("reading", "r.example/acme/app:1.2.3", "r.example", cause)
 	testkit.AssertNoSecret(t, botToken, err)
-	if errors.Unwrap(err) != nil {
+	var rerr *Error
+	if !errors.As(err, &rerr) || rerr.Unwrap() != nil {
 		t.Fatalf("an error whose cause held the secret still unwraps to it")
 	}
 	if !strings.Contains(err.Error(), "password=***") {
@@ -88,31 +92,42 @@ func TestSecretsAreScrubbed(t *testing.T) {
 	if err := c.fail("reading", "r.example/acme/app:1.2.3", "r.example", clean); !errors.Is(err, clean) {
 		t.Fatalf("a clean cause must stay reachable: %v", err)
 	}
-	c.retryable(fmt.Errorf("wrapped: %w", errors.New("Basic cmVsZWFzZS1ib3Q6Z2hwX1NoMXBHNGF0ZVQwa2VuVmFsdWUwMDQy EOF")))
+	// A retried request whose error echoes the credentials is logged scrubbed.
+	echo := fmt.Errorf("wrapped: %w: %w", errors.New("Basic cmVsZWFzZS1ib3Q6Z2hwX1NoMXBHNGF0ZVQwa2VuVmFsdWUwMDQy"), io.ErrUnexpectedEOF)
+	g := &guard{base: roundTripFunc(func(*http.Request) (*http.Response, error) { return nil, echo }),
+		clock: clock.NewFake(created), log: c.o.logger, attempts: 2, backoff: time.Millisecond, scrub: c.scrub}
+	req, _ := http.NewRequest(http.MethodGet, "https://r.example/v2/", nil)
+	if _, err := g.RoundTrip(req); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("guard: %v", err)
+	}
+	if !strings.Contains(logs.String(), "retrying") {
+		t.Fatalf("the retry was not logged:\n%s", &logs)
+	}
 	testkit.AssertNoSecret(t, botToken, &logs)
 	if got := c.scrub("x " + botToken); got != "x ***" {
 		t.Fatalf("scrub: %q", got)
 	}
 }
 
-func TestRetryPredicate(t *testing.T) {
-	c := New()
+func TestRetryable(t *testing.T) {
+	resp := func(code int) *http.Response { return &http.Response{StatusCode: code} }
 	for _, tc := range []struct {
+		resp *http.Response
 		err  error
 		want bool
 	}{
-		{nil, false},
-		{context.Canceled, false},
-		{&plainHTTPError{host: "x"}, false},
-		{fmt.Errorf("read: %w", io.ErrUnexpectedEOF), true},
-		{&transport.Error{StatusCode: 401}, false},
-		{&transport.Error{StatusCode: 404}, false},
-		{&transport.Error{StatusCode: 503}, true},
-		{&transport.Error{StatusCode: 429}, true},
-		{errors.New("some other failure"), false},
+		{resp(200), nil, false},
+		{nil, context.Canceled, false},
+		{nil, &plainHTTPError{host: "x"}, false},
+		{nil, fmt.Errorf("read: %w", io.ErrUnexpectedEOF), true},
+		{resp(401), nil, false},
+		{resp(404), nil, false},
+		{resp(503), nil, true},
+		{resp(429), nil, true},
+		{nil, errors.New("some other failure"), false},
 	} {
-		if got := c.retryable(tc.err); got != tc.want {
-			t.Errorf("retryable(%v) = %v, want %v", tc.err, got, tc.want)
+		if _, got := retryable(tc.resp, tc.err); got != tc.want {
+			t.Errorf("retryable(%v, %v) = %v, want %v", tc.resp, tc.err, got, tc.want)
 		}
 	}
 }

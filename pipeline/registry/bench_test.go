@@ -88,8 +88,9 @@ func newPromoteFixture(tb testing.TB, upstream string, layerSize int64) *promote
 	return f
 }
 
-// promoteOnce resets latest to 1.0.0 (not counted), then counts the registry work of promote:
-// check the index, plan the tags, retag latest.
+// promoteOnce resets latest to 1.0.0 (not counted), then counts the registry work of promote,
+// as one phase with its own client (its own registry session): check the index, plan the tags,
+// retag latest.
 func (f *promoteFixture) promoteOnce(tb testing.TB, timer benchTimer) testkit.Stats {
 	tb.Helper()
 	ctx := context.Background()
@@ -102,15 +103,16 @@ func (f *promoteFixture) promoteOnce(tb testing.TB, timer benchTimer) testkit.St
 		timer.StartTimer()
 	}
 	v := version.MustParse("1.1.0")
-	chk, err := f.e.c.CheckIndex(ctx, f.e.repo, v, both)
+	c := f.e.fresh()
+	chk, err := c.CheckIndex(ctx, f.e.repo, v, both)
 	if err != nil || !chk.OK() || chk.Digest != f.rel.Index {
 		tb.Fatalf("check: %v %v", err, chk.Err())
 	}
-	plan, err := f.e.c.PlanTags(ctx, f.e.repo, v, chk.Digest, TagOptions{})
+	plan, err := c.PlanTags(ctx, f.e.repo, v, chk.Digest, TagOptions{})
 	if err != nil || len(plan.Moves) != 1 {
 		tb.Fatalf("plan: %v\n%s", err, plan)
 	}
-	if err := f.e.c.ApplyTags(ctx, plan); err != nil {
+	if err := c.ApplyTags(ctx, plan); err != nil {
 		tb.Fatal(err)
 	}
 	if timer != nil {
@@ -143,7 +145,10 @@ func addStats(a, b testkit.Stats) testkit.Stats {
 func TestPromoteCostIndependentOfLayerSize(t *testing.T) {
 	small := newPromoteFixture(t, testkit.Registry(t, testkit.RegistryOptions{}), 4<<10).promoteOnce(t, nil)
 	large := newPromoteFixture(t, testkit.Registry(t, testkit.RegistryOptions{}), 4<<20).promoteOnce(t, nil)
-	if small.Requests != large.Requests || small.BytesSent != large.BytesSent || small.BytesReceived != large.BytesReceived {
+	// Tags are read with GETs (manifests whose size fields have more digits for larger layers):
+	// equal requests, bytes within 1%.
+	sb, lb := small.BytesSent+small.BytesReceived, large.BytesSent+large.BytesReceived
+	if small.Requests != large.Requests || lb-sb > sb/100 || sb-lb > sb/100 {
 		t.Fatalf("promote cost depends on layer size: 4 KiB %+v, 4 MiB %+v", small, large)
 	}
 	if large.BytesSent+large.BytesReceived > 32<<10 {
@@ -154,8 +159,8 @@ func TestPromoteCostIndependentOfLayerSize(t *testing.T) {
 var promoteCosts sync.Map // layer label → testkit.Stats per op
 
 // BenchmarkPromote measures promote's registry work (check + plan + retag of latest, latest reset
-// before each iteration so the PUT happens) for 1 MiB and 256 MiB layers: requests/op and
-// bytes/op must be identical.
+// before each iteration so the PUT happens) for 1 MiB and 256 MiB layers: requests/op must be
+// identical and bytes/op within 1% (manifests read with GETs carry the layer sizes).
 func BenchmarkPromote(b *testing.B) {
 	for _, sz := range []struct {
 		label string
@@ -173,7 +178,9 @@ func BenchmarkPromote(b *testing.B) {
 			perOp := testkit.Stats{Requests: total.Requests / b.N, BytesSent: total.BytesSent / int64(b.N), BytesReceived: total.BytesReceived / int64(b.N)}
 			promoteCosts.Store(sz.label, perOp)
 			if other, ok := promoteCosts.Load("layer=1MiB"); ok && sz.label != "layer=1MiB" {
-				if o := other.(testkit.Stats); o.Requests != perOp.Requests || o.BytesSent != perOp.BytesSent || o.BytesReceived != perOp.BytesReceived {
+				o := other.(testkit.Stats)
+				ob, pb := o.BytesSent+o.BytesReceived, perOp.BytesSent+perOp.BytesReceived
+				if o.Requests != perOp.Requests || pb-ob > ob/100 || ob-pb > ob/100 {
 					b.Fatalf("promote cost grows with layer size: 1 MiB %+v, %s %+v", o, sz.label, perOp)
 				}
 			}
@@ -181,7 +188,8 @@ func BenchmarkPromote(b *testing.B) {
 	}
 }
 
-// BenchmarkPublishReRun re-publishes an already published two-platform release: 0 bytes sent.
+// BenchmarkPublishReRun re-publishes an already published two-platform release, each time as a
+// new phase (a new client): 0 bytes sent.
 func BenchmarkPublishReRun(b *testing.B) {
 	e := newEnv(b, benchUpstream(b))
 	r := newRelease(b, 1<<20)
@@ -192,7 +200,7 @@ func BenchmarkPublishReRun(b *testing.B) {
 	e.counter.Reset()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		p, err := e.c.Publish(context.Background(), spec)
+		p, err := e.fresh().Publish(context.Background(), spec)
 		if err != nil || !p.Reused {
 			b.Fatalf("re-run: %+v %v", p, err)
 		}

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/shipgate/shipgate/pipeline/fault"
 	"github.com/shipgate/shipgate/pipeline/version"
 )
 
@@ -49,7 +51,7 @@ func (c IndexCheck) Err() error {
 	if c.OK() {
 		return nil
 	}
-	return fmt.Errorf("%s:%s is not a complete release index (%d problem(s)); re-run publish to repair it:\n  - %s",
+	return fault.Refusedf("%s:%s is not a complete release index (%d problem(s)); re-run publish to repair it:\n  - %s",
 		c.Repository, c.Version.ImageTag(), len(c.Problems), strings.Join(c.Problems, "\n  - "))
 }
 
@@ -57,17 +59,18 @@ func (c IndexCheck) Err() error {
 // list) holding one image for every expected platform, that each X.Y.Z-<arch> tag resolves to the
 // index's entry for its platform, and that the index's version annotation, when present, is v.
 // Problems are reported in the result; the error is only for a registry that cannot be read. Its
-// cost does not depend on layer sizes: it reads one index and HEADs one tag per platform.
+// cost does not depend on layer sizes: it reads one index and one manifest per platform (a GET:
+// what a tag holds is the digest of the bytes it returns).
 func (c *Client) CheckIndex(ctx context.Context, repository string, v version.Version, platforms []version.Platform) (IndexCheck, error) {
 	repo, err := c.repository(repository)
 	if err != nil {
 		return IndexCheck{}, err
 	}
 	if v.IsZero() {
-		return IndexCheck{}, fmt.Errorf("check index in %s: no version given: pass X.Y.Z", repo)
+		return IndexCheck{}, fault.BadInputf("check index in %s: no version given: pass X.Y.Z", repo)
 	}
 	if len(platforms) == 0 {
-		return IndexCheck{}, fmt.Errorf("check index %s:%s: no platforms given: pass the platforms the release must hold", repo, v)
+		return IndexCheck{}, fault.BadInputf("check index %s:%s: no platforms given: pass the platforms the release must hold", repo, v)
 	}
 	s, err := c.session(ctx)
 	if err != nil {
@@ -91,7 +94,7 @@ func (c *Client) CheckIndex(ctx context.Context, repository string, v version.Ve
 	}
 	out.Digest, out.MediaType = desc.Digest, desc.MediaType
 	if !desc.MediaType.IsIndex() {
-		out.Problems = append(out.Problems, fmt.Sprintf("tag %s resolves to a single manifest %s (%s), not an index of %d platform(s): publish again with Rebuild (unless it was promoted)", v.ImageTag(), desc.Digest, desc.MediaType, len(platforms)))
+		out.Problems = append(out.Problems, fmt.Sprintf("tag %s resolves to a single manifest %s (%s), not an index of %d platform(s): publish again with --rebuild (unless it was promoted)", v.ImageTag(), desc.Digest, desc.MediaType, len(platforms)))
 		return out, nil
 	}
 	idx, err := desc.ImageIndex()
@@ -100,8 +103,7 @@ func (c *Client) CheckIndex(ctx context.Context, repository string, v version.Ve
 	}
 	im, err := idx.IndexManifest()
 	if err != nil {
-		out.Problems = append(out.Problems, fmt.Sprintf("index %s cannot be parsed: %v", desc.Digest, err))
-		return out, nil
+		return out, fault.Unreadablef("index %s at %s could not be read: %w", desc.Digest, ref, err)
 	}
 	out.Annotations = im.Annotations
 	if got, ok := im.Annotations[AnnotationVersion]; ok {
@@ -110,36 +112,46 @@ func (c *Client) CheckIndex(ctx context.Context, repository string, v version.Ve
 		}
 	}
 	for i := range out.Entries {
-		e := &out.Entries[i]
-		var found []v1.Descriptor
-		for _, m := range im.Manifests {
-			if m.Platform != nil && e.Platform.Equal(version.Platform{OS: m.Platform.OS, Architecture: m.Platform.Architecture, Variant: m.Platform.Variant}) {
-				found = append(found, m)
-			}
-		}
-		switch {
-		case len(found) == 0:
-			out.Problems = append(out.Problems, fmt.Sprintf("platform %s is missing from index %s (it holds %s)", e.Platform, desc.Digest, holds(im)))
-		case len(found) > 1:
-			out.Problems = append(out.Problems, fmt.Sprintf("platform %s appears %d times in index %s", e.Platform, len(found), desc.Digest))
-		case !found[0].MediaType.IsImage():
-			out.Problems = append(out.Problems, fmt.Sprintf("platform %s entry %s of index %s is %s, not an image manifest", e.Platform, found[0].Digest, desc.Digest, found[0].MediaType))
-		default:
-			e.Digest = found[0].Digest
-		}
-		ts, err := c.tagState(ctx, s, repo, e.ArchTag, e.Digest)
+		problems, err := c.checkEntry(ctx, s, repo, &out.Entries[i], im, desc.Digest)
 		if err != nil {
 			return out, err
 		}
-		e.ArchTagDigest = ts.Current
-		switch {
-		case !ts.Exists():
-			out.Problems = append(out.Problems, fmt.Sprintf("tag %s does not exist", e.ArchTag))
-		case e.Digest != (v1.Hash{}) && ts.Current != e.Digest:
-			out.Problems = append(out.Problems, fmt.Sprintf("tag %s resolves to %s, but the index's %s entry is %s", e.ArchTag, ts.Current, e.Platform, e.Digest))
-		}
+		out.Problems = append(out.Problems, problems...)
 	}
 	return out, nil
+}
+
+// checkEntry finds an expected platform in the index and checks its per-arch tag.
+func (c *Client) checkEntry(ctx context.Context, s *session, repo name.Repository, e *IndexEntry, im *v1.IndexManifest, index v1.Hash) ([]string, error) {
+	var problems []string
+	var found []v1.Descriptor
+	for _, m := range im.Manifests {
+		if m.Platform != nil && e.Platform.Equal(version.Platform{OS: m.Platform.OS, Architecture: m.Platform.Architecture, Variant: m.Platform.Variant}) {
+			found = append(found, m)
+		}
+	}
+	switch {
+	case len(found) == 0:
+		problems = append(problems, fmt.Sprintf("platform %s is missing from index %s (it holds %s)", e.Platform, index, holds(im)))
+	case len(found) > 1:
+		problems = append(problems, fmt.Sprintf("platform %s appears %d times in index %s", e.Platform, len(found), index))
+	case !found[0].MediaType.IsImage():
+		problems = append(problems, fmt.Sprintf("platform %s entry %s of index %s is %s, not an image manifest", e.Platform, found[0].Digest, index, found[0].MediaType))
+	default:
+		e.Digest = found[0].Digest
+	}
+	ts, err := c.tagState(ctx, s, repo, e.ArchTag, e.Digest)
+	if err != nil {
+		return nil, err
+	}
+	e.ArchTagDigest = ts.Current
+	switch {
+	case !ts.Exists():
+		problems = append(problems, fmt.Sprintf("tag %s does not exist", e.ArchTag))
+	case e.Digest != (v1.Hash{}) && ts.Current != e.Digest:
+		problems = append(problems, fmt.Sprintf("tag %s resolves to %s, but the index's %s entry is %s", e.ArchTag, ts.Current, e.Platform, e.Digest))
+	}
+	return problems, nil
 }
 
 // holds lists the platforms of an index for messages.

@@ -2,14 +2,17 @@ package registry
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -19,6 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/shipgate/shipgate/pipeline/clock"
+	"github.com/shipgate/shipgate/pipeline/fault"
 )
 
 // Defaults for a Client built without options.
@@ -26,10 +30,10 @@ const (
 	// DefaultRetries is how many times a failed request is tried again (5xx, 429, dropped
 	// connections); 401, 403 and 404 are never retried.
 	DefaultRetries = 4
-	// DefaultBackoff is the wait before the first retry; it doubles with each further retry.
-	DefaultBackoff = time.Second
-	// DefaultJobs is how many blobs are uploaded at the same time.
-	DefaultJobs = 4
+	// defaultBackoff is the wait before the first retry; it doubles with each further retry.
+	defaultBackoff = time.Second
+	// defaultJobs is how many blobs are uploaded at the same time.
+	defaultJobs = 4
 	// maxRetryAfter caps how long a Retry-After header may hold a request.
 	maxRetryAfter = time.Minute
 )
@@ -46,7 +50,6 @@ type options struct {
 	jobs               int
 	logger             *slog.Logger
 	clock              clock.Clock
-	userAgent          string
 }
 
 // WithAuth authenticates as username with password or token (GHCR: the GitHub user or
@@ -113,25 +116,30 @@ func WithClock(c clock.Clock) Option {
 	return func(o *options) { o.clock = clock.Or(c) }
 }
 
-// WithUserAgent adds a product token to the User-Agent header ("shipgate/1.0").
-func WithUserAgent(ua string) Option {
-	return func(o *options) { o.userAgent = ua }
-}
-
 // Client does everything shipgate does to images in registries. It is safe for concurrent use.
+// One Client is one registry session: every operation, and every package given its
+// RemoteOptions, shares one puller and one pusher, so each repository is pinged and each token
+// scope requested once for the Client's life (one phase).
 type Client struct {
 	o    options
 	auth authn.Authenticator
+
+	once sync.Once
+	sess *session
+	err  error
+	// plain holds the hosts allowed plain HTTP that answered HTTPS with plain HTTP: they are
+	// not tried over HTTPS again (go-containerregistry tries HTTPS first at every ping).
+	plain sync.Map
 }
 
 // New builds a Client; without options it is anonymous, HTTPS-only, retries DefaultRetries times
-// and uploads DefaultJobs blobs at a time.
+// and uploads 4 blobs at a time.
 func New(opts ...Option) *Client {
 	o := options{
 		insecure: map[string]bool{},
 		retries:  DefaultRetries,
-		backoff:  DefaultBackoff,
-		jobs:     DefaultJobs,
+		backoff:  defaultBackoff,
+		jobs:     defaultJobs,
 		logger:   slog.New(slog.DiscardHandler),
 		clock:    clock.Real{},
 	}
@@ -148,64 +156,77 @@ func New(opts ...Option) *Client {
 // attempts is the number of tries a request gets.
 func (c *Client) attempts() int { return c.o.retries + 1 }
 
-// remoteOptions are the go-containerregistry options every call uses.
-func (c *Client) remoteOptions(ctx context.Context) []remote.Option {
+// RemoteOptions are the client's whole stack as go-containerregistry options: its session (the
+// puller and pusher every operation of the client shares: one ping and one token per repository
+// and scope), credentials, transport (the plain-HTTP guard, retries and Retry-After on the
+// client's clock, the logger). Packages that reach registries through
+// go-containerregistry themselves (the signature store) use these, so every registry request of
+// a phase goes through one stack. go-containerregistry's own retries are off: the client's
+// transport retries.
+func (c *Client) RemoteOptions(ctx context.Context) []remote.Option {
+	opts := c.stack(ctx)
+	if s, err := c.session(ctx); err == nil {
+		opts = append(opts, remote.Reuse(s.pull), remote.Reuse(s.push))
+	}
+	return opts
+}
+
+// stack is the options a session is made of.
+func (c *Client) stack(ctx context.Context) []remote.Option {
 	base := c.o.transport
 	if base == nil {
 		base = remote.DefaultTransport
 	}
+	g := &guard{base: base, insecure: c.o.insecure, plain: &c.plain, clock: c.o.clock, log: c.o.logger,
+		attempts: c.attempts(), backoff: c.o.backoff, scrub: c.scrub}
 	opts := []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithAuth(c.auth),
-		remote.WithTransport(&guard{base: base, insecure: c.o.insecure, clock: c.o.clock, log: c.o.logger}),
+		remote.WithTransport(g),
 		remote.WithJobs(c.o.jobs),
-		remote.WithRetryBackoff(remote.Backoff{Duration: c.o.backoff, Factor: 2, Jitter: 0.1, Steps: c.attempts()}),
-		remote.WithRetryStatusCodes(retryStatusCodes...),
-		remote.WithRetryPredicate(c.retryable),
-	}
-	if c.o.userAgent != "" {
-		opts = append(opts, remote.WithUserAgent(c.o.userAgent))
+		// The guard retries each request, waiting on the client's clock. go-containerregistry
+		// only starts a whole blob upload again (the guard does not retry inside an upload
+		// session), and its predicate waits on the client's clock; its own waits are zero.
+		remote.WithRetryBackoff(remote.Backoff{Steps: c.attempts()}),
+		remote.WithRetryStatusCodes(),
+		remote.WithRetryPredicate(c.restartUpload(ctx)),
 	}
 	return opts
 }
 
 // retryStatusCodes are the answers that mean "try again": timeouts, rate limits, server errors.
-var retryStatusCodes = []int{
-	http.StatusRequestTimeout,
-	http.StatusTooManyRequests,
-	http.StatusInternalServerError,
-	http.StatusBadGateway,
-	http.StatusServiceUnavailable,
-	http.StatusGatewayTimeout,
+var retryStatusCodes = map[int]bool{
+	http.StatusRequestTimeout:      true,
+	http.StatusTooManyRequests:     true,
+	http.StatusInternalServerError: true,
+	http.StatusBadGateway:          true,
+	http.StatusServiceUnavailable:  true,
+	http.StatusGatewayTimeout:      true,
 }
 
-// retryable decides whether go-containerregistry tries a failed request again.
-func (c *Client) retryable(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
+// retryable says whether a request that ended with resp or err is worth trying again, and why.
+func retryable(resp *http.Response, err error) (string, bool) {
+	if err == nil {
+		if resp != nil && retryStatusCodes[resp.StatusCode] {
+			return "status " + strconv.Itoa(resp.StatusCode), true
+		}
+		return "", false
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return "", false
 	}
 	var plain *plainHTTPError
 	if errors.As(err, &plain) {
-		return false
-	}
-	var terr *transport.Error
-	if errors.As(err, &terr) {
-		if !terr.Temporary() {
-			return false
-		}
-		c.o.logger.Warn("registry: retrying", "status", terr.StatusCode, "error", c.scrub(err.Error()))
-		return true
+		return "", false
 	}
 	if isDropped(err) {
-		c.o.logger.Warn("registry: retrying after a dropped connection", "error", c.scrub(err.Error()))
-		return true
+		return "dropped connection", true
 	}
 	var te interface{ Temporary() bool }
 	if errors.As(err, &te) && te.Temporary() {
-		c.o.logger.Warn("registry: retrying", "error", c.scrub(err.Error()))
-		return true
+		return "temporary error", true
 	}
-	return false
+	return "", false
 }
 
 // isDropped reports errors of a connection that went away mid-request.
@@ -221,23 +242,31 @@ func isDropped(err error) bool {
 	return false
 }
 
-// session is one operation's puller and pusher: they share pings and tokens per repository.
+// session is the client's puller and pusher: they keep, per repository, the registry's auth
+// handshake (ping, token), so it happens once for everything the client does.
 type session struct {
 	pull *remote.Puller
 	push *remote.Pusher
 }
 
-func (c *Client) session(ctx context.Context) (*session, error) {
-	opts := c.remoteOptions(ctx)
-	pull, err := remote.NewPuller(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("registry client options: %w", err)
-	}
-	push, err := remote.NewPusher(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("registry client options: %w", err)
-	}
-	return &session{pull: pull, push: push}, nil
+// session returns the client's session, made at the first call. A request's context is the one
+// given to each call; the session only keeps what the handshake established.
+func (c *Client) session(context.Context) (*session, error) {
+	c.once.Do(func() {
+		opts := c.stack(context.Background())
+		pull, err := remote.NewPuller(opts...)
+		if err != nil {
+			c.err = fault.BadInputf("registry client options: %w", err)
+			return
+		}
+		push, err := remote.NewPusher(opts...)
+		if err != nil {
+			c.err = fault.BadInputf("registry client options: %w", err)
+			return
+		}
+		c.sess = &session{pull: pull, push: push}
+	})
+	return c.sess, c.err
 }
 
 // repository parses a repository name and applies the client's plain-HTTP allowance.
@@ -259,40 +288,140 @@ type plainHTTPError struct{ host string }
 
 // Error says which host was refused and how to allow it.
 func (e *plainHTTPError) Error() string {
-	return fmt.Sprintf("plain HTTP to %s is not allowed: if this registry has no TLS, allow it with WithInsecureHosts(%q)", e.host, e.host)
+	return fmt.Sprintf("plain HTTP to %s is not allowed: if this registry has no TLS, list it in --plain-http %s", e.host, e.host)
 }
 
-// guard is the innermost transport: it refuses plain HTTP to hosts not allowed and waits out
-// Retry-After on 429/503 answers (capped) before go-containerregistry's retry sees them.
+// guard is the innermost transport: it refuses plain HTTP to hosts not allowed and retries a
+// request that failed with 408, 429, 5xx or a dropped connection, waiting on the client's clock
+// (Retry-After when the registry says, capped; otherwise backoff, doubling).
 type guard struct {
 	base     http.RoundTripper
 	insecure map[string]bool
+	plain    *sync.Map // host → true: allowed plain HTTP, and known to have no TLS
 	clock    clock.Clock
 	log      *slog.Logger
+	attempts int
+	backoff  time.Duration
+	scrub    func(string) string
 }
 
-// RoundTrip refuses disallowed plain HTTP, forwards, and waits out Retry-After.
+// RoundTrip refuses disallowed plain HTTP, forwards, and retries what is worth retrying. A
+// request whose body cannot be read again (no GetBody), or that belongs to a blob upload
+// session, is sent once.
 func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme == "http" && !g.insecure[req.URL.Host] {
 		return nil, &plainHTTPError{host: req.URL.Host}
 	}
-	resp, err := g.base.RoundTrip(req)
-	if err != nil || resp == nil {
+	if req.URL.Scheme == "https" && g.insecure[req.URL.Host] {
+		if _, known := g.plain.Load(req.URL.Host); known {
+			return nil, &noTLSError{host: req.URL.Host}
+		}
+		resp, err := g.retry(req)
+		var rec tls.RecordHeaderError
+		if errors.As(err, &rec) {
+			g.plain.Store(req.URL.Host, true)
+		}
 		return resp, err
 	}
-	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		if d, ok := retryAfter(resp.Header.Get("Retry-After"), g.clock.Now()); ok {
-			if d > maxRetryAfter {
-				d = maxRetryAfter
+	return g.retry(req)
+}
+
+// noTLSError answers, without a request, an HTTPS request to a host allowed plain HTTP that
+// answered HTTPS with plain HTTP before.
+type noTLSError struct{ host string }
+
+func (e *noTLSError) Error() string {
+	return fmt.Sprintf("%s answered plain HTTP to HTTPS earlier: using plain HTTP (--plain-http)", e.host)
+}
+
+// retry forwards req, and retries what is worth retrying.
+func (g *guard) retry(req *http.Request) (*http.Response, error) {
+	// Requests inside a blob upload session are not sent again: data resent into a session whose
+	// answer was lost would be appended twice. The whole upload is started again instead (see
+	// restartUpload).
+	again := (req.Body == nil || req.Body == http.NoBody || req.GetBody != nil) && !inUploadSession(req)
+	wait := g.backoff
+	try := req
+	for attempt := 1; ; attempt++ {
+		resp, err := g.base.RoundTrip(try)
+		why, ok := retryable(resp, err)
+		if !ok || !again || attempt >= g.attempts || req.Context().Err() != nil {
+			return resp, err
+		}
+		d := wait
+		if resp != nil {
+			if ra, ok := retryAfter(resp.Header.Get("Retry-After"), g.clock.Now()); ok {
+				d = min(ra, maxRetryAfter)
 			}
-			g.log.Warn("registry: waiting as asked by Retry-After", "host", req.URL.Host, "status", resp.StatusCode, "wait", d.String())
-			if err := g.clock.Sleep(req.Context(), d); err != nil {
-				resp.Body.Close()
-				return nil, err
-			}
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+		}
+		msg := why
+		if err != nil {
+			msg = g.scrub(err.Error())
+		}
+		g.log.Warn("registry: retrying", "method", req.Method, "host", req.URL.Host, "attempt", attempt+1, "of", g.attempts, "wait", d.String(), "after", msg)
+		if err := g.clock.Sleep(req.Context(), d); err != nil {
+			return nil, err
+		}
+		wait *= 2
+		if try, err = rewind(req); err != nil {
+			return nil, err
 		}
 	}
-	return resp, nil
+}
+
+// inUploadSession reports the requests of a blob upload (POST, PATCH and the committing PUT).
+func inUploadSession(req *http.Request) bool {
+	return strings.Contains(req.URL.Path, "/blobs/uploads/")
+}
+
+// restartUpload is go-containerregistry's retry predicate: true, after waiting the backoff on
+// the client's clock, for a blob upload session that failed in a way worth retrying (the guard
+// does not retry requests inside one); false for everything else, which the guard has retried
+// already. go-containerregistry also asks after the last attempt, so the last failure of an
+// upload is reported one backoff late.
+func (c *Client) restartUpload(ctx context.Context) func(error) bool {
+	return func(err error) bool {
+		if err == nil || !fromUploadSession(err) || !retryableErr(err) {
+			return false
+		}
+		c.o.logger.Warn("registry: retrying the upload from the start", "wait", c.o.backoff.String(), "after", c.scrub(err.Error()))
+		return c.o.clock.Sleep(ctx, c.o.backoff) == nil
+	}
+}
+
+// fromUploadSession reports an error of a request inside a blob upload session.
+func fromUploadSession(err error) bool {
+	var terr *transport.Error
+	if errors.As(err, &terr) && terr.Request != nil {
+		return inUploadSession(terr.Request)
+	}
+	var uerr *url.Error
+	return errors.As(err, &uerr) && strings.Contains(uerr.URL, "/blobs/uploads/")
+}
+
+// retryableErr says whether an operation that failed with err is worth starting again.
+func retryableErr(err error) bool {
+	var terr *transport.Error
+	if errors.As(err, &terr) {
+		return retryStatusCodes[terr.StatusCode]
+	}
+	_, ok := retryable(nil, err)
+	return ok
+}
+
+// rewind is a copy of req with its body read afresh.
+func rewind(req *http.Request) (*http.Request, error) {
+	r := req.Clone(req.Context())
+	if req.GetBody != nil {
+		body, err := req.GetBody()
+		if err != nil {
+			return nil, err
+		}
+		r.Body = body
+	}
+	return r, nil
 }
 
 // retryAfter parses a Retry-After header: delta-seconds or an HTTP date.

@@ -11,8 +11,8 @@
 //
 // Publish writes the first two and never latest; nothing is ever pushed without an explicit
 // tag or digest. Platform images built on different machines are joined by digest: each
-// builder pushes its image (PushPlatform, or the Dagger engine's own push) and Publish builds the
-// index from the digests. Every platform manifest's config is read back and must name the
+// builder pushes its image by digest (the Dagger engine's own push) and Publish builds the index
+// from the digests. Every platform manifest's config is read back and must name the
 // platform that was built, since a real engine has been seen labelling arm64 builds amd64.
 //
 // # Annotations
@@ -34,8 +34,11 @@
 // CheckIndex verifies that X.Y.Z is an index holding every expected platform and that each
 // X.Y.Z-<arch> resolves to the index's entry. PlanTags then reads the verified digest once and
 // decides which tags move; ApplyTags PUTs that manifest's bytes unchanged, skips a tag already
-// there, refuses a tag that moved since the plan, and reads every tag back. Promote's cost is
-// independent of image size: it reads and writes manifests only.
+// there, refuses a tag that moved since the plan, and reads every tag back. What a tag holds is
+// always decided from a GET, by the digest of the bytes returned, never from a HEAD answer (a
+// cache or CDN in front of the registry can serve a stale Docker-Content-Digest), and a tag counts
+// as moved only once read back. Promote's cost is independent of image size: it reads and writes
+// manifests only.
 //
 // # Hotfix rule, floating tags, pre-releases
 //
@@ -53,8 +56,20 @@
 // # Auth, transport, retries
 //
 // Credentials are a username and password or token (GHCR: a token with write:packages), or none.
-// Plain HTTP is used only for hosts listed in WithInsecureHosts. Failed requests (5xx, 429,
-// dropped connections) are retried a bounded number of times through go-containerregistry's
-// retry options, waiting out Retry-After; 401, 403 and 404 are not retried and the error says
-// which and what to do. Secrets never appear in errors or logs.
+// Plain HTTP is used only for hosts listed in WithInsecureHosts (shipgate's --plain-http). Failed
+// requests (408, 429, 5xx, dropped connections) are retried a bounded number of times by the
+// client's own transport, waiting on the client's clock (WithClock): Retry-After when the
+// registry gives one (capped), otherwise a doubling backoff; 401, 403 and 404 are not retried.
+// go-containerregistry's own retries are off. RemoteOptions hands this whole stack (credentials,
+// transport, retries, plain-HTTP rule, logger) to other packages that use go-containerregistry,
+// such as the signature store, and Fail gives their errors the same treatment.
+//
+// # Errors
+//
+// Every error is classified where it happens (package fault): a registry that cannot be reached
+// (dial errors, dropped connections, 5xx and 429 after retries) is Unreachable; an answer that
+// cannot be read (a manifest that does not parse) is Unreadable; 401, 403 and 404 and a world not
+// as required (a tag moved since the plan, an immutable version) are Refused; a bad reference or
+// argument is BadInput. An *Error names the operation, the reference and the flag to change
+// (--image, --registry-username, --plain-http). Secrets never appear in errors or logs.
 package registry

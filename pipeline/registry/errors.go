@@ -5,11 +5,14 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/shipgate/shipgate/pipeline/fault"
 )
 
 // Error is a failed registry operation: what was being done to which reference, the HTTP status
@@ -59,7 +62,16 @@ func (e *Error) Unwrap() error { return e.err }
 // writeOps are the operations that need push rights.
 var writeOps = map[string]bool{"pushing": true, "tagging": true, "uploading": true}
 
-// fail turns any error of a registry call into an *Error naming the operation and the fix.
+// Fail turns an error of a go-containerregistry call made with RemoteOptions into a classified
+// *Error (see package fault) naming the operation ("reading", "pushing", ...), the reference and
+// the fix; its text holds no secret of the client's. Packages that use RemoteOptions return their
+// registry errors through it.
+func (c *Client) Fail(op, ref string, err error) error {
+	host, _, _ := strings.Cut(ref, "/")
+	return c.fail(op, ref, host, err)
+}
+
+// fail turns any error of a registry call into a classified *Error naming the operation and the fix.
 func (c *Client) fail(op, ref, host string, err error) error {
 	if err == nil {
 		return nil
@@ -75,43 +87,71 @@ func (c *Client) fail(op, ref, host string, err error) error {
 		e.err = err
 	}
 	var terr *transport.Error
+	if errors.As(err, &terr) {
+		e.Status = terr.StatusCode
+	}
+	var class fault.Class
+	e.Hint, class = c.explain(op, ref, host, err)
+	return fault.Wrap(class, e)
+}
+
+// explain is the advice for a failed registry call and the class of the failure.
+func (c *Client) explain(op, ref, host string, err error) (string, fault.Class) {
+	var terr *transport.Error
 	var plain *plainHTTPError
+	var nerr net.Error
+	text := err.Error()
 	switch {
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
-		e.Hint = "interrupted before the registry answered; re-run to finish"
+		return "interrupted before the registry answered; re-run to finish", fault.Unreachable
 	case errors.As(err, &terr):
-		e.Status = terr.StatusCode
-		e.Hint = c.hint(op, ref, host, terr.StatusCode)
+		return c.hint(op, terr.StatusCode), statusClass(terr.StatusCode)
 	case errors.As(err, &plain):
-		e.Hint = fmt.Sprintf("refused to use plain HTTP: if %s has no TLS, allow it with WithInsecureHosts(%q)", host, host)
+		return fmt.Sprintf("refused to use plain HTTP: if %s has no TLS, list it in --plain-http", host), fault.BadInput
 	case strings.Contains(text, "server gave HTTP response to HTTPS client"):
-		e.Hint = fmt.Sprintf("%s speaks plain HTTP: if that is intended, allow it with WithInsecureHosts(%q)", host, host)
-	case isDropped(err) || strings.Contains(text, "connection refused") || strings.Contains(text, "no such host"):
-		e.Hint = fmt.Sprintf("could not talk to %s (tried %d times): check the registry address and the network, then re-run; work already done is kept", host, c.attempts())
+		return fmt.Sprintf("%s speaks plain HTTP: if that is intended, list it in --plain-http", host), fault.BadInput
+	case isDropped(err) || errors.As(err, &nerr) || strings.Contains(text, "connection refused") || strings.Contains(text, "no such host"):
+		return fmt.Sprintf("could not talk to %s (tried %d times): check the registry in --image and the network, then re-run; work already done is kept", host, c.attempts()), fault.Unreachable
 	}
-	return e
+	return fmt.Sprintf("the registry's answer for %s could not be read", ref), fault.Unreadable
+}
+
+// statusClass classifies a registry's HTTP answer: 429, 408 and 5xx mean the registry could not
+// be reached; 401 and 403 mean the credentials could not read what the step looks at (a gate
+// that meets them has not seen the world: it fails, and the hint names the flags); 404 and 400
+// mean the registry refused what was asked; anything else is an answer that cannot be read.
+func statusClass(status int) fault.Class {
+	switch {
+	case status == http.StatusTooManyRequests || status == http.StatusRequestTimeout || status >= 500:
+		return fault.Unreachable
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return fault.Unreadable
+	case status == http.StatusNotFound || status == http.StatusBadRequest:
+		return fault.Refused
+	}
+	return fault.Unreadable
 }
 
 // hint is the advice for an HTTP status.
-func (c *Client) hint(op, ref, host string, status int) string {
+func (c *Client) hint(op string, status int) string {
 	write := writeOps[op]
 	switch {
 	case status == http.StatusUnauthorized && write:
-		return "check the registry username/token has write:packages (GHCR) or push rights on this repository; nothing was retried"
+		return "check --registry-username and --registry-password: the token needs write:packages (GHCR) or push rights on this repository; nothing was retried"
 	case status == http.StatusUnauthorized:
-		return "check the registry username/token: on GHCR it needs read:packages (write:packages to publish or promote), or the package must be visible to it; nothing was retried"
+		return "check --registry-username and --registry-password: on GHCR the token needs read:packages (write:packages to publish or promote), or the package must be visible to it; nothing was retried"
 	case status == http.StatusForbidden && write:
-		return "the credentials were accepted but may not push here: give the token write:packages and, on GHCR, give this repository's workflow write access to the package (package settings, Manage Actions access)"
+		return "the credentials (--registry-username) were accepted but may not push here: give the token write:packages and, on GHCR, give this repository's workflow write access to the package (package settings, Manage Actions access)"
 	case status == http.StatusForbidden:
-		return "the credentials were accepted but may not read this package: grant read access to it"
+		return "the credentials (--registry-username) were accepted but may not read this package: grant read access to it"
 	case status == http.StatusNotFound:
-		return "not found: check the repository name (lower case, registry included) and that it was pushed"
+		return "not found: check --image (lower case, registry included) and that it was pushed"
 	case status == http.StatusTooManyRequests:
 		return fmt.Sprintf("the registry is rate-limiting (tried %d times, waiting as it asked): wait and re-run; work already done is kept", c.attempts())
 	case status >= 500 || status == http.StatusRequestTimeout:
 		return fmt.Sprintf("the registry kept failing (tried %d times): re-run later; work already done is kept", c.attempts())
 	case status == http.StatusBadRequest:
-		return "the registry rejected the request as malformed: check the reference and that the registry supports OCI image indexes"
+		return "the registry rejected the request as malformed: check --image and that the registry supports OCI image indexes"
 	}
 	return ""
 }

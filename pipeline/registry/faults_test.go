@@ -12,6 +12,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/shipgate/shipgate/pipeline/fault"
 	"github.com/shipgate/shipgate/pipeline/testkit"
 	"github.com/shipgate/shipgate/pipeline/version"
 )
@@ -123,20 +124,26 @@ func TestRetagSurvivesFaults(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			e.proxy.Inject(testkit.Fault{Method: "PUT", Path: regexp.MustCompile(`/manifests/latest$`), Status: 503})
+			down := e.proxy.Inject(testkit.Fault{Method: "PUT", Path: regexp.MustCompile(`/manifests/latest$`), Status: 503})
 			err = e.c.ApplyTags(ctx, plan)
 			var rerr *Error
-			if !errors.As(err, &rerr) || rerr.Status != 503 || rerr.Op != "tagging" {
+			if !errors.As(err, &rerr) || rerr.Status != 503 || rerr.Op != "tagging" || fault.Of(err) != fault.Unreachable {
 				t.Fatalf("persistent 503 on retag: %v", err)
+			}
+			if down.Injected() != 4 {
+				t.Fatalf("the 503 answered %d PUTs, want 4 (1 + 3 retries)", down.Injected())
 			}
 			if e.resolve("acme/app", "latest") != p1.Index {
 				t.Fatalf("latest changed by a failed retag")
 			}
 			e.proxy.Clear()
-			e.proxy.Inject(testkit.Fault{Method: "PUT", Path: regexp.MustCompile(`/manifests/latest$`), Drop: true})
+			dropped := e.proxy.Inject(testkit.Fault{Method: "PUT", Path: regexp.MustCompile(`/manifests/latest$`), Drop: true})
 			err = e.c.ApplyTags(ctx, plan)
-			if err == nil || !strings.Contains(err.Error(), "could not talk to "+e.host+" (tried 4 times)") {
+			if err == nil || !strings.Contains(err.Error(), "could not talk to "+e.host+" (tried 4 times)") || fault.Of(err) != fault.Unreachable {
 				t.Fatalf("dropped retag: %v", err)
+			}
+			if dropped.Injected() != 4 {
+				t.Fatalf("%d PUTs dropped, want 4 (1 + 3 retries)", dropped.Injected())
 			}
 			e.proxy.Clear()
 			// The same plan finishes on a re-run.
@@ -188,9 +195,12 @@ func TestRetryAfterParsing(t *testing.T) {
 
 func TestRetryAfterIsCapped(t *testing.T) {
 	e := newEnv(t, testkit.Registry(t, testkit.RegistryOptions{}))
-	e.proxy.Inject(testkit.Fault{Method: "GET", Path: regexp.MustCompile(`/manifests/`), Times: 1, Status: 429, RetryAfter: "86400"})
+	limited := e.proxy.Inject(testkit.Fault{Method: "GET", Path: regexp.MustCompile(`/manifests/`), Times: 1, Status: 429, RetryAfter: "86400"})
 	if _, err := e.c.CheckIndex(context.Background(), e.repo, version.MustParse("1.0.0"), both); err != nil {
 		t.Fatal(err)
+	}
+	if limited.Injected() != 1 {
+		t.Fatal("the 429 never happened")
 	}
 	if !hasSleep(e.clock.Sleeps(), maxRetryAfter) {
 		t.Fatalf("sleeps %v, want one capped at %v", e.clock.Sleeps(), maxRetryAfter)
@@ -210,7 +220,7 @@ func TestPlainHTTPOnlyWhenAllowed(t *testing.T) {
 	})
 	c := New(WithTransport(rec), WithRetries(0))
 	_, err := c.CheckIndex(context.Background(), host+"/acme/app", version.MustParse("1.0.0"), both)
-	if err == nil || !strings.Contains(err.Error(), "WithInsecureHosts(\""+host+"\")") {
+	if err == nil || !strings.Contains(err.Error(), "--plain-http") {
 		t.Fatalf("plain HTTP without allowance: %v", err)
 	}
 	for _, s := range schemes {
@@ -226,5 +236,28 @@ func TestPlainHTTPOnlyWhenAllowed(t *testing.T) {
 	c = New(WithTransport(rec), WithInsecureHosts(host))
 	if chk, err := c.CheckIndex(context.Background(), host+"/acme/app", version.MustParse("1.0.0"), both); err != nil || chk.OK() {
 		t.Fatalf("allowed host: %v %v", err, chk)
+	}
+}
+
+// A blob upload whose PATCH reached the registry but whose answer was lost is started again from
+// scratch (a new upload session), not by sending the data again into the same session, where it
+// would be appended twice.
+func TestLostUploadAnswerRestartsTheUpload(t *testing.T) {
+	for _, l := range faultLanes() {
+		t.Run(l.name, func(t *testing.T) {
+			e := laneEnv(t, l)
+			lost := e.proxy.Inject(testkit.Fault{Method: "PATCH", Path: regexp.MustCompile(`/blobs/uploads/`), Times: 1, DropResponse: true})
+			r := newRelease(t, 8192)
+			p, err := e.c.Publish(context.Background(), specFor(e.repo, "1.2.3", r.sources()))
+			if err != nil {
+				t.Fatalf("publish after a lost PATCH answer: %v", err)
+			}
+			if lost.Injected() != 1 {
+				t.Fatalf("the lost answer happened %d times", lost.Injected())
+			}
+			if chk, err := e.c.CheckIndex(context.Background(), e.repo, version.MustParse("1.2.3"), both); err != nil || !chk.OK() || chk.Digest != p.Index {
+				t.Fatalf("check: %v %v", err, chk.Err())
+			}
+		})
 	}
 }

@@ -56,7 +56,11 @@ type env struct {
 	logs    *testkit.Logs
 	clock   *clock.Fake
 	c       *Client
+	opts    []Option
 }
+
+// fresh is a new client with the env's options: a new phase, with its own registry session.
+func (e *env) fresh() *Client { return New(e.opts...) }
 
 func newEnv(t testing.TB, upstream string, opts ...Option) *env {
 	t.Helper()
@@ -72,7 +76,8 @@ func newEnv(t testing.TB, upstream string, opts ...Option) *env {
 		WithClock(e.clock),
 		WithLogger(slog.New(slog.NewTextHandler(e.logs, nil))),
 	}
-	e.c = New(append(base, opts...)...)
+	e.opts = append(base, opts...)
+	e.c = New(e.opts...)
 	return e
 }
 

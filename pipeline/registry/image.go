@@ -2,10 +2,10 @@ package registry
 
 import (
 	"context"
-	"fmt"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/shipgate/shipgate/pipeline/fault"
 	"github.com/shipgate/shipgate/pipeline/version"
 )
 
@@ -49,7 +49,7 @@ func (c *Client) Image(ctx context.Context, repository, tag string) (TaggedImage
 		return TaggedImage{}, c.fail("reading", ref.String(), ref.RegistryStr(), err)
 	}
 	if !desc.MediaType.IsImage() {
-		return TaggedImage{}, fmt.Errorf("%s is %s, not a platform image manifest: per-arch tags hold one image each", ref, desc.MediaType)
+		return TaggedImage{}, fault.Refusedf("%s is %s, not a platform image manifest: per-arch tags hold one image each", ref, desc.MediaType)
 	}
 	img, err := desc.Image()
 	if err != nil {

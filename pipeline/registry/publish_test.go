@@ -12,11 +12,10 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/shipgate/shipgate/pipeline/fault"
 	"github.com/shipgate/shipgate/pipeline/testkit"
 	"github.com/shipgate/shipgate/pipeline/version"
 )
@@ -150,17 +149,12 @@ func TestPublishJoinsDigestsFromNativeBuilders(t *testing.T) {
 			e := laneEnv(t, l)
 			ctx := context.Background()
 			r := newRelease(t, 2048)
-			// Two builders, each with its own client.
-			amdDigest, err := New(WithInsecureHosts(e.host)).PushPlatform(ctx, e.repo, amd64, r.amd)
-			if err != nil {
-				t.Fatal(err)
-			}
-			armDigest, err := New(WithInsecureHosts(e.host)).PushPlatform(ctx, e.repo, arm64, r.arm)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if e.count("", `/manifests/\d`, 0) != 0 {
-				t.Fatalf("PushPlatform wrote a tag")
+			// Two builders, each pushing its image by digest as the engine does.
+			amdDigest, armDigest := digestOf(t, r.amd), digestOf(t, r.arm)
+			for _, img := range []v1.Image{r.amd, r.arm} {
+				if err := remote.Write(e.ref("acme/app@"+digestOf(t, img).String()), img); err != nil {
+					t.Fatal(err)
+				}
 			}
 			// Digests as the engine reports them: alone, or as ref@digest.
 			spec := specFor(e.repo, "2.0.0", []Source{
@@ -201,8 +195,8 @@ func TestPublishMountsAcrossRepositories(t *testing.T) {
 			staging := e.host + "/acme/staging"
 			var sources []Source
 			for _, s := range r.sources() {
-				d, err := e.c.PushPlatform(ctx, staging, s.Platform, s.Image)
-				if err != nil {
+				d := digestOf(t, s.Image)
+				if err := remote.Write(e.ref("acme/staging@"+d.String()), s.Image); err != nil {
 					t.Fatal(err)
 				}
 				sources = append(sources, Source{Platform: s.Platform, Digest: staging + "@" + d.String()})
@@ -246,9 +240,12 @@ func TestPublishUploadsSharedBlobsOnceWithBoundedJobs(t *testing.T) {
 		}
 		return e.counter.RoundTrip(req)
 	})
-	e.proxy.Inject(testkit.Fault{Path: regexp.MustCompile(`/blobs/uploads`), Latency: 20 * time.Millisecond})
+	slow := e.proxy.Inject(testkit.Fault{Path: regexp.MustCompile(`/blobs/uploads`), Latency: 20 * time.Millisecond})
 	if _, err := e.c.Publish(context.Background(), specFor(e.repo, "1.2.3", r.sources())); err != nil {
 		t.Fatal(err)
+	}
+	if slow.Injected() == 0 {
+		t.Fatal("the upload latency never applied")
 	}
 	commits := map[string]int{}
 	re := regexp.MustCompile(`digest=(sha256(%3A|:)[0-9a-f]{64})`)
@@ -294,19 +291,16 @@ func TestPublishRefusesMislabelledPlatform(t *testing.T) {
 			if w := e.writes(); len(w) != 0 {
 				t.Fatalf("wrote %d requests before refusing: %v", len(w), w)
 			}
-			if _, err := e.c.PushPlatform(ctx, e.repo, arm64, bad); err == nil || !strings.Contains(err.Error(), "config says linux/amd64") {
-				t.Fatalf("PushPlatform of a mislabelled image: %v", err)
-			}
-			if w := e.writes(); len(w) != 0 {
-				t.Fatalf("PushPlatform wrote before refusing: %v", w)
+			if fault.Of(err) != fault.Refused {
+				t.Fatalf("a mislabelled image is a refusal, got %v", fault.Of(err))
 			}
 
 			// Pushed by the engine: the registry's config is read and the publish refused.
 			if err := remote.Write(e.ref("acme/app@"+digestOf(t, bad).String()), bad); err != nil {
 				t.Fatal(err)
 			}
-			gd, err := e.c.PushPlatform(ctx, e.repo, amd64, good)
-			if err != nil {
+			gd := digestOf(t, good)
+			if err := remote.Write(e.ref("acme/app@"+gd.String()), good); err != nil {
 				t.Fatal(err)
 			}
 			mark := e.mark()
@@ -406,7 +400,7 @@ func TestPublishImmutability(t *testing.T) {
 			}
 			mark := countWrites(e.proxy.Requests())
 			_, err = e.c.Publish(ctx, spec)
-			if !errors.Is(err, ErrImmutable) || !strings.Contains(err.Error(), "Rebuild") || !strings.Contains(err.Error(), first.Index.String()) {
+			if !errors.Is(err, ErrImmutable) || !strings.Contains(err.Error(), "--rebuild") || !strings.Contains(err.Error(), first.Index.String()) || fault.Of(err) != fault.Refused {
 				t.Fatalf("different content without rebuild: %v", err)
 			}
 			if n := countWrites(e.proxy.Requests()) - mark; n != 0 {
@@ -494,49 +488,5 @@ func TestPublishRepairsPerArchTag(t *testing.T) {
 	}
 	if chk, _ := e.c.CheckIndex(ctx, e.repo, spec.Version, both); !chk.OK() {
 		t.Fatal(chk.Err())
-	}
-}
-
-func TestLayoutImage(t *testing.T) {
-	dir := t.TempDir()
-	r := newRelease(t, 256)
-	p, err := layout.Write(dir, empty.Index)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.AppendImage(r.amd, layout.WithPlatform(v1.Platform{OS: "linux", Architecture: "amd64"})); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.AppendImage(r.arm, layout.WithPlatform(v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"})); err != nil {
-		t.Fatal(err)
-	}
-	img, err := LayoutImage(dir, arm64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if digestOf(t, img) != digestOf(t, r.arm) {
-		t.Fatalf("layout gave the wrong image")
-	}
-	if _, err := LayoutImage(dir, version.Platform{OS: "linux", Architecture: "s390x"}); err == nil || !strings.Contains(err.Error(), "holds linux/amd64, linux/arm64/v8") {
-		t.Fatalf("missing platform: %v", err)
-	}
-	if _, err := LayoutImage(t.TempDir(), amd64); err == nil || !strings.Contains(err.Error(), "index.json") {
-		t.Fatalf("empty dir: %v", err)
-	}
-	// A layout with one image and no platform: that image.
-	one := t.TempDir()
-	p1, _ := layout.Write(one, empty.Index)
-	if err := p1.AppendImage(r.amd); err != nil {
-		t.Fatal(err)
-	}
-	if img, err := LayoutImage(one, amd64); err != nil || digestOf(t, img) != digestOf(t, r.amd) {
-		t.Fatalf("single image layout: %v", err)
-	}
-	// Publish from the layout, then the config check still applies.
-	e := newEnv(t, testkit.Registry(t, testkit.RegistryOptions{}))
-	amdImg, _ := LayoutImage(dir, amd64)
-	armImg, _ := LayoutImage(dir, arm64)
-	if _, err := e.c.Publish(context.Background(), specFor(e.repo, "1.0.0", []Source{{Platform: amd64, Image: amdImg}, {Platform: arm64, Image: armImg}})); err != nil {
-		t.Fatal(err)
 	}
 }

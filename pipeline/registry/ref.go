@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"fmt"
 	"regexp"
 	"strings"
 	"unicode"
@@ -9,6 +8,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/shipgate/shipgate/pipeline/fault"
 	"github.com/shipgate/shipgate/pipeline/version"
 )
 
@@ -27,45 +27,45 @@ const maxRepositoryLength = 255
 func ParseRepository(s string) (string, error) {
 	switch {
 	case s == "":
-		return "", fmt.Errorf("repository is empty: give registry/owner/name, for example ghcr.io/acme/app")
+		return "", fault.BadInputf("repository is empty: give registry/owner/name, for example ghcr.io/acme/app")
 	case strings.IndexFunc(s, unicode.IsSpace) >= 0:
-		return "", fmt.Errorf("repository %q contains whitespace: give registry/owner/name, for example ghcr.io/acme/app", s)
+		return "", fault.BadInputf("repository %q contains whitespace: give registry/owner/name, for example ghcr.io/acme/app", s)
 	case strings.Contains(s, "://"):
-		return "", fmt.Errorf("repository %q has a URL scheme: drop it and write %s", s, s[strings.Index(s, "://")+3:])
+		return "", fault.BadInputf("repository %q has a URL scheme: drop it and write %s", s, s[strings.Index(s, "://")+3:])
 	case strings.Contains(s, "@"):
-		return "", fmt.Errorf("repository %q has a digest: give the repository alone, for example %s", s, s[:strings.Index(s, "@")])
+		return "", fault.BadInputf("repository %q has a digest: give the repository alone, for example %s", s, s[:strings.Index(s, "@")])
 	}
 	host, path, ok := strings.Cut(s, "/")
 	if !ok || path == "" || !(host == "localhost" || strings.ContainsAny(host, ".:")) {
-		return "", fmt.Errorf("repository %q does not name its registry: write it in full, for example ghcr.io/%s", s, strings.TrimPrefix(s, "/"))
+		return "", fault.BadInputf("repository %q does not name its registry: write it in full, for example ghcr.io/%s", s, strings.TrimPrefix(s, "/"))
 	}
 	if last := path[strings.LastIndex(path, "/")+1:]; strings.Contains(last, ":") {
-		return "", fmt.Errorf("repository %q has a tag: give the repository alone (%s/%s); shipgate chooses the tags", s, host, path[:strings.LastIndex(path, ":")])
+		return "", fault.BadInputf("repository %q has a tag: give the repository alone (%s/%s); shipgate chooses the tags", s, host, path[:strings.LastIndex(path, ":")])
 	}
 	if strings.ToLower(path) != path {
-		return "", fmt.Errorf("repository %q has upper-case letters, which registries refuse: write %s/%s", s, host, strings.ToLower(path))
+		return "", fault.BadInputf("repository %q has upper-case letters, which registries refuse: write %s/%s", s, host, strings.ToLower(path))
 	}
 	if !repoPath.MatchString(path) {
-		return "", fmt.Errorf("repository %q: %q is not a valid repository path: use lower-case letters and digits, joined by '.', '_', '__' or '-' inside a component and '/' between components (for example ghcr.io/acme/my-app)", s, path)
+		return "", fault.BadInputf("repository %q: %q is not a valid repository path: use lower-case letters and digits, joined by '.', '_', '__' or '-' inside a component and '/' between components (for example ghcr.io/acme/my-app)", s, path)
 	}
 	if len(path) > maxRepositoryLength {
-		return "", fmt.Errorf("repository %q is %d characters long; registries accept at most %d after the registry host", s, len(path), maxRepositoryLength)
+		return "", fault.BadInputf("repository %q is %d characters long; registries accept at most %d after the registry host", s, len(path), maxRepositoryLength)
 	}
 	repo, err := name.NewRepository(s, name.StrictValidation)
 	if err != nil {
-		return "", fmt.Errorf("repository %q is not valid: %v (write it like ghcr.io/acme/app)", s, err)
+		return "", fault.BadInputf("repository %q is not valid: %v (write it like ghcr.io/acme/app)", s, err)
 	}
 	return repo.Name(), nil
 }
 
-// ValidateTag checks an image tag: 1 to 128 characters, a letter, digit or '_' first, then
+// validateTag checks an image tag: 1 to 128 characters, a letter, digit or '_' first, then
 // letters, digits, '_', '.' and '-'.
-func ValidateTag(tag string) error {
+func validateTag(tag string) error {
 	if tag == "" {
-		return fmt.Errorf("tag is empty: give a tag such as 1.2.3")
+		return fault.BadInputf("tag is empty: give a tag such as 1.2.3")
 	}
 	if len(tag) > version.MaxTagLength {
-		return fmt.Errorf("tag %.20q… is %d characters long; registries accept at most %d", tag, len(tag), version.MaxTagLength)
+		return fault.BadInputf("tag %.20q… is %d characters long; registries accept at most %d", tag, len(tag), version.MaxTagLength)
 	}
 	for i, r := range tag {
 		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_'
@@ -74,9 +74,9 @@ func ValidateTag(tag string) error {
 		}
 		if !ok {
 			if i == 0 {
-				return fmt.Errorf("tag %q starts with %q: a tag starts with a letter, digit or '_'", tag, r)
+				return fault.BadInputf("tag %q starts with %q: a tag starts with a letter, digit or '_'", tag, r)
 			}
-			return fmt.Errorf("tag %q contains %q: only letters, digits, '_', '.' and '-' are allowed", tag, r)
+			return fault.BadInputf("tag %q contains %q: only letters, digits, '_', '.' and '-' are allowed", tag, r)
 		}
 	}
 	return nil
@@ -84,26 +84,26 @@ func ValidateTag(tag string) error {
 
 // tagRef builds repo:tag after validating the tag.
 func tagRef(repo name.Repository, tag string) (name.Tag, error) {
-	if err := ValidateTag(tag); err != nil {
+	if err := validateTag(tag); err != nil {
 		return name.Tag{}, err
 	}
 	return repo.Tag(tag), nil
 }
 
-// ParseDigest accepts a manifest digest, alone ("sha256:<64 hex>") or as a reference
+// parseDigest accepts a manifest digest, alone ("sha256:<64 hex>") or as a reference
 // ("ghcr.io/acme/app@sha256:…"; a tag before '@' is ignored), and returns the repository named
 // (empty when the digest came alone) and the digest.
-func ParseDigest(s string) (repository string, digest v1.Hash, err error) {
+func parseDigest(s string) (repository string, digest v1.Hash, err error) {
 	repoPart, dig, hasRepo := strings.Cut(s, "@")
 	if !hasRepo {
 		dig, repoPart = s, ""
 	}
 	h, err := v1.NewHash(dig)
 	if err != nil {
-		return "", v1.Hash{}, fmt.Errorf("digest %q is not a manifest digest: give sha256:<64 hex digits> or repository@sha256:<64 hex digits> (%v)", s, err)
+		return "", v1.Hash{}, fault.BadInputf("digest %q is not a manifest digest: give sha256:<64 hex digits> or repository@sha256:<64 hex digits> (%v)", s, err)
 	}
 	if h.Algorithm != "sha256" {
-		return "", v1.Hash{}, fmt.Errorf("digest %q uses %s: registries address manifests by sha256:<64 hex digits>", s, h.Algorithm)
+		return "", v1.Hash{}, fault.BadInputf("digest %q uses %s: registries address manifests by sha256:<64 hex digits>", s, h.Algorithm)
 	}
 	if !hasRepo {
 		return "", h, nil
@@ -115,7 +115,7 @@ func ParseDigest(s string) (repository string, digest v1.Hash, err error) {
 	}
 	canon, err := ParseRepository(repoPart)
 	if err != nil {
-		return "", v1.Hash{}, fmt.Errorf("digest reference %q: %w", s, err)
+		return "", v1.Hash{}, fault.BadInputf("digest reference %q: %w", s, err)
 	}
 	return canon, h, nil
 }

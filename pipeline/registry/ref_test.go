@@ -59,9 +59,9 @@ func TestValidateTag(t *testing.T) {
 		{"a/b", "contains '/'"},
 		{"a:b", "contains ':'"},
 	} {
-		err := ValidateTag(tc.in)
+		err := validateTag(tc.in)
 		if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
-			t.Errorf("ValidateTag(%.30q) = %v; want %q", tc.in, err, tc.err)
+			t.Errorf("validateTag(%.30q) = %v; want %q", tc.in, err, tc.err)
 		}
 	}
 }
@@ -79,15 +79,15 @@ func TestParseDigest(t *testing.T) {
 		{"acme/app@sha256:" + hex, "", "does not name its registry"},
 		{"", "", "not a manifest digest"},
 	} {
-		repo, h, err := ParseDigest(tc.in)
+		repo, h, err := parseDigest(tc.in)
 		if tc.err == "" {
 			if err != nil || repo != tc.repo || h.Hex != hex {
-				t.Errorf("ParseDigest(%q) = %q %v %v", tc.in, repo, h, err)
+				t.Errorf("parseDigest(%q) = %q %v %v", tc.in, repo, h, err)
 			}
 			continue
 		}
 		if err == nil || !strings.Contains(err.Error(), tc.err) {
-			t.Errorf("ParseDigest(%q) error %v; want %q", tc.in, err, tc.err)
+			t.Errorf("parseDigest(%q) error %v; want %q", tc.in, err, tc.err)
 		}
 	}
 }
@@ -101,9 +101,9 @@ func FuzzValidateTag(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		err := ValidateTag(s)
+		err := validateTag(s)
 		if (err == nil) != tagPattern.MatchString(s) {
-			t.Fatalf("ValidateTag(%q) = %v, disagreeing with the OCI tag grammar", s, err)
+			t.Fatalf("validateTag(%q) = %v, disagreeing with the OCI tag grammar", s, err)
 		}
 		if err == nil {
 			if _, perr := name.NewTag("ghcr.io/acme/app:"+s, name.StrictValidation); perr != nil {
@@ -145,7 +145,7 @@ func FuzzParseDigest(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		repo, h, err := ParseDigest(s)
+		repo, h, err := parseDigest(s)
 		if err != nil {
 			return
 		}

@@ -3,7 +3,6 @@ package registry
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -11,6 +10,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/shipgate/shipgate/pipeline/fault"
 	"github.com/shipgate/shipgate/pipeline/version"
 )
 
@@ -133,10 +133,10 @@ func (c *Client) PlanTags(ctx context.Context, repository string, v version.Vers
 		return TagPlan{}, err
 	}
 	if v.IsZero() {
-		return TagPlan{}, fmt.Errorf("plan tags in %s: no version given: pass X.Y.Z", repo)
+		return TagPlan{}, fault.BadInputf("plan tags in %s: no version given: pass X.Y.Z", repo)
 	}
 	if digest == (v1.Hash{}) {
-		return TagPlan{}, fmt.Errorf("plan tags for %s:%s: no digest given: pass the index digest the gates verified", repo, v)
+		return TagPlan{}, fault.BadInputf("plan tags for %s:%s: no digest given: pass the index digest the gates verified", repo, v)
 	}
 	s, err := c.session(ctx)
 	if err != nil {
@@ -202,17 +202,17 @@ func (c *Client) PlanRollback(ctx context.Context, repository string, to version
 		return TagPlan{}, err
 	}
 	if to.IsZero() {
-		return TagPlan{}, fmt.Errorf("roll back in %s: no version given: pass the version to roll back to", repo)
+		return TagPlan{}, fault.BadInputf("roll back in %s: no version given: pass the version to roll back to", repo)
 	}
 	if to.IsPrerelease() {
-		return TagPlan{}, fmt.Errorf("roll back %s to %s: it is a pre-release; latest never points at a pre-release: pick a release", repo, to)
+		return TagPlan{}, fault.BadInputf("roll back %s to %s: it is a pre-release; latest never points at a pre-release: pick a release", repo, to)
 	}
 	check, err := c.CheckIndex(ctx, repository, to, platforms)
 	if err != nil {
 		return TagPlan{}, err
 	}
 	if !check.OK() {
-		return TagPlan{}, fmt.Errorf("cannot roll back to %s: %w", to, check.Err())
+		return TagPlan{}, fault.Refusedf("cannot roll back to %s: %w", to, check.Err())
 	}
 	s, err := c.session(ctx)
 	if err != nil {
@@ -259,10 +259,10 @@ func (c *Client) ApplyTags(ctx context.Context, plan TagPlan) error {
 		if plan.Done() {
 			return nil
 		}
-		return errors.New("apply tags: the plan holds no manifest: make it with PlanTags or PlanRollback")
+		return fault.BadInputf("apply tags: the plan holds no manifest: make it with PlanTags or PlanRollback")
 	}
 	if h, _, err := v1.SHA256(bytes.NewReader(plan.manifest)); err != nil || h != plan.Digest {
-		return fmt.Errorf("apply tags: the plan's manifest does not hash to %s: make the plan again with PlanTags", plan.Digest)
+		return fault.BadInputf("apply tags: the plan's manifest does not hash to %s: make the plan again with PlanTags", plan.Digest)
 	}
 	repo, err := c.repository(plan.Repository)
 	if err != nil {
@@ -282,7 +282,7 @@ func (c *Client) ApplyTags(ctx context.Context, plan TagPlan) error {
 			continue
 		}
 		if ts.Current != m.From {
-			return fmt.Errorf("%s:%s moved since the plan (planned from %s, now %s): another promote or rollback ran; re-run to plan again",
+			return fault.Refusedf("%s:%s moved since the plan (planned from %s, now %s): another promote or rollback ran; re-run to plan again",
 				repo, m.Tag, hashOrNone(m.From), hashOrNone(ts.Current))
 		}
 		if err := c.putTag(ctx, s, repo, m.Tag, rawManifest{raw: plan.manifest, mediaType: plan.MediaType}, true); err != nil {
@@ -309,16 +309,16 @@ func (c *Client) targetPlan(ctx context.Context, s *session, repo name.Repositor
 	desc, err := s.pull.Get(ctx, ref)
 	if err != nil {
 		if isNotFound(err) {
-			return TagPlan{}, fmt.Errorf("index %s does not exist: pass the digest publish returned for %s; nothing was changed", ref, v)
+			return TagPlan{}, fault.Refusedf("index %s does not exist: pass the digest publish returned for %s; nothing was changed", ref, v)
 		}
 		return TagPlan{}, c.fail("reading", ref.String(), ref.RegistryStr(), err)
 	}
 	if !desc.MediaType.IsIndex() {
-		return TagPlan{}, fmt.Errorf("%s is a single manifest (%s), not a release index: latest only ever points at a multi-platform index; nothing was changed", ref, desc.MediaType)
+		return TagPlan{}, fault.Refusedf("%s is a single manifest (%s), not a release index: latest only ever points at a multi-platform index; nothing was changed", ref, desc.MediaType)
 	}
 	if got, _ := indexVersion(desc.Manifest); got != "" {
 		if gv, err := version.Parse(got); err != nil || !gv.Equal(v) {
-			return TagPlan{}, fmt.Errorf("index %s is annotated as version %q, not %s: pass the digest of %s's index; nothing was changed", ref, got, v, v)
+			return TagPlan{}, fault.Refusedf("index %s is annotated as version %q, not %s: pass the digest of %s's index; nothing was changed", ref, got, v, v)
 		}
 	}
 	return TagPlan{Repository: repo.Name(), Version: v, Digest: digest, MediaType: desc.MediaType, manifest: desc.Manifest}, nil
@@ -369,13 +369,4 @@ func (c *Client) current(ctx context.Context, s *session, repo name.Repository, 
 		}
 	}
 	return cur, nil
-}
-
-// indexVersion is the version annotation of an index manifest.
-func indexVersion(raw []byte) (string, error) {
-	im, err := v1.ParseIndexManifest(bytes.NewReader(raw))
-	if err != nil {
-		return "", err
-	}
-	return im.Annotations[AnnotationVersion], nil
 }

@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/shipgate/shipgate/pipeline/clock"
 	"github.com/shipgate/shipgate/pipeline/config"
@@ -87,14 +85,14 @@ func (w *world) github(token, flag string) (*github.Client, error) {
 	return github.New(github.Options{BaseURL: apiBase(w.s.GitHubAPI), Token: token, TokenFlag: flag, Transport: w.env.Transport, Clock: w.env.Clock, Log: w.env.Progress})
 }
 
-// registry builds the registry client and the signature store over it.
+// registry builds the registry client and the signature store over it: one stack (transport,
+// retries on the run's clock, plain-HTTP guard, secret scrubbing) for images, tags, signatures
+// and attestations.
 func (w *world) registry(host string) (*registry.Client, *sign.Store) {
 	env := w.env
 	ropts := []registry.Option{registry.WithClock(env.Clock)}
-	var auth authn.Authenticator = authn.Anonymous
 	if env.Secrets.RegistryPassword != "" {
 		ropts = append(ropts, registry.WithAuth(w.s.RegistryUsername, env.Secrets.RegistryPassword))
-		auth = &authn.Basic{Username: w.s.RegistryUsername, Password: env.Secrets.RegistryPassword}
 	}
 	if env.Transport != nil {
 		ropts = append(ropts, registry.WithTransport(env.Transport))
@@ -102,11 +100,8 @@ func (w *world) registry(host string) (*registry.Client, *sign.Store) {
 	if w.insecure {
 		ropts = append(ropts, registry.WithInsecureHosts(host))
 	}
-	sopts := []remote.Option{remote.WithAuth(auth)}
-	if env.Transport != nil {
-		sopts = append(sopts, remote.WithTransport(env.Transport))
-	}
-	return registry.New(ropts...), sign.NewStore(sopts...)
+	reg := registry.New(ropts...)
+	return reg, sign.NewRegistryStore(reg, env.Clock)
 }
 
 // apiBase maps the default public API URL to "" (go-github's own default) and passes others on.

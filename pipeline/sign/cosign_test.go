@@ -7,10 +7,13 @@ package sign
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -37,22 +40,86 @@ func findCosign(t *testing.T) *cosignCLI {
 	if bin == "" {
 		bin, _ = exec.LookPath("cosign")
 	}
-	if bin == "" {
-		if os.Getenv("SHIPGATE_REQUIRE_COSIGN") == "1" {
-			t.Fatalf("cosign not found (SHIPGATE_REQUIRE_COSIGN=1): go install github.com/sigstore/cosign/v3/cmd/cosign@%s and set SHIPGATE_COSIGN", cosignVersion)
-		}
-		t.Skipf("cosign not found: set SHIPGATE_COSIGN or put cosign %s on PATH to run interop tests", cosignVersion)
-	}
 	c := &cosignCLI{t: t, bin: bin, home: t.TempDir(), dir: t.TempDir()}
-	out, err := c.run(nil, "version")
-	if err != nil {
-		t.Fatalf("%s version: %v\n%s", bin, err, out)
+	var version string
+	if bin != "" {
+		out, err := c.run(nil, "version")
+		if err != nil {
+			t.Fatalf("%s version: %v\n%s", bin, err, out)
+		}
+		version = out
 	}
-	if !strings.Contains(out, "GitVersion:    "+cosignVersion) {
-		t.Logf("interop tests are written for cosign %s; %s says:\n%s", cosignVersion, bin, out)
+	switch verdict, why := cosignUsable(bin, version, os.Getenv("SHIPGATE_REQUIRE_COSIGN") == "1"); verdict {
+	case "fail":
+		t.Fatal(why)
+	case "skip":
+		t.Skip(why)
 	}
 	return c
 }
+
+// cosignUsable says whether the interop tests run with cosign at bin (empty: none found), whose
+// `cosign version` printed version: "run", or "skip" or "fail" with the reason. With
+// SHIPGATE_REQUIRE_COSIGN=1 (require) a missing or wrong cosign fails instead of skipping.
+func cosignUsable(bin, version string, require bool) (verdict, why string) {
+	verdict = "skip"
+	if require {
+		verdict = "fail"
+	}
+	switch {
+	case bin == "":
+		return verdict, fmt.Sprintf("cosign not found: go install github.com/sigstore/cosign/v3/cmd/cosign@%s and set SHIPGATE_COSIGN or put it on PATH (SHIPGATE_REQUIRE_COSIGN=1 makes this a failure)", cosignVersion)
+	case !cosignVersionLine.MatchString(version):
+		return verdict, fmt.Sprintf("interop tests are written for cosign %s; %s says:\n%s(SHIPGATE_REQUIRE_COSIGN=1 makes a wrong version a failure)", cosignVersion, bin, version)
+	}
+	return "run", ""
+}
+
+// With SHIPGATE_REQUIRE_COSIGN=1 a missing or wrong cosign fails the interop tests; without it
+// they are skipped.
+func TestCosignRequirement(t *testing.T) {
+	right := "GitVersion:    " + cosignVersion + "\nGitCommit:     x\n"
+	wrong := "GitVersion:    v2.5.0\nGitCommit:     x\n"
+	for _, tc := range []struct {
+		bin, version string
+		require      bool
+		want         string
+	}{
+		{"/bin/cosign", right, false, "run"},
+		{"/bin/cosign", right, true, "run"},
+		{"/bin/cosign", wrong, false, "skip"},
+		{"/bin/cosign", wrong, true, "fail"},
+		{"/bin/cosign", "GitVersion:    " + cosignVersion + "-dirty\n", true, "fail"},
+		{"", "", false, "skip"},
+		{"", "", true, "fail"},
+	} {
+		if got, why := cosignUsable(tc.bin, tc.version, tc.require); got != tc.want {
+			t.Errorf("cosignUsable(%q, %q, require=%v) = %s (%s), want %s", tc.bin, tc.version, tc.require, got, why, tc.want)
+		}
+	}
+}
+
+// cosignVersionLine is the line of `cosign version` that names cosignVersion.
+var cosignVersionLine = regexp.MustCompile(`(?m)^GitVersion:\s+` + regexp.QuoteMeta(cosignVersion) + `\s*$`)
+
+// What cosign v3 prints when verification itself fails (pkg/cosign/verify.go and
+// cmd/cosign/cli/verify), as opposed to a bad flag, a crash or an unreachable registry: "no
+// matching attestations" (bundles are attestations to cosign v3, signatures included), then why.
+func refusal(why string) *regexp.Regexp {
+	return regexp.MustCompile(`no matching (signatures|attestations): ` + why)
+}
+
+var (
+	// wrongKey: the signature does not verify under the key given.
+	wrongKey = refusal(`failed to verify signature`)
+	// notInLog: the transparency log entry does not verify under the trusted root.
+	notInLog = refusal(`failed to verify log inclusion`)
+	// wrongIdentity and wrongIssuer: the certificate names someone else.
+	wrongIdentity = refusal(`failed to verify certificate identity: .*expected SAN value`)
+	wrongIssuer   = refusal(`failed to verify certificate identity: .*expected issuer value "https://accounts.google.com"`)
+	// noSBOM: bundles verified, but none of the predicate type asked for.
+	noSBOM = regexp.MustCompile(`none of the attestations matched the predicate type: spdxjson`)
+)
 
 // run runs cosign in its own HOME (so nothing is cached between tests) and working directory.
 func (c *cosignCLI) run(env []string, args ...string) (string, error) {
@@ -76,21 +143,20 @@ func (c *cosignCLI) must(env []string, args ...string) string {
 	return out
 }
 
-// mustFail runs cosign and fails the test if it succeeds.
-func (c *cosignCLI) mustFail(env []string, args ...string) string {
+// mustFail runs cosign and fails the test unless cosign ran and refused with a verification
+// failure matching want; any other failure (a bad flag, a crash, a registry error) fails the test.
+func (c *cosignCLI) mustFail(want *regexp.Regexp, env []string, args ...string) string {
 	c.t.Helper()
 	out, err := c.run(env, args...)
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) {
-		c.t.Fatalf("cosign %s succeeded (or did not run: %v), want a refusal\n%s", strings.Join(args, " "), err, out)
+		c.t.Fatalf("cosign %s succeeded (or did not run: %v), want a refusal matching %q\n%s", strings.Join(args, " "), err, want, out)
 	}
-	c.t.Logf("cosign %s refused, as it should: %s", args[0], lastLine(out))
+	if !want.MatchString(out) {
+		c.t.Fatalf("cosign %s failed, but not with a verification failure matching %q:\n%s", strings.Join(args, " "), want, out)
+	}
+	c.t.Logf("cosign %s refused, as it should: %s", args[0], want.FindString(out))
 	return out
-}
-
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return lines[len(lines)-1]
 }
 
 func (c *cosignCLI) file(name string, b []byte) string {
@@ -142,9 +208,9 @@ func TestCosignVerifiesKeySignatures(t *testing.T) {
 			} {
 				c.must(nil, args...)
 			}
-			c.mustFail(nil, "verify", "--key", "wrong.pub", "--insecure-ignore-tlog", r.index.String())
+			c.mustFail(wrongKey, nil, "verify", "--key", "wrong.pub", "--insecure-ignore-tlog", r.index.String())
 			// The index has no SBOM: cosign must not find one there.
-			c.mustFail(nil, "verify-attestation", "--key", "cosign.pub", "--insecure-ignore-tlog", "--type", "spdxjson", r.index.String())
+			c.mustFail(noSBOM, nil, "verify-attestation", "--key", "cosign.pub", "--insecure-ignore-tlog", "--type", "spdxjson", r.index.String())
 			if ok, err := st.Signed(t.Context(), r.index, wrong.offlinePolicy()); err != nil || ok {
 				t.Fatalf("Signed under the wrong key = %v, %v", ok, err)
 			}
@@ -172,7 +238,7 @@ func TestCosignVerifiesKeySignaturesInRekor(t *testing.T) {
 	c.must(nil, "verify-attestation", "--key", "cosign.pub", "--trusted-root", "trusted_root.json", "--type", "spdxjson", r.platforms["linux/arm64"].String())
 	// A root that does not hold this Rekor's key: cosign refuses the entry.
 	c.file("other_root.json", signtest.New(t).RekorOnlyRoot())
-	c.mustFail(nil, "verify", "--key", "cosign.pub", "--trusted-root", "other_root.json", r.index.String())
+	c.mustFail(notInLog, nil, "verify", "--key", "cosign.pub", "--trusted-root", "other_root.json", r.index.String())
 }
 
 // TestCosignVerifiesKeyless: keyless signatures made through the stand-ins verify with cosign,
@@ -195,8 +261,8 @@ func TestCosignVerifiesKeyless(t *testing.T) {
 	c.must(nil, append([]string{"verify-attestation", "--type", "spdxjson"}, append(id, r.platforms["linux/amd64"].String())...)...)
 	c.must(nil, append([]string{"verify-attestation", "--type", "slsaprovenance1"}, append(id, r.index.String())...)...)
 	// The wrong identity and the wrong issuer are refused by cosign too.
-	c.mustFail(nil, "verify", "--certificate-identity", "https://github.com/shipgate/demo/.github/workflows/release.yml@refs/heads/main", "--certificate-oidc-issuer", GitHubActionsIssuer, "--trusted-root", "trusted_root.json", r.index.String())
-	c.mustFail(nil, "verify", "--certificate-identity", releaseIdentity, "--certificate-oidc-issuer", "https://accounts.google.com", "--trusted-root", "trusted_root.json", r.index.String())
+	c.mustFail(wrongIdentity, nil, "verify", "--certificate-identity", "https://github.com/shipgate/demo/.github/workflows/release.yml@refs/heads/main", "--certificate-oidc-issuer", GitHubActionsIssuer, "--trusted-root", "trusted_root.json", r.index.String())
+	c.mustFail(wrongIssuer, nil, "verify", "--certificate-identity", releaseIdentity, "--certificate-oidc-issuer", "https://accounts.google.com", "--trusted-root", "trusted_root.json", r.index.String())
 }
 
 // TestWeAcceptCosignSignatures: cosign v3 signs and attests a release with a key, offline (an
@@ -215,7 +281,7 @@ func TestWeAcceptCosignSignatures(t *testing.T) {
 			offline := []string{"--key", "cosign.key", "--signing-config", "signing_config.json", "--trusted-root", "trusted_root.json", "-y"}
 			c.must(env, append(append([]string{"sign"}, offline...), r.index.String())...)
 			var all []name.Digest
-			for _, p := range sortedKeys(r.platforms) {
+			for _, p := range slices.Sorted(maps.Keys(r.platforms)) {
 				d := r.platforms[p]
 				all = append(all, d)
 				c.file("sbom.json", spdx(p))

@@ -41,4 +41,22 @@
 // predicate type must be the one asked for. Annotations are hints only; nothing unsigned decides.
 // Stock `cosign verify` / `cosign verify-attestation` accept what is written here, and bundles
 // that `cosign sign` / `cosign attest` (v3) write are accepted here.
+//
+// VerifyRelease lists each subject's referrers once and fetches each bundle once for all the
+// requirements on that subject; a bundle whose own statement names another predicate type is not
+// verified against a requirement it cannot meet (the statement is read unverified for routing
+// only: skipping never accepts anything).
+//
+// # Registry stack and errors
+//
+// A Store made with NewRegistryStore reaches registries through a Registry: in shipgate, the
+// phase's *registry.Client, whose RemoteOptions carry its session, credentials, retries on the
+// injected clock (Retry-After included), plain-HTTP rule and logger, and whose Fail classifies
+// and scrubs every registry error. This package does not import the registry package; it only
+// needs that interface. Every error is classified where it happens (package fault) and wrapped
+// with %w: a registry that cannot be reached while verifying is Unreachable (a gate reports
+// "could not look", not a refusal); a malformed bundle is Unreadable (when nothing else was
+// found); a bundle that does not verify, or no bundle at all, is a refusal (false from
+// Signed/Attested, a Refused *ReleaseError from VerifyRelease); an incomplete policy or an
+// invalid predicate is BadInput. Referrers are dated by the Store's clock.
 package sign

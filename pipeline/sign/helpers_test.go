@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -162,7 +164,7 @@ func publish(t testing.TB, st *Store, r release, sg Signer, commit string) {
 		t.Fatalf("sign index: %v", err)
 	}
 	var all []name.Digest
-	for _, p := range sortedKeys(r.platforms) {
+	for _, p := range slices.Sorted(maps.Keys(r.platforms)) {
 		d := r.platforms[p]
 		all = append(all, d)
 		if err := st.Sign(ctx, d, sg); err != nil {
@@ -191,4 +193,14 @@ func randHex(t testing.TB, n int) string {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(b)
+}
+
+// testConn is one operation's registry connection of st.
+func testConn(t testing.TB, st *Store) conn {
+	t.Helper()
+	cn, err := st.conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cn
 }

@@ -157,7 +157,7 @@ func TestKeylessRejections(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		v, err := lookup(st.remote(t.Context()), c, subject, pt, nil)
+		v, err := lookup(testConn(t, st), c, subject, pt, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -202,7 +202,7 @@ func TestKeylessRejections(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := st.putReferrer(st.remote(t.Context()), r2.index, *desc, sigBundle, SignaturePredicateType); err != nil {
+		if err := st.putReferrer(testConn(t, st), r2.index, *desc, sigBundle, SignaturePredicateType); err != nil {
 			t.Fatal(err)
 		}
 		got := reason(t, r2.index, SignaturePredicateType, good)
@@ -224,7 +224,7 @@ func TestKeylessRejections(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := st.putReferrer(st.remote(t.Context()), d, *desc, forged, SignaturePredicateType); err != nil {
+		if err := st.putReferrer(testConn(t, st), d, *desc, forged, SignaturePredicateType); err != nil {
 			t.Fatal(err)
 		}
 		got := reason(t, d, SignaturePredicateType, good)
@@ -254,7 +254,7 @@ func bundleOf(t *testing.T, subject name.Digest, pt string) []byte {
 	im, _ := idx.IndexManifest()
 	for _, d := range im.Manifests {
 		if d.Annotations[AnnotationPredicateType] == pt {
-			b, ok, err := fetchBundle(nil, subject, d)
+			b, ok, err := fetchBundle(testConn(t, NewStore()), subject, d)
 			if err != nil || !ok {
 				t.Fatal(ok, err)
 			}
@@ -288,6 +288,12 @@ func TestKeylessIdentities(t *testing.T) {
 			fail:   DefaultKeylessPolicy("shipgate/demo", ".github/workflows/release.yml", ""),
 		},
 		{
+			name:   "reusable workflow pinned by commit, default ref",
+			claims: claims("shipgate/demo", "shipgate/workflows/.github/workflows/publish.yml@3d3c42e5aac5ba805825da76410c181273ba90b1", "refs/heads/release/1.2.3"),
+			pass:   DefaultKeylessPolicy("shipgate/demo", "shipgate/workflows/.github/workflows/publish.yml", ""),
+			fail:   DefaultKeylessPolicy("mallory/fork", "shipgate/workflows/.github/workflows/publish.yml", ""),
+		},
+		{
 			name:     "reusable workflow called from another repository",
 			claims:   claims("mallory/fork", "shipgate/workflows/.github/workflows/publish.yml@refs/tags/v1", "refs/heads/release/1.2.3"),
 			pass:     Policy{Issuer: GitHubActionsIssuer, Identity: "https://github.com/shipgate/workflows/.github/workflows/publish.yml@refs/tags/v1"},
@@ -313,7 +319,7 @@ func TestKeylessIdentities(t *testing.T) {
 				t.Fatalf("%s: Signed = %v, %v", tc.pass, ok, err)
 			}
 			c, _ := newChecker(tc.fail)
-			v, err := lookup(st.remote(t.Context()), c, r.index, SignaturePredicateType, nil)
+			v, err := lookup(testConn(t, st), c, r.index, SignaturePredicateType, nil)
 			if err != nil || v.ok {
 				t.Fatalf("%s accepted (%v)", tc.fail, err)
 			}

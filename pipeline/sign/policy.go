@@ -17,6 +17,8 @@ import (
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
 	sigopts "github.com/sigstore/sigstore/pkg/signature/options"
+
+	"github.com/shipgate/shipgate/pipeline/fault"
 )
 
 // GitHubActionsIssuer is the OIDC issuer of GitHub Actions tokens, as Fulcio records it.
@@ -81,8 +83,13 @@ func DefaultKeylessPolicy(githubRepo, workflowPath, refRegexp string) Policy {
 	wf := strings.TrimPrefix(workflowPath, "/")
 	p := Policy{Issuer: GitHubActionsIssuer}
 	if !strings.HasPrefix(wf, ".github/") {
-		// OWNER/REPO/.github/workflows/x.yml: a reusable workflow of another repository.
+		// OWNER/REPO/.github/workflows/x.yml: a reusable workflow of another repository. Its
+		// certificate names the called workflow at the ref the caller pinned (a tag, a branch or
+		// a commit), so any ref of it is accepted — and the Source Repository URI must be ours.
 		p.SourceRepository = "https://github.com/" + repo
+		if refRegexp == "" {
+			refRegexp = `.+`
+		}
 	} else {
 		wf = repo + "/" + wf
 	}
@@ -123,21 +130,21 @@ func (p Policy) validate() error {
 	hasKeyless := p.Issuer != "" || p.Identity != "" || p.IdentityRegexp != ""
 	switch {
 	case len(p.PublicKeyPEM) > 0 && hasKeyless:
-		return errors.New("policy has both a public key and a keyless identity: set PublicKeyPEM for key signatures, or Issuer and Identity for keyless ones")
+		return errors.New("policy has both a public key and a keyless identity: give --verify-key for key signatures (--sign=key), or --certificate-identity and --certificate-oidc-issuer for keyless ones")
 	case len(p.PublicKeyPEM) > 0:
 		return nil
 	case !hasKeyless:
-		return errors.New("policy is empty: set PublicKeyPEM (key mode) or Issuer and Identity/IdentityRegexp (keyless; see DefaultKeylessPolicy)")
+		return errors.New("policy is empty: give --verify-key (cosign.pub, --sign=key) or, keyless, --certificate-identity or --certificate-identity-regexp with --certificate-oidc-issuer")
 	case p.Issuer == "":
-		return errors.New("keyless policy has no Issuer: set the OIDC issuer, for GitHub Actions " + GitHubActionsIssuer)
+		return errors.New("keyless policy has no issuer: give --certificate-oidc-issuer, for GitHub Actions " + GitHubActionsIssuer)
 	case p.Identity == "" && p.IdentityRegexp == "":
-		return errors.New("keyless policy has no Identity: set Identity or IdentityRegexp (see DefaultKeylessPolicy)")
+		return errors.New("keyless policy has no identity: give --certificate-identity or --certificate-identity-regexp")
 	case p.Identity != "" && p.IdentityRegexp != "":
-		return errors.New("keyless policy has both Identity and IdentityRegexp: set one")
+		return errors.New("keyless policy has both --certificate-identity and --certificate-identity-regexp: give one")
 	}
 	if p.IdentityRegexp != "" {
 		if _, err := regexp.Compile(p.IdentityRegexp); err != nil {
-			return fmt.Errorf("keyless policy IdentityRegexp does not compile: %w", err)
+			return fmt.Errorf("--certificate-identity-regexp does not compile: %w", err)
 		}
 	}
 	return nil
@@ -161,7 +168,7 @@ func trustedRoot(p Policy) (*root.TrustedRoot, error) {
 	if len(p.TrustedRootJSON) > 0 {
 		tr, err := root.NewTrustedRootFromJSON(p.TrustedRootJSON)
 		if err != nil {
-			return nil, fmt.Errorf("policy TrustedRootJSON is not a sigstore trusted root: %w", err)
+			return nil, fmt.Errorf("--trusted-root is not a sigstore trusted root (trusted_root.json): %w", err)
 		}
 		return tr, nil
 	}
@@ -170,7 +177,7 @@ func trustedRoot(p Policy) (*root.TrustedRoot, error) {
 	if publicGood.root == nil {
 		tr, err := root.FetchTrustedRoot()
 		if err != nil {
-			return nil, fmt.Errorf("fetch the public-good sigstore trusted root over TUF: %w: give Policy.TrustedRootJSON to verify offline", err)
+			return nil, fault.Unreachablef("fetch the public-good sigstore trusted root over TUF: %w: give --trusted-root to verify offline", err)
 		}
 		publicGood.root = tr
 	}
@@ -180,8 +187,14 @@ func trustedRoot(p Policy) (*root.TrustedRoot, error) {
 func newChecker(p Policy) (*checker, error) { return newCheckerWith(p, nil) }
 
 // newCheckerWith builds the checker with the given trusted root material instead of the policy's
-// (tests use sigstore-go's VirtualSigstore); nil means the policy's.
+// (tests use sigstore-go's VirtualSigstore); nil means the policy's. An incomplete or unreadable
+// policy is bad input; a trusted root that cannot be fetched could not be reached.
 func newCheckerWith(p Policy, tm root.TrustedMaterial) (*checker, error) {
+	c, err := buildChecker(p, tm)
+	return c, fault.AsBadInput(err)
+}
+
+func buildChecker(p Policy, tm root.TrustedMaterial) (*checker, error) {
 	if err := p.validate(); err != nil {
 		return nil, err
 	}
@@ -197,7 +210,7 @@ func newCheckerWith(p Policy, tm root.TrustedMaterial) (*checker, error) {
 	if !p.keyless() {
 		pub, err := cryptoutils.UnmarshalPEMToPublicKey(p.PublicKeyPEM)
 		if err != nil {
-			return nil, fmt.Errorf("policy PublicKeyPEM is not a PEM public key: give the cosign.pub that goes with the signing key: %w", err)
+			return nil, fmt.Errorf("--verify-key is not a PEM public key: give the cosign.pub that goes with the signing key: %w", err)
 		}
 		v, err := signature.LoadDefaultVerifier(pub, sigopts.WithED25519ph())
 		if err != nil {

@@ -3,12 +3,14 @@ package sign
 import (
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/shipgate/shipgate/pipeline/fault"
 	"github.com/shipgate/shipgate/pipeline/provenance"
 )
 
@@ -63,8 +65,11 @@ func (e *ReleaseError) Error() string {
 //
 // platforms maps a platform ("linux/amd64") to its manifest digest. It returns every requirement
 // in a fixed order (index signature, then per platform signature and SBOM, then provenance), and
-// a *ReleaseError listing the failed ones when any fails. Other errors (the policy is incomplete,
-// the trusted root cannot be loaded) come with no requirements. It only reads.
+// a *ReleaseError listing the failed ones when any fails, classified Refused (Unreadable when
+// every failure is a bundle that could not be read). A registry that cannot be read fails the
+// whole verification with its own class (Unreachable for an outage), never a ReleaseError: "could
+// not look" is not "does not hold". Other errors (the policy is incomplete, the trusted root
+// cannot be loaded) come with no requirements. It only reads.
 func (s *Store) VerifyRelease(ctx context.Context, index name.Digest, platforms map[string]name.Digest, commit string, p Policy) ([]Requirement, error) {
 	c, err := newChecker(p)
 	if err != nil {
@@ -72,62 +77,87 @@ func (s *Store) VerifyRelease(ctx context.Context, index name.Digest, platforms 
 	}
 	commit = strings.ToLower(strings.TrimSpace(commit))
 	if commit == "" {
-		return nil, fmt.Errorf("verify release %s: no finalize commit given: pass the commit the release branch was finalized at", index)
+		return nil, fault.BadInputf("verify release %s: no finalize commit given: pass the commit the release branch was finalized at", index)
 	}
-	type job struct {
-		req           *Requirement
-		subject       name.Digest
-		predicateType string
-		check         func(Statement) error
+	jobs := releaseJobs(index, platforms, commit)
+	reqs := make([]Requirement, len(jobs))
+	classes := make([]fault.Class, len(jobs))
+	for i, j := range jobs {
+		reqs[i] = j.req
 	}
-	var reqs []Requirement
-	var jobs []job
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	cn, err := s.conn(gctx)
+	if err != nil {
+		return nil, err
+	}
+	// Each subject's referrers are listed once, and each bundle fetched once, for all its
+	// requirements.
+	sets := map[string]*referrerSet{}
+	for _, j := range jobs {
+		if sets[j.subject.String()] == nil {
+			sets[j.subject.String()] = newReferrerSet(cn, j.subject)
+		}
+	}
+	for i, j := range jobs {
+		g.Go(func() error {
+			v, err := sets[j.subject.String()].lookup(c, j.predicateType, j.check)
+			if err != nil {
+				return err
+			}
+			if gctx.Err() != nil {
+				return gctx.Err()
+			}
+			reqs[i].OK, reqs[i].BundleSize = v.ok, v.size
+			reqs[i].Reason, classes[i] = v.reason(j.subject, j.predicateType), v.class()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return reqs, fmt.Errorf("verify release %s: %w", index, err)
+	}
+	return reqs, releaseError(reqs, classes)
+}
+
+// releaseJob is one requirement to look up.
+type releaseJob struct {
+	req           Requirement
+	subject       name.Digest
+	predicateType string
+	check         func(Statement) error
+}
+
+// releaseJobs lists the requirements in VerifyRelease's order.
+func releaseJobs(index name.Digest, platforms map[string]name.Digest, commit string) []releaseJob {
+	var jobs []releaseJob
 	add := func(what, of string, d name.Digest, pt string, check func(Statement) error) {
-		reqs = append(reqs, Requirement{What: what, Of: of, Digest: d.DigestStr()})
-		jobs = append(jobs, job{subject: d, predicateType: pt, check: check})
+		jobs = append(jobs, releaseJob{req: Requirement{What: what, Of: of, Digest: d.DigestStr()}, subject: d, predicateType: pt, check: check})
 	}
 	add("signature", "index", index, SignaturePredicateType, nil)
-	for _, pl := range sortedKeys(platforms) {
+	for _, pl := range slices.Sorted(maps.Keys(platforms)) {
 		add("signature", pl, platforms[pl], SignaturePredicateType, nil)
 		add("sbom", pl, platforms[pl], SPDXPredicateType, nil)
 	}
 	add("provenance", "index", index, ProvenancePredicateType, BuiltFrom(commit))
+	return jobs
+}
 
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(4)
-	opts, err := s.clients(gctx)
-	if err != nil {
-		return nil, err
-	}
-	for i := range jobs {
-		j, r := jobs[i], &reqs[i]
-		g.Go(func() error {
-			v, err := lookup(opts, c, j.subject, j.predicateType, j.check)
-			switch {
-			case err != nil:
-				r.Reason = "cannot read the registry: " + err.Error()
-			case v.ok:
-				r.OK, r.BundleSize = true, v.size
-			default:
-				r.Reason = v.reason(j.subject, j.predicateType)
-			}
-			return nil
-		})
-	}
-	_ = g.Wait()
-	if err := ctx.Err(); err != nil {
-		return reqs, fmt.Errorf("verify release %s: %w", index, err)
-	}
+// releaseError is nil when every requirement holds, and otherwise a classified *ReleaseError.
+func releaseError(reqs []Requirement, classes []fault.Class) error {
 	var failed []Requirement
-	for _, r := range reqs {
+	class := fault.Unreadable
+	for i, r := range reqs {
 		if !r.OK {
 			failed = append(failed, r)
+			if classes[i] != fault.Unreadable {
+				class = fault.Refused
+			}
 		}
 	}
-	if len(failed) > 0 {
-		return reqs, &ReleaseError{Failed: failed, Total: len(reqs)}
+	if len(failed) == 0 {
+		return nil
 	}
-	return reqs, nil
+	return fault.Wrap(class, &ReleaseError{Failed: failed, Total: len(reqs)})
 }
 
 // BuiltFrom is a check for Attested: the provenance statement names commit as its source commit.
@@ -143,13 +173,4 @@ func BuiltFrom(commit string) func(Statement) error {
 		}
 		return nil
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -3,13 +3,10 @@ package sign
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -21,10 +18,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	intoto "github.com/in-toto/attestation/go/v1"
-	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
-	"github.com/sigstore/sigstore-go/pkg/verify"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/shipgate/shipgate/pipeline/clock"
+	"github.com/shipgate/shipgate/pipeline/fault"
 	"github.com/shipgate/shipgate/pipeline/provenance"
 )
 
@@ -63,38 +60,86 @@ const maxBundleSize = 64 << 20
 // maxCandidates bounds how many bundles one lookup opens, newest first.
 const maxCandidates = 50
 
+// Registry is the registry stack a Store reaches registries through: *registry.Client is one, so
+// signatures share the client's transport, retries on its clock, plain-HTTP rule, logger and
+// secret scrubbing.
+type Registry interface {
+	// RemoteOptions are the go-containerregistry options of the stack, for requests under ctx.
+	RemoteOptions(ctx context.Context) []remote.Option
+	// Fail turns an error of a request made with RemoteOptions into a classified error (see
+	// package fault) naming the operation ("reading", "pushing", ...) and ref, with no secret in
+	// its text.
+	Fail(op, ref string, err error) error
+}
+
 // Store signs, attests and verifies digests in OCI registries. Its methods may be called
 // concurrently; writes for one subject are serialized.
 type Store struct {
-	opts []remote.Option
+	reg Registry
+	clk clock.Clock
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
 }
 
-// NewStore returns a Store that reaches registries with the given go-containerregistry options
-// (remote.WithAuth, remote.WithAuthFromKeychain, remote.WithTransport, ...).
+// NewRegistryStore returns a Store that reaches registries through reg and dates the referrers it
+// writes by clk (nil: the wall clock).
+func NewRegistryStore(reg Registry, clk clock.Clock) *Store {
+	return &Store{reg: reg, clk: clock.Or(clk), locks: map[string]*sync.Mutex{}}
+}
+
+// NewStore returns a Store that reaches registries with the given go-containerregistry options.
+//
+// Deprecated: it bypasses the registry client (retries on the injected clock, Retry-After, the
+// plain-HTTP rule, the logger, secret scrubbing). Use NewRegistryStore(registryClient, clock).
 func NewStore(remoteOpts ...remote.Option) *Store {
-	return &Store{opts: remoteOpts, locks: map[string]*sync.Mutex{}}
+	return NewRegistryStore(rawRegistry(remoteOpts), nil)
 }
 
-func (s *Store) remote(ctx context.Context) []remote.Option {
-	return append(append([]remote.Option(nil), s.opts...), remote.WithContext(ctx))
+// rawRegistry is bare go-containerregistry options (see NewStore).
+type rawRegistry []remote.Option
+
+func (r rawRegistry) RemoteOptions(ctx context.Context) []remote.Option {
+	return append(append([]remote.Option(nil), r...), remote.WithContext(ctx))
 }
 
-// clients returns remote options that share one puller and one pusher, so that the registry's
-// auth handshake (ping, token) happens once for a whole operation rather than once per request.
-func (s *Store) clients(ctx context.Context) ([]remote.Option, error) {
-	opts := s.remote(ctx)
+func (r rawRegistry) Fail(op, ref string, err error) error {
+	err = fmt.Errorf("%s %s: %w", op, ref, err)
+	var te *transport.Error
+	switch {
+	case !errors.As(err, &te):
+		return fault.AsUnreachable(err)
+	case te.StatusCode == http.StatusTooManyRequests || te.StatusCode >= 500:
+		return fault.AsUnreachable(err)
+	case te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden || te.StatusCode == http.StatusNotFound:
+		return fault.AsRefused(err)
+	}
+	return fault.AsUnreadable(err)
+}
+
+// conn is one operation's view of the registry: options sharing one puller and one pusher, so
+// that the registry's auth handshake (ping, token) happens once for the whole operation.
+type conn struct {
+	opts []remote.Option
+	reg  Registry
+}
+
+// fail classifies and scrubs a registry error through the store's Registry.
+func (c conn) fail(op string, ref name.Reference, err error) error {
+	return c.reg.Fail(op, ref.String(), err)
+}
+
+func (s *Store) conn(ctx context.Context) (conn, error) {
+	opts := s.reg.RemoteOptions(ctx)
 	pull, err := remote.NewPuller(opts...)
 	if err != nil {
-		return nil, err
+		return conn{}, fault.BadInputf("registry options: %w", err)
 	}
 	push, err := remote.NewPusher(opts...)
 	if err != nil {
-		return nil, err
+		return conn{}, fault.BadInputf("registry options: %w", err)
 	}
-	return append(opts, remote.Reuse(pull), remote.Reuse(push)), nil
+	return conn{opts: append(opts, remote.Reuse(pull), remote.Reuse(push)), reg: s.reg}, nil
 }
 
 // lock serializes writes of referrers for one subject: without a referrers API they all change the
@@ -157,7 +202,7 @@ func (s *Store) Sign(ctx context.Context, subject name.Digest, sg Signer) error 
 // manifests. Observe with Attested first to skip what is already attested.
 func (s *Store) Attest(ctx context.Context, subject name.Digest, predicateType string, predicate []byte, sg Signer, also ...name.Digest) error {
 	if predicateType == "" {
-		return errors.New("attest: predicate type is empty: give the predicate's type URI, for example " + SPDXPredicateType)
+		return fault.BadInputf("attest: predicate type is empty: give the predicate's type URI, for example %s", SPDXPredicateType)
 	}
 	stmt, err := statement(predicateType, predicate, true, subject, also...)
 	if err != nil {
@@ -184,14 +229,14 @@ type subjectJSON struct {
 func statement(predicateType string, predicate []byte, named bool, subject name.Digest, also ...name.Digest) ([]byte, error) {
 	var pred bytes.Buffer
 	if err := json.Compact(&pred, predicate); err != nil || !bytes.HasPrefix(pred.Bytes(), []byte("{")) {
-		return nil, fmt.Errorf("predicate of type %s is not a JSON object: give the document itself (for an SBOM, syft's SPDX JSON output)", predicateType)
+		return nil, fault.BadInputf("predicate of type %s is not a JSON object: give the document itself (for an SBOM, syft's SPDX JSON output)", predicateType)
 	}
 	st := statementJSON{Type: intoto.StatementTypeUri, PredicateType: predicateType, Predicate: pred.Bytes()}
 	seen := map[string]bool{}
 	for _, d := range append([]name.Digest{subject}, also...) {
 		alg, hexDigest, ok := strings.Cut(d.DigestStr(), ":")
 		if !ok || alg != "sha256" {
-			return nil, fmt.Errorf("subject %s: only sha256 digests can be signed", d)
+			return nil, fault.BadInputf("subject %s: only sha256 digests can be signed", d)
 		}
 		if seen[d.DigestStr()] {
 			continue
@@ -209,10 +254,10 @@ func statement(predicateType string, predicate []byte, named bool, subject name.
 	}
 	check := &intoto.Statement{}
 	if err := protojson.Unmarshal(raw, check); err != nil {
-		return nil, fmt.Errorf("statement is not an in-toto statement: %w", err)
+		return nil, fault.BadInputf("statement is not an in-toto statement: %w", err)
 	}
 	if err := check.Validate(); err != nil {
-		return nil, fmt.Errorf("statement is not a valid in-toto statement: %w", err)
+		return nil, fault.BadInputf("statement is not a valid in-toto statement: %w", err)
 	}
 	return raw, nil
 }
@@ -220,26 +265,26 @@ func statement(predicateType string, predicate []byte, named bool, subject name.
 // write signs statement and stores the bundle as a referrer of subject.
 func (s *Store) write(ctx context.Context, subject name.Digest, predicateType string, stmt []byte, sg Signer) error {
 	if sg == nil {
-		return errors.New("no signer: make one with NewKeySigner or NewKeylessSigner")
+		return fault.BadInputf("no signer: make one with NewKeySigner or NewKeylessSigner")
 	}
 	unlock := s.lock(subject)
 	defer unlock()
-	opts, err := s.clients(ctx)
+	cn, err := s.conn(ctx)
 	if err != nil {
 		return err
 	}
-	desc, err := remote.Head(subject, opts...)
+	desc, err := remote.Head(subject, cn.opts...)
 	if err != nil {
 		if isNotFound(err) {
-			return fmt.Errorf("cannot sign %s: no such manifest in the registry: push the image before signing it", subject)
+			return fault.Refusedf("cannot sign %s: no such manifest in the registry: push the image before signing it", subject)
 		}
-		return fmt.Errorf("cannot sign %s: look up the subject: %w", subject, err)
+		return fmt.Errorf("cannot sign %s: %w", subject, cn.fail("reading", subject, err))
 	}
 	bundle, err := sg.signStatement(ctx, stmt)
 	if err != nil {
 		return err
 	}
-	return s.putReferrer(opts, subject, *desc, bundle, predicateType)
+	return s.putReferrer(cn, subject, *desc, bundle, predicateType)
 }
 
 // rawManifest is a manifest pushed byte for byte.
@@ -251,7 +296,9 @@ type rawManifest struct {
 func (r rawManifest) RawManifest() ([]byte, error)        { return r.raw, nil }
 func (r rawManifest) MediaType() (types.MediaType, error) { return r.mt, nil }
 
-func (s *Store) putReferrer(opts []remote.Option, subject name.Digest, subjectDesc v1.Descriptor, bundle []byte, predicateType string) error {
+// referrerManifest uploads the blobs of a referrer of subject holding bundle and returns its
+// manifest.
+func (s *Store) referrerManifest(cn conn, subject name.Digest, subjectDesc v1.Descriptor, bundle []byte, predicateType string) ([]byte, error) {
 	repo := subject.Context()
 	cfg := static.NewLayer([]byte("{}"), emptyConfigMediaType)
 	layer := static.NewLayer(bundle, BundleMediaType)
@@ -259,8 +306,9 @@ func (s *Store) putReferrer(opts []remote.Option, subject name.Digest, subjectDe
 		what  string
 		layer v1.Layer
 	}{{"empty config", cfg}, {"bundle", layer}} {
-		if err := remote.WriteLayer(repo, l.layer, opts...); err != nil {
-			return fmt.Errorf("store %s of %s for %s: %w", l.what, predicateType, subject, err)
+		if err := remote.WriteLayer(repo, l.layer, cn.opts...); err != nil {
+			d, _ := l.layer.Digest()
+			return nil, fmt.Errorf("store %s of %s for %s: %w", l.what, predicateType, subject, cn.fail("uploading", repo.Digest(d.String()), err))
 		}
 	}
 	cfgDigest, _ := cfg.Digest()
@@ -273,28 +321,36 @@ func (s *Store) putReferrer(opts []remote.Option, subject name.Digest, subjectDe
 		Layers:        []v1.Descriptor{{MediaType: BundleMediaType, Digest: layerDigest, Size: int64(len(bundle))}},
 		Subject:       &v1.Descriptor{MediaType: subjectDesc.MediaType, Digest: subjectDesc.Digest, Size: subjectDesc.Size},
 		Annotations: map[string]string{
-			AnnotationCreated:       time.Now().UTC().Format(time.RFC3339),
+			AnnotationCreated:       s.clk.Now().UTC().Format(time.RFC3339),
 			AnnotationContent:       "dsse-envelope",
 			AnnotationPredicateType: predicateType,
 		},
 	}
 	raw, err := json.Marshal(m)
 	if err != nil {
-		return fmt.Errorf("encode referrer manifest: %w", err)
+		return nil, fmt.Errorf("encode referrer manifest: %w", err)
+	}
+	return raw, nil
+}
+
+func (s *Store) putReferrer(cn conn, subject name.Digest, subjectDesc v1.Descriptor, bundle []byte, predicateType string) error {
+	raw, err := s.referrerManifest(cn, subject, subjectDesc, bundle, predicateType)
+	if err != nil {
+		return err
 	}
 	h, _, err := v1.SHA256(bytes.NewReader(raw))
 	if err != nil {
 		return err
 	}
-	ref := repo.Digest(h.String())
+	ref := subject.Context().Digest(h.String())
 	// Put updates the sha256-<hex> index tag when the registry has no referrers API. That update
 	// is read-modify-write; if a writer elsewhere overwrote it between our read and write, our
 	// referrer is missing from the listing, and putting again adds it back.
 	for attempt := 1; ; attempt++ {
-		if err := remote.Put(ref, rawManifest{raw, types.OCIManifestSchema1}, opts...); err != nil {
-			return fmt.Errorf("store %s referrer %s of %s: %w", predicateType, h, subject, err)
+		if err := remote.Put(ref, rawManifest{raw, types.OCIManifestSchema1}, cn.opts...); err != nil {
+			return fmt.Errorf("store %s referrer %s of %s: %w", predicateType, h, subject, cn.fail("pushing", ref, err))
 		}
-		listed, err := listed(opts, subject, h)
+		listed, err := listed(cn, subject, h)
 		if err != nil {
 			return fmt.Errorf("read back referrers of %s after storing %s: %w", subject, h, err)
 		}
@@ -302,17 +358,13 @@ func (s *Store) putReferrer(opts []remote.Option, subject name.Digest, subjectDe
 			return nil
 		}
 		if attempt == 3 {
-			return fmt.Errorf("stored %s referrer %s of %s, but the registry does not list it after %d attempts: another writer keeps replacing the %s tag; run one publish at a time", predicateType, h, subject, attempt, strings.Replace(subject.DigestStr(), ":", "-", 1))
+			return fault.Refusedf("stored %s referrer %s of %s, but the registry does not list it after %d attempts: another writer keeps replacing the %s tag; run one publish at a time", predicateType, h, subject, attempt, strings.Replace(subject.DigestStr(), ":", "-", 1))
 		}
 	}
 }
 
-func listed(opts []remote.Option, subject name.Digest, h v1.Hash) (bool, error) {
-	idx, err := remote.Referrers(subject, opts...)
-	if err != nil {
-		return false, err
-	}
-	im, err := idx.IndexManifest()
+func listed(cn conn, subject name.Digest, h v1.Hash) (bool, error) {
+	im, err := referrers(cn, subject)
 	if err != nil {
 		return false, err
 	}
@@ -324,214 +376,20 @@ func listed(opts []remote.Option, subject name.Digest, h v1.Hash) (bool, error) 
 	return false, nil
 }
 
-func isNotFound(err error) bool {
-	var te *transport.Error
-	return errors.As(err, &te) && te.StatusCode == http.StatusNotFound
-}
-
-// Signed says whether subject carries a signature (as `cosign sign` makes) that verifies under p.
-// It only reads. An error means the registry could not be read or the policy is incomplete; a
-// missing or rejected signature is false with no error.
-func (s *Store) Signed(ctx context.Context, subject name.Digest, p Policy) (bool, error) {
-	return s.Attested(ctx, subject, SignaturePredicateType, p, nil)
-}
-
-// Attested says whether subject carries an attestation of predicateType that verifies under p
-// and passes check (nil: no further check). It only reads; see Signed for errors.
-func (s *Store) Attested(ctx context.Context, subject name.Digest, predicateType string, p Policy, check func(Statement) error) (bool, error) {
-	c, err := newChecker(p)
+// referrers lists the referrers of subject (the referrers API, or the sha256-<hex> tag).
+func referrers(cn conn, subject name.Digest) (*v1.IndexManifest, error) {
+	idx, err := remote.Referrers(subject, cn.opts...)
 	if err != nil {
-		return false, err
-	}
-	opts, err := s.clients(ctx)
-	if err != nil {
-		return false, err
-	}
-	v, err := lookup(opts, c, subject, predicateType, check)
-	return v.ok, err
-}
-
-// verdict is what a lookup found for one subject and predicate type.
-type verdict struct {
-	ok        bool
-	statement Statement
-	// size is the accepted bundle's size in bytes.
-	size int
-	// candidates counts bundles of the predicate type (or of unknown type) examined.
-	candidates int
-	// rejected says why each examined bundle was not accepted.
-	rejected []string
-}
-
-func (v verdict) reason(subject name.Digest, predicateType string) string {
-	if v.ok {
-		return ""
-	}
-	if v.candidates == 0 {
-		return fmt.Sprintf("no sigstore bundle with predicate type %s refers to %s", predicateType, subject.DigestStr())
-	}
-	return fmt.Sprintf("%d bundle(s) found, none accepted: %s", v.candidates, strings.Join(v.rejected, "; "))
-}
-
-// lookup lists the referrers of subject and verifies candidate bundles, newest first, until one
-// is accepted.
-func lookup(opts []remote.Option, c *checker, subject name.Digest, predicateType string, check func(Statement) error) (verdict, error) {
-	var v verdict
-	idx, err := remote.Referrers(subject, opts...)
-	if err != nil {
-		return v, fmt.Errorf("list referrers of %s: %w", subject, err)
+		return nil, cn.fail("listing referrers of", subject, err)
 	}
 	im, err := idx.IndexManifest()
 	if err != nil {
-		return v, fmt.Errorf("list referrers of %s: %w", subject, err)
+		return nil, fault.Unreadablef("the referrers listing of %s cannot be parsed: %w", subject, err)
 	}
-	var cands []v1.Descriptor
-	for _, d := range im.Manifests {
-		pt, hasPT := d.Annotations[AnnotationPredicateType]
-		isBundle := strings.HasPrefix(d.ArtifactType, bundleMediaTypePrefix)
-		unknown := !isBundle && !hasPT && (d.ArtifactType == "" || d.ArtifactType == emptyConfigMediaType)
-		switch {
-		case hasPT && pt != predicateType:
-			// The annotation is a hint only: skipping never accepts anything.
-		case isBundle || hasPT || unknown:
-			cands = append(cands, d)
-		}
-	}
-	// Newest first, by the created annotation (RFC 3339 UTC sorts as text).
-	sort.SliceStable(cands, func(i, j int) bool {
-		return cands[i].Annotations[AnnotationCreated] > cands[j].Annotations[AnnotationCreated]
-	})
-	if len(cands) > maxCandidates {
-		v.rejected = append(v.rejected, fmt.Sprintf("%d older referrers not examined", len(cands)-maxCandidates))
-		cands = cands[:maxCandidates]
-	}
-	for _, d := range cands {
-		b, isBundle, err := fetchBundle(opts, subject, d)
-		if err != nil {
-			return v, err
-		}
-		if !isBundle {
-			continue
-		}
-		v.candidates++
-		st, err := c.accept(b, subject, predicateType, check)
-		if err != nil {
-			v.rejected = append(v.rejected, fmt.Sprintf("referrer %s: %v", short(d.Digest), err))
-			continue
-		}
-		v.ok, v.statement, v.size = true, st, len(b)
-		return v, nil
-	}
-	return v, nil
+	return im, nil
 }
 
-func short(h v1.Hash) string {
-	if len(h.Hex) > 12 {
-		return h.Algorithm + ":" + h.Hex[:12]
-	}
-	return h.String()
-}
-
-// fetchBundle reads the bundle a referrer manifest holds; isBundle is false when the referrer is
-// not a sigstore bundle.
-func fetchBundle(opts []remote.Option, subject name.Digest, d v1.Descriptor) (_ []byte, isBundle bool, _ error) {
-	ref := subject.Context().Digest(d.Digest.String())
-	desc, err := remote.Get(ref, opts...)
-	if err != nil {
-		if isNotFound(err) {
-			// Listed but gone (deleted, or a stale fallback index): nothing to verify.
-			return nil, false, nil
-		}
-		return nil, false, fmt.Errorf("read referrer %s of %s: %w", d.Digest, subject, err)
-	}
-	m, err := v1.ParseManifest(bytes.NewReader(desc.Manifest))
-	if err != nil {
-		return nil, false, nil
-	}
-	if len(m.Layers) != 1 || !strings.HasPrefix(string(m.Layers[0].MediaType), bundleMediaTypePrefix) {
-		return nil, false, nil
-	}
-	if m.Layers[0].Size > maxBundleSize {
-		return nil, true, fmt.Errorf("referrer %s of %s holds a %d-byte bundle, over the %d-byte limit", d.Digest, subject, m.Layers[0].Size, maxBundleSize)
-	}
-	l, err := remote.Layer(subject.Context().Digest(m.Layers[0].Digest.String()), opts...)
-	if err != nil {
-		return nil, true, fmt.Errorf("read bundle of referrer %s of %s: %w", d.Digest, subject, err)
-	}
-	rc, err := l.Compressed()
-	if err != nil {
-		return nil, true, fmt.Errorf("read bundle of referrer %s of %s: %w", d.Digest, subject, err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, maxBundleSize+1))
-	if err != nil {
-		return nil, true, fmt.Errorf("read bundle of referrer %s of %s: %w", d.Digest, subject, err)
-	}
-	return b, true, nil
-}
-
-// accept verifies one bundle for subject under the checker's policy, and returns its statement.
-func (c *checker) accept(raw []byte, subject name.Digest, predicateType string, check func(Statement) error) (Statement, error) {
-	b := &sgbundle.Bundle{}
-	if err := b.UnmarshalJSON(raw); err != nil {
-		return Statement{}, fmt.Errorf("not a valid sigstore bundle: %w", err)
-	}
-	env := b.GetDsseEnvelope()
-	if env == nil {
-		return Statement{}, errors.New("bundle holds a plain message signature, not a DSSE statement (cosign v2 --new-bundle-format signatures are not accepted: re-sign with cosign v3 or shipgate)")
-	}
-	if env.GetPayloadType() != inTotoPayloadType {
-		return Statement{}, fmt.Errorf("bundle's DSSE payload type is %q, not %s", env.GetPayloadType(), inTotoPayloadType)
-	}
-	st, err := c.verifyEntity(b, subject)
-	if err != nil {
-		return Statement{}, err
-	}
-	if st.PredicateType != predicateType {
-		return Statement{}, fmt.Errorf("statement has predicate type %s, want %s", st.PredicateType, predicateType)
-	}
-	if check != nil {
-		if err := check(st); err != nil {
-			return Statement{}, err
-		}
-	}
-	return st, nil
-}
-
-// verifyEntity verifies a signed entity (a bundle, or a test entity) for subject under the policy
-// and decodes the DSSE statement it signs.
-func (c *checker) verifyEntity(e verify.SignedEntity, subject name.Digest) (Statement, error) {
-	alg, hexDigest, _ := strings.Cut(subject.DigestStr(), ":")
-	digest, err := hex.DecodeString(hexDigest)
-	if err != nil {
-		return Statement{}, fmt.Errorf("subject %s has a digest that is not hex", subject)
-	}
-	if _, err := c.verifier.Verify(e, verify.NewPolicy(verify.WithArtifactDigest(alg, digest), c.opts...)); err != nil {
-		return Statement{}, fmt.Errorf("does not verify under policy (%s): %w", c.policy, err)
-	}
-	sc, err := e.SignatureContent()
-	if err != nil {
-		return Statement{}, err
-	}
-	env := sc.EnvelopeContent()
-	if env == nil {
-		return Statement{}, errors.New("signature is not a DSSE envelope")
-	}
-	// The payload is what the verified signature covers; decode it ourselves to keep the
-	// predicate's bytes.
-	payload, err := env.RawEnvelope().DecodeB64Payload()
-	if err != nil {
-		return Statement{}, fmt.Errorf("signed payload is not base64: %w", err)
-	}
-	var sj statementJSON
-	if err := json.Unmarshal(payload, &sj); err != nil {
-		return Statement{}, fmt.Errorf("signed payload is not an in-toto statement: %w", err)
-	}
-	st := Statement{PredicateType: sj.PredicateType, Predicate: sj.Predicate}
-	for _, s := range sj.Subject {
-		for a, h := range s.Digest {
-			st.Subjects = append(st.Subjects, Subject{Name: s.Name, Digest: a + ":" + h})
-		}
-	}
-	return st, nil
+func isNotFound(err error) bool {
+	var te *transport.Error
+	return errors.As(err, &te) && te.StatusCode == http.StatusNotFound
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/shipgate/shipgate/pipeline/fault"
 	"github.com/shipgate/shipgate/pipeline/sign/signtest"
 	"github.com/shipgate/shipgate/pipeline/testkit"
 )
@@ -258,16 +259,16 @@ func TestPolicyMustBeComplete(t *testing.T) {
 	}{
 		{Policy{}, "policy is empty"},
 		{Policy{PublicKeyPEM: []byte("x"), Issuer: GitHubActionsIssuer}, "both a public key and a keyless identity"},
-		{Policy{Identity: "a"}, "no Issuer"},
-		{Policy{Issuer: GitHubActionsIssuer}, "no Identity"},
-		{Policy{Issuer: GitHubActionsIssuer, Identity: "a", IdentityRegexp: "b"}, "both Identity and IdentityRegexp"},
+		{Policy{Identity: "a"}, "no issuer: give --certificate-oidc-issuer"},
+		{Policy{Issuer: GitHubActionsIssuer}, "no identity: give --certificate-identity"},
+		{Policy{Issuer: GitHubActionsIssuer, Identity: "a", IdentityRegexp: "b"}, "both --certificate-identity and --certificate-identity-regexp"},
 		{Policy{Issuer: GitHubActionsIssuer, IdentityRegexp: "("}, "does not compile"},
 		{Policy{PublicKeyPEM: []byte("not pem"), IgnoreTlog: true}, "not a PEM public key"},
 		{Policy{Issuer: GitHubActionsIssuer, Identity: "a", TrustedRootJSON: []byte("{}")}, "not a sigstore trusted root"},
 	} {
 		_, err := NewStore().Signed(t.Context(), r.index, c.p)
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("Signed(%+v) error = %v, want %q", c.p, err, c.want)
+		if err == nil || !strings.Contains(err.Error(), c.want) || fault.Of(err) != fault.BadInput {
+			t.Errorf("Signed(%+v) error = %v (class %v), want bad input saying %q", c.p, err, fault.Of(err), c.want)
 		}
 	}
 }
@@ -421,11 +422,11 @@ func TestTamperedKeySignature(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.putReferrer(st.remote(t.Context()), r2.index, *desc, forged, SignaturePredicateType); err != nil {
+	if err := st.putReferrer(testConn(t, st), r2.index, *desc, forged, SignaturePredicateType); err != nil {
 		t.Fatal(err)
 	}
 	c, _ := newChecker(key.offlinePolicy())
-	v, err := lookup(st.remote(t.Context()), c, r2.index, SignaturePredicateType, nil)
+	v, err := lookup(testConn(t, st), c, r2.index, SignaturePredicateType, nil)
 	if err != nil || v.ok {
 		t.Fatalf("forged signature: ok=%v err=%v", v.ok, err)
 	}

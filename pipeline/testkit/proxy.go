@@ -28,7 +28,8 @@ type Fault struct {
 	Status int
 	// RetryAfter sets the Retry-After header on the injected answer.
 	RetryAfter string
-	// Header adds headers to the injected answer (e.g. X-RateLimit-Remaining: 0).
+	// Header adds headers to the injected answer (e.g. X-RateLimit-Remaining: 0, or a
+	// Content-Type other than the default application/json).
 	Header http.Header
 	// Body is the injected answer's body.
 	Body string
@@ -196,7 +197,9 @@ func (p *FaultProxy) serve(w http.ResponseWriter, req *http.Request) {
 		if body == "" {
 			body = fmt.Sprintf(`{"message":"injected fault: %d"}`, f.Status)
 		}
-		w.Header().Set("Content-Type", "application/json")
+		if w.Header().Get("Content-Type") == "" {
+			w.Header().Set("Content-Type", "application/json")
+		}
 		w.WriteHeader(f.Status)
 		_, _ = w.Write([]byte(body))
 	default:

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -64,10 +65,12 @@ func RegistryBinary() string {
 	return "docker-registry"
 }
 
-// RegistryProcess starts a real registry process (distribution) on 127.0.0.1 with its storage in a
-// temporary directory, waits until it answers, and stops it when the test ends. It returns
-// host:port. Without the binary the test is skipped, unless SHIPGATE_REQUIRE_REGISTRY=1 (set by
-// CI), where a missing binary fails the test.
+// RegistryProcess starts a real registry process (distribution) with its storage in a temporary
+// directory, waits until it answers, and stops it when the test ends. It returns host:port of a
+// listener on 127.0.0.1 that this process holds open for the whole test and hands every
+// connection to the registry, which listens on a unix socket: no port is ever closed and
+// re-bound, so no other test can take it in between. Without the binary the test is skipped,
+// unless SHIPGATE_REQUIRE_REGISTRY=1 (set by CI), where a missing binary fails the test.
 func RegistryProcess(t testing.TB, o RegistryOptions) string {
 	t.Helper()
 	bin, err := exec.LookPath(RegistryBinary())
@@ -80,34 +83,15 @@ func RegistryProcess(t testing.TB, o RegistryOptions) string {
 	if o.Referrers {
 		t.Fatalf("RegistryProcess: distribution v2.8 has no referrers API; use Registry for that lane")
 	}
-	dir := t.TempDir()
-	addr := freeAddr(t)
-	auth := ""
-	if o.Username != "" {
-		hash, err := bcrypt.GenerateFromPassword([]byte(o.Password), bcrypt.MinCost)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, "htpasswd"), []byte(o.Username+":"+string(hash)+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		auth = fmt.Sprintf("auth:\n  htpasswd:\n    realm: testkit\n    path: %s\n", filepath.Join(dir, "htpasswd"))
+	// A short directory: a unix socket path must stay under ~100 bytes.
+	dir, err := os.MkdirTemp("", "shipgate-registry-")
+	if err != nil {
+		t.Fatal(err)
 	}
-	cfg := fmt.Sprintf(`version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: %s
-  delete:
-    enabled: true
-http:
-  addr: %s
-%s`, filepath.Join(dir, "data"), addr, auth)
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "registry.sock")
 	cfgPath := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(registryConfig(t, dir, sock, o)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var out strings.Builder
@@ -120,29 +104,124 @@ http:
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	})
+	addr := forward(t, sock)
+	waitForRegistry(t, addr, &out)
+	return addr
+}
+
+// registryConfig is distribution's configuration: storage under dir, listening on sock, with
+// htpasswd auth when o asks for it.
+func registryConfig(t testing.TB, dir, sock string, o RegistryOptions) string {
+	t.Helper()
+	auth := ""
+	if o.Username != "" {
+		hash, err := bcrypt.GenerateFromPassword([]byte(o.Password), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "htpasswd"), []byte(o.Username+":"+string(hash)+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		auth = fmt.Sprintf("auth:\n  htpasswd:\n    realm: testkit\n    path: %s\n", filepath.Join(dir, "htpasswd"))
+	}
+	return fmt.Sprintf(`version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: %s
+  delete:
+    enabled: true
+http:
+  net: unix
+  addr: %s
+%s`, filepath.Join(dir, "data"), sock, auth)
+}
+
+// forward listens on 127.0.0.1 (a port the kernel picks and this listener keeps) and copies
+// every connection to and from the unix socket sock; when the test ends it closes the listener
+// and every connection, and waits for its goroutines.
+func forward(t testing.TB, sock string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns = map[net.Conn]bool{}
+	)
+	t.Cleanup(func() {
+		_ = l.Close()
+		mu.Lock()
+		for c := range conns {
+			_ = c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns[c] = true
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				pipe(c, sock)
+				mu.Lock()
+				delete(conns, c)
+				mu.Unlock()
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// pipe joins a client connection with a new connection to the unix socket until either side
+// closes.
+func pipe(c net.Conn, sock string) {
+	defer c.Close()
+	u, err := net.Dial("unix", sock)
+	if err != nil {
+		return
+	}
+	defer u.Close()
+	done := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(u, c)
+		_ = u.Close()
+		close(done)
+	}()
+	_, _ = io.Copy(c, u)
+	_ = c.Close()
+	<-done
+}
+
+// waitForRegistry polls addr until the registry answers /v2/.
+func waitForRegistry(t testing.TB, addr string, out fmt.Stringer) {
+	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		resp, err := http.Get("http://" + addr + "/v2/")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
-				return addr
+				return
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("registry process on %s did not answer within 15s: %v\n%s", addr, err, out.String())
+			t.Fatalf("registry process behind %s did not answer within 15s: %v\n%s", addr, err, out.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return addr
 }

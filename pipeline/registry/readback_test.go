@@ -1,0 +1,86 @@
+package registry
+
+import (
+	"context"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/shipgate/shipgate/pipeline/fault"
+	"github.com/shipgate/shipgate/pipeline/testkit"
+	"github.com/shipgate/shipgate/pipeline/version"
+)
+
+// staleHead makes the proxy answer HEAD of repo:tag as a cache in front of the registry might:
+// with the digest d (and its media type and size), whatever the tag holds now.
+func (e *env) staleHead(tag string, d v1.Hash, size int) *testkit.Rule {
+	return e.proxy.Inject(testkit.Fault{
+		Method: http.MethodHead,
+		Path:   regexp.MustCompile(`/manifests/` + regexp.QuoteMeta(tag) + `$`),
+		Status: http.StatusOK,
+		Header: http.Header{
+			"Docker-Content-Digest": {d.String()},
+			"Content-Type":          {"application/vnd.oci.image.index.v1+json"},
+			"Content-Length":        {strconv.Itoa(size)},
+		},
+	})
+}
+
+// A HEAD answered from a stale cache must not make promote skip a write: whether latest already
+// holds the digest is decided from a GET, by the digest of the bytes returned.
+func TestApplyTagsIgnoresAStaleHead(t *testing.T) {
+	for _, l := range faultLanes() {
+		t.Run(l.name, func(t *testing.T) {
+			e := laneEnv(t, l)
+			ctx := context.Background()
+			p1 := e.publish("1.2.3")
+			e.promote("1.2.3", p1, TagOptions{})
+			p2 := e.publish("1.3.0")
+			plan, err := e.c.PlanTags(ctx, e.repo, version.MustParse("1.3.0"), p2.Index, TagOptions{})
+			if err != nil || len(plan.Moves) != 1 {
+				t.Fatalf("plan: %v %v", err, plan)
+			}
+			// The cache claims latest already is 1.3.0.
+			stale := e.staleHead(LatestTag, p2.Index, len(e.manifestBytes("acme/app@"+p2.Index.String())))
+			if d, err := remote.Head(e.ref("acme/app:latest")); err != nil || d.Digest != p2.Index || stale.Injected() != 1 {
+				t.Fatalf("the stale HEAD is not in place: %v %v (fired %d)", err, d, stale.Injected())
+			}
+			if err := e.c.ApplyTags(ctx, plan); err != nil {
+				t.Fatal(err)
+			}
+			e.proxy.Clear()
+			if got := e.resolve("acme/app", LatestTag); got != p2.Index {
+				t.Fatalf("latest is %s after ApplyTags reported success, want %s (a stale HEAD made it skip the write)", got, p2.Index)
+			}
+		})
+	}
+}
+
+// A write the registry acknowledges but does not make (a proxy answering 201 without passing the
+// PUT on) is caught by reading the tag back.
+func TestApplyTagsReadsEveryMovedTagBack(t *testing.T) {
+	e := newEnv(t, testkit.Registry(t, testkit.RegistryOptions{}))
+	ctx := context.Background()
+	p1 := e.publish("1.2.3")
+	e.promote("1.2.3", p1, TagOptions{})
+	p2 := e.publish("1.3.0")
+	plan, err := e.c.PlanTags(ctx, e.repo, version.MustParse("1.3.0"), p2.Index, TagOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	swallowed := e.proxy.Inject(testkit.Fault{Method: http.MethodPut, Path: regexp.MustCompile(`/manifests/latest$`), Status: http.StatusCreated, Body: "{}",
+		Header: http.Header{"Docker-Content-Digest": {p2.Index.String()}}})
+	err = e.c.ApplyTags(ctx, plan)
+	if swallowed.Injected() == 0 {
+		t.Fatal("the swallowed PUT never happened")
+	}
+	if err == nil || !strings.Contains(err.Error(), "read back") || !strings.Contains(err.Error(), p1.Index.String()) || fault.Of(err) == fault.Unknown {
+		t.Fatalf("a tag that did not move was reported moved: %v (class %v)", err, fault.Of(err))
+	}
+	t.Logf("apply error: %v", err)
+}

@@ -1,0 +1,344 @@
+package sign
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
+	"github.com/sigstore/sigstore-go/pkg/verify"
+
+	"github.com/shipgate/shipgate/pipeline/fault"
+)
+
+// Signed says whether subject carries a signature (as `cosign sign` makes) that verifies under p.
+// It only reads. A missing or rejected signature is false with no error. An error is classified
+// (package fault): the registry could not be reached (Unreachable), what it holds could not be
+// read — every bundle found is malformed (Unreadable) — or the policy is incomplete (BadInput).
+func (s *Store) Signed(ctx context.Context, subject name.Digest, p Policy) (bool, error) {
+	return s.Attested(ctx, subject, SignaturePredicateType, p, nil)
+}
+
+// Attested says whether subject carries an attestation of predicateType that verifies under p
+// and passes check (nil: no further check). It only reads; see Signed for errors.
+func (s *Store) Attested(ctx context.Context, subject name.Digest, predicateType string, p Policy, check func(Statement) error) (bool, error) {
+	c, err := newChecker(p)
+	if err != nil {
+		return false, err
+	}
+	cn, err := s.conn(ctx)
+	if err != nil {
+		return false, err
+	}
+	v, err := lookup(cn, c, subject, predicateType, check)
+	if err != nil {
+		return false, err
+	}
+	if v.class() == fault.Unreadable {
+		return false, fault.Unreadablef("%s", v.reason(subject, predicateType))
+	}
+	return v.ok, nil
+}
+
+// verdict is what a lookup found for one subject and predicate type.
+type verdict struct {
+	ok        bool
+	statement Statement
+	// size is the accepted bundle's size in bytes.
+	size int
+	// candidates counts bundles of the predicate type (or of unknown type) examined.
+	candidates int
+	// unreadable counts the candidates that could not be read (malformed, oversized).
+	unreadable int
+	// rejected says why each examined bundle was not accepted.
+	rejected []string
+}
+
+// class is how a lookup that accepted nothing failed: Unreadable when every bundle examined was
+// unreadable, Refused otherwise (nothing there, or bundles that do not verify).
+func (v verdict) class() fault.Class {
+	switch {
+	case v.ok:
+		return fault.Unknown
+	case v.candidates > 0 && v.unreadable == v.candidates:
+		return fault.Unreadable
+	}
+	return fault.Refused
+}
+
+func (v verdict) reason(subject name.Digest, predicateType string) string {
+	if v.ok {
+		return ""
+	}
+	if v.candidates == 0 {
+		return fmt.Sprintf("no sigstore bundle with predicate type %s refers to %s", predicateType, subject.DigestStr())
+	}
+	return fmt.Sprintf("%d bundle(s) found, none accepted: %s", v.candidates, strings.Join(v.rejected, "; "))
+}
+
+// lookup lists the referrers of subject and verifies candidate bundles, newest first, until one
+// is accepted. Its error is a registry that could not be read; bundles that cannot be read or do
+// not verify are in the verdict.
+func lookup(cn conn, c *checker, subject name.Digest, predicateType string, check func(Statement) error) (verdict, error) {
+	return newReferrerSet(cn, subject).lookup(c, predicateType, check)
+}
+
+// referrerSet is one subject's referrers, listed once, each bundle fetched at most once, however
+// many requirements look at them (concurrently, too).
+type referrerSet struct {
+	cn      conn
+	subject name.Digest
+
+	once sync.Once
+	im   *v1.IndexManifest
+	err  error
+
+	mu      sync.Mutex
+	fetches map[v1.Hash]*fetched
+}
+
+// fetched is one referrer's bundle, fetched once.
+type fetched struct {
+	once          sync.Once
+	b             []byte
+	isBundle      bool
+	predicateType string // what the bundle's statement says, unverified: for routing only
+	err           error
+}
+
+func newReferrerSet(cn conn, subject name.Digest) *referrerSet {
+	return &referrerSet{cn: cn, subject: subject, fetches: map[v1.Hash]*fetched{}}
+}
+
+func (r *referrerSet) listing() (*v1.IndexManifest, error) {
+	r.once.Do(func() { r.im, r.err = referrers(r.cn, r.subject) })
+	return r.im, r.err
+}
+
+func (r *referrerSet) bundle(d v1.Descriptor) *fetched {
+	r.mu.Lock()
+	f := r.fetches[d.Digest]
+	if f == nil {
+		f = &fetched{}
+		r.fetches[d.Digest] = f
+	}
+	r.mu.Unlock()
+	f.once.Do(func() {
+		f.b, f.isBundle, f.err = fetchBundle(r.cn, r.subject, d)
+		if f.err == nil && f.isBundle {
+			f.predicateType = peekPredicateType(f.b)
+		}
+	})
+	return f
+}
+
+// lookup verifies the subject's candidate bundles of predicateType, newest first, until one is
+// accepted. A bundle whose own statement names another predicate type is routed elsewhere
+// without being verified here (a routing hint: skipping never accepts anything).
+func (r *referrerSet) lookup(c *checker, predicateType string, check func(Statement) error) (verdict, error) {
+	var v verdict
+	im, err := r.listing()
+	if err != nil {
+		return v, err
+	}
+	cands := candidates(im, predicateType)
+	if len(cands) > maxCandidates {
+		v.rejected = append(v.rejected, fmt.Sprintf("%d older referrers not examined", len(cands)-maxCandidates))
+		cands = cands[:maxCandidates]
+	}
+	for _, d := range cands {
+		f := r.bundle(d)
+		err := f.err
+		switch {
+		case err != nil && fault.Of(err) != fault.Unreadable:
+			return v, err
+		case err == nil && !f.isBundle:
+			continue
+		case err == nil && f.predicateType != "" && f.predicateType != predicateType:
+			continue
+		}
+		v.candidates++
+		if err == nil {
+			var st Statement
+			if st, err = c.accept(f.b, r.subject, predicateType, check); err == nil {
+				v.ok, v.statement, v.size = true, st, len(f.b)
+				return v, nil
+			}
+		}
+		if fault.Of(err) == fault.Unreadable {
+			v.unreadable++
+		}
+		v.rejected = append(v.rejected, fmt.Sprintf("referrer %s: %v", short(d.Digest), err))
+	}
+	return v, nil
+}
+
+// peekPredicateType reads, without verifying anything, the predicate type a bundle's DSSE
+// statement names; empty when it cannot tell.
+func peekPredicateType(raw []byte) string {
+	var b struct {
+		DSSEEnvelope struct {
+			Payload string `json:"payload"`
+		} `json:"dsseEnvelope"`
+	}
+	if json.Unmarshal(raw, &b) != nil || b.DSSEEnvelope.Payload == "" {
+		return ""
+	}
+	payload, err := base64.StdEncoding.DecodeString(b.DSSEEnvelope.Payload)
+	if err != nil {
+		return ""
+	}
+	var st struct {
+		PredicateType string `json:"predicateType"`
+	}
+	if json.Unmarshal(payload, &st) != nil {
+		return ""
+	}
+	return st.PredicateType
+}
+
+// candidates are the listed referrers that may be bundles of predicateType, newest first. The
+// listing's artifact type and predicate-type annotation are hints only: skipping never accepts.
+func candidates(im *v1.IndexManifest, predicateType string) []v1.Descriptor {
+	var cands []v1.Descriptor
+	for _, d := range im.Manifests {
+		pt, hasPT := d.Annotations[AnnotationPredicateType]
+		isBundle := strings.HasPrefix(d.ArtifactType, bundleMediaTypePrefix)
+		unknown := !isBundle && !hasPT && (d.ArtifactType == "" || d.ArtifactType == emptyConfigMediaType)
+		switch {
+		case hasPT && pt != predicateType:
+		case isBundle || hasPT || unknown:
+			cands = append(cands, d)
+		}
+	}
+	// Newest first, by the created annotation (RFC 3339 UTC sorts as text).
+	sort.SliceStable(cands, func(i, j int) bool {
+		return cands[i].Annotations[AnnotationCreated] > cands[j].Annotations[AnnotationCreated]
+	})
+	return cands
+}
+
+func short(h v1.Hash) string {
+	if len(h.Hex) > 12 {
+		return h.Algorithm + ":" + h.Hex[:12]
+	}
+	return h.String()
+}
+
+// fetchBundle reads the bundle a referrer manifest holds; isBundle is false when the referrer is
+// not a sigstore bundle. Registry errors are classified by the store's Registry; a bundle over
+// the size limit is Unreadable.
+func fetchBundle(cn conn, subject name.Digest, d v1.Descriptor) (_ []byte, isBundle bool, _ error) {
+	ref := subject.Context().Digest(d.Digest.String())
+	desc, err := remote.Get(ref, cn.opts...)
+	if err != nil {
+		if isNotFound(err) {
+			// Listed but gone (deleted, or a stale fallback index): nothing to verify.
+			return nil, false, nil
+		}
+		return nil, false, fmt.Errorf("read referrer %s of %s: %w", d.Digest, subject, cn.fail("reading", ref, err))
+	}
+	m, err := v1.ParseManifest(bytes.NewReader(desc.Manifest))
+	if err != nil {
+		return nil, false, nil
+	}
+	if len(m.Layers) != 1 || !strings.HasPrefix(string(m.Layers[0].MediaType), bundleMediaTypePrefix) {
+		return nil, false, nil
+	}
+	if m.Layers[0].Size > maxBundleSize {
+		return nil, true, fault.Unreadablef("holds a %d-byte bundle, over the %d-byte limit", m.Layers[0].Size, maxBundleSize)
+	}
+	blob := subject.Context().Digest(m.Layers[0].Digest.String())
+	l, err := remote.Layer(blob, cn.opts...)
+	if err != nil {
+		return nil, true, fmt.Errorf("read bundle of referrer %s of %s: %w", d.Digest, subject, cn.fail("reading", blob, err))
+	}
+	rc, err := l.Compressed()
+	if err != nil {
+		return nil, true, fmt.Errorf("read bundle of referrer %s of %s: %w", d.Digest, subject, cn.fail("reading", blob, err))
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, maxBundleSize+1))
+	if err != nil {
+		return nil, true, fmt.Errorf("read bundle of referrer %s of %s: %w", d.Digest, subject, cn.fail("reading", blob, err))
+	}
+	return b, true, nil
+}
+
+// accept verifies one bundle for subject under the checker's policy, and returns its statement.
+// A bundle that cannot be read is Unreadable; one that does not verify, or says something else
+// than asked, is Refused.
+func (c *checker) accept(raw []byte, subject name.Digest, predicateType string, check func(Statement) error) (Statement, error) {
+	b := &sgbundle.Bundle{}
+	if err := b.UnmarshalJSON(raw); err != nil {
+		return Statement{}, fault.Unreadablef("not a valid sigstore bundle: %w", err)
+	}
+	env := b.GetDsseEnvelope()
+	if env == nil {
+		return Statement{}, fault.Refusedf("bundle holds a plain message signature, not a DSSE statement (cosign v2 --new-bundle-format signatures are not accepted: re-sign with cosign v3 or shipgate)")
+	}
+	if env.GetPayloadType() != inTotoPayloadType {
+		return Statement{}, fault.Refusedf("bundle's DSSE payload type is %q, not %s", env.GetPayloadType(), inTotoPayloadType)
+	}
+	st, err := c.verifyEntity(b, subject)
+	if err != nil {
+		return Statement{}, err
+	}
+	if st.PredicateType != predicateType {
+		return Statement{}, fault.Refusedf("statement has predicate type %s, want %s", st.PredicateType, predicateType)
+	}
+	if check != nil {
+		if err := check(st); err != nil {
+			return Statement{}, fault.AsRefused(err)
+		}
+	}
+	return st, nil
+}
+
+// verifyEntity verifies a signed entity (a bundle, or a test entity) for subject under the policy
+// and decodes the DSSE statement it signs.
+func (c *checker) verifyEntity(e verify.SignedEntity, subject name.Digest) (Statement, error) {
+	alg, hexDigest, _ := strings.Cut(subject.DigestStr(), ":")
+	digest, err := hex.DecodeString(hexDigest)
+	if err != nil {
+		return Statement{}, fault.BadInputf("subject %s has a digest that is not hex", subject)
+	}
+	if _, err := c.verifier.Verify(e, verify.NewPolicy(verify.WithArtifactDigest(alg, digest), c.opts...)); err != nil {
+		return Statement{}, fault.Refusedf("does not verify under policy (%s): %w", c.policy, err)
+	}
+	sc, err := e.SignatureContent()
+	if err != nil {
+		return Statement{}, fault.AsUnreadable(err)
+	}
+	env := sc.EnvelopeContent()
+	if env == nil {
+		return Statement{}, fault.Refusedf("signature is not a DSSE envelope")
+	}
+	// The payload is what the verified signature covers; decode it ourselves to keep the
+	// predicate's bytes.
+	payload, err := env.RawEnvelope().DecodeB64Payload()
+	if err != nil {
+		return Statement{}, fault.Unreadablef("signed payload is not base64: %w", err)
+	}
+	var sj statementJSON
+	if err := json.Unmarshal(payload, &sj); err != nil {
+		return Statement{}, fault.Unreadablef("signed payload is not an in-toto statement: %w", err)
+	}
+	st := Statement{PredicateType: sj.PredicateType, Predicate: sj.Predicate}
+	for _, s := range sj.Subject {
+		for a, h := range s.Digest {
+			st.Subjects = append(st.Subjects, Subject{Name: s.Name, Digest: a + ":" + h})
+		}
+	}
+	return st, nil
+}
