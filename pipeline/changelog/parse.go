@@ -54,7 +54,9 @@ func parse(content []byte) (*doc, error) {
 	if rest, ok := strings.CutPrefix(s, "\ufeff"); ok {
 		d.bom, s = true, rest
 	}
-	if strings.Contains(s, "\r\n") {
+	// CRLF when most line endings are: a stray \r in an LF file stays as it is, so finalizing
+	// twice gives the same bytes.
+	if crlf := strings.Count(s, "\r\n"); crlf > 0 && 2*crlf > strings.Count(s, "\n") {
 		d.crlf = true
 		s = strings.ReplaceAll(s, "\r\n", "\n")
 	}
