@@ -2,7 +2,6 @@ package registry
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -127,9 +126,8 @@ type Client struct {
 	once sync.Once
 	sess *session
 	err  error
-	// plain holds the hosts allowed plain HTTP that answered HTTPS with plain HTTP: they are
-	// not tried over HTTPS again (go-containerregistry tries HTTPS first at every ping).
-	plain sync.Map
+	// cache keeps content read by digest (manifests, configs, bundles): it never changes.
+	cache *contentCache
 }
 
 // New builds a Client; without options it is anonymous, HTTPS-only, retries DefaultRetries times
@@ -146,7 +144,7 @@ func New(opts ...Option) *Client {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	c := &Client{o: o, auth: authn.Anonymous}
+	c := &Client{o: o, auth: authn.Anonymous, cache: newContentCache()}
 	if o.username != "" || o.password != "" {
 		c.auth = &authn.Basic{Username: o.username, Password: o.password}
 	}
@@ -173,16 +171,11 @@ func (c *Client) RemoteOptions(ctx context.Context) []remote.Option {
 
 // stack is the options a session is made of.
 func (c *Client) stack(ctx context.Context) []remote.Option {
-	base := c.o.transport
-	if base == nil {
-		base = remote.DefaultTransport
-	}
-	g := &guard{base: base, insecure: c.o.insecure, plain: &c.plain, clock: c.o.clock, log: c.o.logger,
-		attempts: c.attempts(), backoff: c.o.backoff, scrub: c.scrub}
+	g := c.guard()
 	opts := []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithAuth(c.auth),
-		remote.WithTransport(g),
+		remote.WithTransport(c.cache.over(g)),
 		remote.WithJobs(c.o.jobs),
 		// The guard retries each request, waiting on the client's clock. go-containerregistry
 		// only starts a whole blob upload again (the guard does not retry inside an upload
@@ -192,6 +185,16 @@ func (c *Client) stack(ctx context.Context) []remote.Option {
 		remote.WithRetryPredicate(c.restartUpload(ctx)),
 	}
 	return opts
+}
+
+// guard is the innermost transport of the stack (plain-HTTP rule, retries on the client's clock).
+func (c *Client) guard() *guard {
+	base := c.o.transport
+	if base == nil {
+		base = remote.DefaultTransport
+	}
+	return &guard{base: base, insecure: c.o.insecure, clock: c.o.clock, log: c.o.logger,
+		attempts: c.attempts(), backoff: c.o.backoff, scrub: c.scrub}
 }
 
 // retryStatusCodes are the answers that mean "try again": timeouts, rate limits, server errors.
@@ -297,7 +300,6 @@ func (e *plainHTTPError) Error() string {
 type guard struct {
 	base     http.RoundTripper
 	insecure map[string]bool
-	plain    *sync.Map // host → true: allowed plain HTTP, and known to have no TLS
 	clock    clock.Clock
 	log      *slog.Logger
 	attempts int
@@ -313,15 +315,10 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, &plainHTTPError{host: req.URL.Host}
 	}
 	if req.URL.Scheme == "https" && g.insecure[req.URL.Host] {
-		if _, known := g.plain.Load(req.URL.Host); known {
-			return nil, &noTLSError{host: req.URL.Host}
-		}
-		resp, err := g.retry(req)
-		var rec tls.RecordHeaderError
-		if errors.As(err, &rec) {
-			g.plain.Store(req.URL.Host, true)
-		}
-		return resp, err
+		// A host given as plain HTTP (--plain-http) is spoken to in plain HTTP directly:
+		// go-containerregistry tries HTTPS first and falls back on this answer, with no request
+		// on the wire.
+		return nil, &noTLSError{host: req.URL.Host}
 	}
 	return g.retry(req)
 }
@@ -331,7 +328,7 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 type noTLSError struct{ host string }
 
 func (e *noTLSError) Error() string {
-	return fmt.Sprintf("%s answered plain HTTP to HTTPS earlier: using plain HTTP (--plain-http)", e.host)
+	return fmt.Sprintf("%s is given as plain HTTP (--plain-http): not tried over HTTPS", e.host)
 }
 
 // retry forwards req, and retries what is worth retrying.

@@ -356,6 +356,21 @@ func (c *Client) tagState(ctx context.Context, s *session, repo name.Repository,
 	return ts, nil
 }
 
+// Resolve reads what tag holds, by a GET whose digest is computed from the bytes (a HEAD answer
+// from a cache can be stale); found is false when the tag does not exist.
+func (c *Client) Resolve(ctx context.Context, repository, tag string) (digest v1.Hash, found bool, err error) {
+	repo, err := c.repository(repository)
+	if err != nil {
+		return v1.Hash{}, false, err
+	}
+	s, err := c.session(ctx)
+	if err != nil {
+		return v1.Hash{}, false, err
+	}
+	ts, err := c.tagState(ctx, s, repo, tag, v1.Hash{})
+	return ts.Current, ts.Current != (v1.Hash{}), err
+}
+
 // manifestExists HEADs a manifest by digest (a digest names its bytes: no cache can make it lie).
 func (c *Client) manifestExists(ctx context.Context, s *session, ref name.Digest) (bool, error) {
 	_, err := s.pull.Head(ctx, ref)

@@ -2,11 +2,17 @@ package release_test
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/shipgate/shipgate/pipeline/githubserver"
 	"github.com/shipgate/shipgate/pipeline/release"
 	"github.com/shipgate/shipgate/pipeline/sandbox"
+	"github.com/shipgate/shipgate/pipeline/step"
 	"github.com/shipgate/shipgate/pipeline/testkit"
 )
 
@@ -48,4 +54,85 @@ func BenchmarkPromote(b *testing.B) {
 	b.ReportMetric(float64(regReq)/n, "registry-requests/op")
 	b.ReportMetric(float64(ghReq)/n, "github-requests/op")
 	b.ReportMetric(float64(regBytes)/n, "registry-B/op")
+}
+
+// BenchmarkHistory measures what a long-lived project pays: promote, status and a re-run of
+// publish of 5.0.0 when the repository already holds 0, 1000 or 10000 published releases (and the
+// downstream repository as many), and the image repository as many version tags. It reports the
+// requests to GitHub and to the registry per phase; they must not grow with history.
+func BenchmarkHistory(b *testing.B) {
+	for _, n := range []int{0, 1000, 10000} {
+		b.Run(fmt.Sprintf("history=%d", n), func(b *testing.B) {
+			var gh, reg map[string]int64
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				gh, reg = historyRun(b, n)
+				b.StartTimer()
+			}
+			for _, ph := range []string{"publish-rerun", "status", "promote"} {
+				b.ReportMetric(float64(gh[ph]), ph+"-github-requests/op")
+				b.ReportMetric(float64(reg[ph]), ph+"-registry-requests/op")
+			}
+		})
+	}
+}
+
+// historyRun seeds a world with n releases and tags, then runs the three phases once each,
+// counting requests.
+func historyRun(b *testing.B, n int) (gh, reg map[string]int64) {
+	w := newWorld(b, sandbox.Options{})
+	defer w.sb.Close()
+	seedHistory(b, w, n)
+	w.prepare("5.0.0")
+	in := w.publishInput("5.0.0")
+	idx := digestOf(w.publish("5.0.0"), "index")
+	w.sb.PassSmokeTest("5.0.0", idx)
+	ghURL, _ := url.Parse(w.sb.GitHub.URL())
+	gh, reg = map[string]int64{}, map[string]int64{}
+	count := func(phase string, run func(env *release.Env) (*step.Report, error)) {
+		counter := testkit.NewCounter(nil)
+		env := *w.env
+		env.Transport = counter
+		if rep, err := run(&env); err != nil {
+			b.Fatalf("%s: %v\n%s", phase, err, render(rep))
+		}
+		gh[phase], reg[phase] = int64(counter.Host(ghURL.Host).Requests), int64(counter.Host(w.sb.Registry).Requests)
+	}
+	count("publish-rerun", func(env *release.Env) (*step.Report, error) { return release.Publish(w.ctx, env, in) })
+	count("status", func(env *release.Env) (*step.Report, error) { return release.Status(w.ctx, env, "5.0.0") })
+	count("promote", func(env *release.Env) (*step.Report, error) {
+		return release.Promote(w.ctx, env, release.PromoteInput{Version: "5.0.0"})
+	})
+	return gh, reg
+}
+
+// seedHistory gives the repository, the downstream repository and the image repository n old
+// releases: published GitHub releases v0.A.B, downstream smoke releases, and image tags 0.A.B
+// (all holding one small manifest).
+func seedHistory(b *testing.B, w *world, n int) {
+	if n == 0 {
+		return
+	}
+	img, err := random.Image(64, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := remote.Write(w.ref("0.0.0"), img, w.regOpts()...); err != nil {
+		b.Fatal(err)
+	}
+	desc, err := remote.Get(w.ref("0.0.0"), w.regOpts()...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 1; i <= n; i++ {
+		ver := fmt.Sprintf("0.%d.%d", i/1000, i%1000)
+		w.sb.GitHub.CreateRelease(sandbox.Repo, githubserver.ReleaseSeed{Tag: "v" + ver, Name: "v" + ver, Body: "old"})
+		w.sb.GitHub.CreateRelease(sandbox.DownstreamRepo, githubserver.ReleaseSeed{Tag: "v" + ver, Prerelease: true, Body: "smoke"})
+		if err := remote.Put(w.ref(ver), desc, w.regOpts()...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if got := len(w.sb.GitHub.Releases(sandbox.Repo)); got < n {
+		b.Fatalf("seeded %d releases, want %d", got, n)
+	}
 }

@@ -384,12 +384,12 @@ func (p *promoteRun) recheck() step.Step {
 			if p.w.held == nil {
 				return step.Skip("no lock taken"), nil
 			}
-			chk, err := p.w.reg.CheckIndex(ctx, p.w.image, p.v, p.w.platforms)
+			now, _, err := p.w.reg.Resolve(ctx, p.w.image, p.v.ImageTag())
 			if err != nil {
 				return step.Observation{}, err
 			}
-			if chk.Digest != p.plan.digest {
-				return step.Observation{}, refuse("%s:%s changed from %s to %s while the gates ran: re-run promote to check the new index", p.w.image, p.v.ImageTag(), p.plan.digest, chk.Digest)
+			if now != p.plan.digest {
+				return step.Observation{}, refuse("%s:%s changed from %s to %s while the gates ran: re-run promote to check the new index", p.w.image, p.v.ImageTag(), p.plan.digest, now)
 			}
 			plan, err := p.w.planTags(ctx, p.rep, p.v, p.plan.digest, p.plan.tags.Rollback, p.in.AllowUnknownLatest)
 			if err != nil {

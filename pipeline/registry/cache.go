@@ -1,0 +1,148 @@
+package registry
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"regexp"
+	"sync"
+)
+
+// maxCached bounds what the content cache keeps of one answer: manifests, image configs and
+// signature bundles are a few KiB; layers are never kept.
+const maxCached = 1 << 20
+
+// contentPath matches what a registry serves by digest: a manifest or a blob. Its bytes can never
+// change, so one phase reads each once.
+var contentPath = regexp.MustCompile(`^/v2/.+/(manifests|blobs)/sha256:[0-9a-f]{64}$`)
+
+// manifestPath matches a manifest by tag or digest.
+var manifestPath = regexp.MustCompile(`^(/v2/.+/manifests/)[^/]+$`)
+
+// referrersPath matches the OCI referrers API. A registry that has it answers 200 even for a
+// subject without referrers, so a 404 means it lacks the API (GHCR): go-containerregistry then
+// falls back to the sha256-<hex> tag, and later subjects need not ask again.
+var referrersPath = regexp.MustCompile(`^/v2/.+/referrers/sha256:[0-9a-f]{64}$`)
+
+// contentCache keeps a client's GET answers for content addressed by digest. Every gate, the
+// re-check under the lock and the signature store read the same index, platform manifests,
+// configs and bundles; with it each goes over the wire once per phase. Only 200 answers with a
+// known length up to maxCached are kept.
+type contentCache struct {
+	mu          sync.Mutex
+	got         map[string]cachedAnswer
+	noReferrers map[string]bool // hosts that answered the referrers API with 404
+}
+
+type cachedAnswer struct {
+	header http.Header
+	body   []byte
+}
+
+func newContentCache() *contentCache {
+	return &contentCache{got: map[string]cachedAnswer{}, noReferrers: map[string]bool{}}
+}
+
+// over returns a transport that answers from the cache and forwards the rest to next.
+func (c *contentCache) over(next http.RoundTripper) http.RoundTripper {
+	return cachingTransport{cache: c, next: next}
+}
+
+type cachingTransport struct {
+	cache *contentCache
+	next  http.RoundTripper
+}
+
+// RoundTrip answers a GET of content by digest from the cache, or forwards and keeps the answer.
+func (t cachingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodDelete {
+		// Content by digest only goes away by a delete (cleanup): forget it, whatever the answer.
+		t.cache.mu.Lock()
+		delete(t.cache.got, req.URL.Host+req.URL.Path)
+		t.cache.mu.Unlock()
+		return t.next.RoundTrip(req)
+	}
+	if req.Method == http.MethodGet && referrersPath.MatchString(req.URL.Path) {
+		return t.referrers(req)
+	}
+	if req.Method == http.MethodGet && manifestPath.MatchString(req.URL.Path) && !contentPath.MatchString(req.URL.Path) {
+		return t.byTag(req)
+	}
+	if req.Method != http.MethodGet || !contentPath.MatchString(req.URL.Path) {
+		return t.next.RoundTrip(req)
+	}
+	key := req.URL.Host + req.URL.Path
+	if a, ok := t.cache.lookup(key); ok {
+		return a.response(req), nil
+	}
+	resp, err := t.next.RoundTrip(req)
+	if err != nil || resp.StatusCode != http.StatusOK || resp.ContentLength < 0 || resp.ContentLength > maxCached {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	a := cachedAnswer{header: resp.Header.Clone(), body: body}
+	t.cache.mu.Lock()
+	t.cache.got[key] = a
+	t.cache.mu.Unlock()
+	return a.response(req), nil
+}
+
+// byTag forwards a GET of a manifest by tag (tags move: never answered from the cache) and
+// keeps the bytes under the digest computed from them, for a later read by digest.
+func (t cachingTransport) byTag(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	if err != nil || resp.StatusCode != http.StatusOK || resp.ContentLength < 0 || resp.ContentLength > maxCached {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(body)
+	key := req.URL.Host + manifestPath.FindStringSubmatch(req.URL.Path)[1] + "sha256:" + hex.EncodeToString(sum[:])
+	a := cachedAnswer{header: resp.Header.Clone(), body: body}
+	t.cache.mu.Lock()
+	t.cache.got[key] = a
+	t.cache.mu.Unlock()
+	return a.response(req), nil
+}
+
+// referrers asks the referrers API once per host that lacks it.
+func (t cachingTransport) referrers(req *http.Request) (*http.Response, error) {
+	t.cache.mu.Lock()
+	lacks := t.cache.noReferrers[req.URL.Host]
+	t.cache.mu.Unlock()
+	if lacks {
+		return &http.Response{Status: "404 Not Found", StatusCode: http.StatusNotFound, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header: http.Header{}, Body: io.NopCloser(bytes.NewReader(nil)), Request: req}, nil
+	}
+	resp, err := t.next.RoundTrip(req)
+	if err == nil && resp.StatusCode == http.StatusNotFound {
+		t.cache.mu.Lock()
+		t.cache.noReferrers[req.URL.Host] = true
+		t.cache.mu.Unlock()
+	}
+	return resp, err
+}
+
+func (c *contentCache) lookup(key string) (cachedAnswer, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a, ok := c.got[key]
+	return a, ok
+}
+
+// response is a fresh copy of the kept answer for req.
+func (a cachedAnswer) response(req *http.Request) *http.Response {
+	return &http.Response{
+		Status: "200 OK", StatusCode: http.StatusOK, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: a.header.Clone(), Body: io.NopCloser(bytes.NewReader(a.body)), ContentLength: int64(len(a.body)), Request: req,
+	}
+}
