@@ -122,7 +122,9 @@ func Fold(s string) string {
 	if strings.Contains(s, "&") {
 		s = html.UnescapeString(s)
 	}
-	s = norm.NFKD.String(s)
+	// Invalid bytes first become U+FFFD: normalization stops at them, so a letter after one would
+	// fold only on a second pass.
+	s = norm.NFKD.String(strings.ToValidUTF8(s, "\uFFFD"))
 	return strings.Map(func(r rune) rune {
 		if unicode.In(r, unicode.Cf, unicode.Mn, unicode.Me, unicode.Other_Default_Ignorable_Code_Point) {
 			return -1
