@@ -70,7 +70,7 @@ fuzz:
 
 # Benchmarks once each, so CI proves they run; `just bench` measures for real.
 bench-smoke:
-    @{{tools}} set -x && go test -run '^$' -bench . -benchtime 1x ./...
+    @{{tools}} set -x && SHIPGATE_IMAGESCAN_BENCH_MIB=64 go test -run '^$' -bench . -benchtime 1x ./...
 
 # Benchmarks with requests/op and bytes/op.
 bench:

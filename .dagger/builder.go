@@ -3,11 +3,16 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"dagger/shipgate/internal/dagger"
 
 	"github.com/shipgate/shipgate/pipeline/config"
+	"github.com/shipgate/shipgate/pipeline/imagescan"
 	"github.com/shipgate/shipgate/pipeline/release"
 	"github.com/shipgate/shipgate/pipeline/version"
 )
@@ -68,10 +73,33 @@ func (b *engineBuilder) TestImage(ctx context.Context, p version.Platform, spec 
 	return release.TestResult{ExitCode: code, Output: out}, nil
 }
 
+// PlatformImage hands over platform p's image, built as Build builds it, before anything is
+// pushed: the engine writes it as an OCI archive into this function's container, where publish
+// scans its files.
+func (b *engineBuilder) PlatformImage(ctx context.Context, p version.Platform, spec release.BuildSpec) (v1.Image, func(), error) {
+	ctr, err := b.container(ctx, p, spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	dir, err := os.MkdirTemp("", "shipgate-image-")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "image.tar")
+	if _, err := ctr.AsTarball(dagger.ContainerAsTarballOpts{ForcedCompression: dagger.ImageLayerCompressionGzip}).Export(ctx, path); err != nil {
+		return nil, nil, fmt.Errorf("export the %s image: %w", p, err)
+	}
+	return imagescan.OpenOCIArchive(path)
+}
+
 // container builds platform p from the finalized tree, for its platform, with spec's labels.
 func (b *engineBuilder) container(ctx context.Context, p version.Platform, spec release.BuildSpec) (*dagger.Container, error) {
 	m := b.m
 	tree := m.Source.WithNewFile(spec.ChangelogPath, string(spec.Changelog))
+	for _, c := range spec.Copies {
+		tree = tree.WithNewFile(c, string(spec.Changelog))
+	}
 	args, err := config.ParseBuildArgs(m.BuildArgs)
 	if err != nil {
 		return nil, err

@@ -98,6 +98,7 @@ func (r Shipgate) MarshalJSON() ([]byte, error) {
 		PlainHTTP                 []string
 		NoFail                    bool
 		SkipReviewGate            bool
+		ChangelogCopies           []string
 	}
 	concrete.Source = r.Source
 	concrete.Image = r.Image
@@ -136,6 +137,7 @@ func (r Shipgate) MarshalJSON() ([]byte, error) {
 	concrete.PlainHTTP = r.PlainHTTP
 	concrete.NoFail = r.NoFail
 	concrete.SkipReviewGate = r.SkipReviewGate
+	concrete.ChangelogCopies = r.ChangelogCopies
 	return json.Marshal(&concrete)
 }
 
@@ -178,6 +180,7 @@ func (r *Shipgate) UnmarshalJSON(bs []byte) error {
 		PlainHTTP                 []string
 		NoFail                    bool
 		SkipReviewGate            bool
+		ChangelogCopies           []string
 	}
 	err := json.Unmarshal(bs, &concrete)
 	if err != nil {
@@ -220,6 +223,7 @@ func (r *Shipgate) UnmarshalJSON(bs []byte) error {
 	r.PlainHTTP = concrete.PlainHTTP
 	r.NoFail = concrete.NoFail
 	r.SkipReviewGate = concrete.SkipReviewGate
+	r.ChangelogCopies = concrete.ChangelogCopies
 	return nil
 }
 
@@ -377,6 +381,55 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*Shipgate).Finalize(&parent, ctx, version, commit, dryRun)
+		case "Init":
+			var parent Shipgate
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var repo string
+			if inputArgs["repo"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["repo"]), &repo)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg repo", err))
+				}
+			}
+			var moduleRef string
+			if inputArgs["moduleRef"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["moduleRef"]), &moduleRef)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg moduleRef", err))
+				}
+			}
+			var moduleVersion string
+			if inputArgs["moduleVersion"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["moduleVersion"]), &moduleVersion)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg moduleVersion", err))
+				}
+			}
+			var image string
+			if inputArgs["image"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["image"]), &image)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg image", err))
+				}
+			}
+			var sign string
+			if inputArgs["sign"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["sign"]), &sign)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg sign", err))
+				}
+			}
+			var withChangelog bool
+			if inputArgs["withChangelog"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["withChangelog"]), &withChangelog)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg withChangelog", err))
+				}
+			}
+			return (*Shipgate).Init(&parent, repo, moduleRef, moduleVersion, image, sign, withChangelog)
 		case "Prepare":
 			var parent Shipgate
 			err = json.Unmarshal(parentJSON, &parent)
@@ -915,7 +968,14 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg skipReviewGate", err))
 				}
 			}
-			return New(source, image, repo, githubApi, baseBranch, registryUsername, registryPassword, githubToken, downstreamToken, sign, signingKey, signingPassword, oidcRequestUrl, oidcRequestToken, fulcioUrl, rekorUrl, noTlogUpload, verifyKey, trustedRoot, certificateIdentity, certificateIdentityRegexp, certificateOidcIssuer, workflow, downstream, downstreamGate, downstreamTagOnly, eventType, platforms, dockerfile, buildArg, changelog, floatingTags, noSbom, format, plainHttp, noFail, skipReviewGate)
+			var changelogCopy []string
+			if inputArgs["changelogCopy"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["changelogCopy"]), &changelogCopy)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg changelogCopy", err))
+				}
+			}
+			return New(source, image, repo, githubApi, baseBranch, registryUsername, registryPassword, githubToken, downstreamToken, sign, signingKey, signingPassword, oidcRequestUrl, oidcRequestToken, fulcioUrl, rekorUrl, noTlogUpload, verifyKey, trustedRoot, certificateIdentity, certificateIdentityRegexp, certificateOidcIssuer, workflow, downstream, downstreamGate, downstreamTagOnly, eventType, platforms, dockerfile, buildArg, changelog, floatingTags, noSbom, format, plainHttp, noFail, skipReviewGate, changelogCopy)
 		default:
 			return nil, fmt.Errorf("unknown function %s", fnName)
 		}

@@ -143,6 +143,9 @@ type Shipgate struct {
 	// SkipReviewGate leaves approvals out of the release PR gates (--skip-review-gate).
 	// +private
 	SkipReviewGate bool
+	// ChangelogCopies are further paths of the finalized CHANGELOG (--changelog-copy).
+	// +private
+	ChangelogCopies []string
 }
 
 // New configures shipgate for one repository and image.
@@ -280,6 +283,12 @@ func New(
 	// reviews); the PR must still be ready for review and its required checks green.
 	// +optional
 	skipReviewGate bool,
+	// A further path the finalized CHANGELOG is written to in the finalize commit (repeatable).
+	//
+	// Each copy gets the finalized bytes, the TBD rule covers it, and the scan of every built
+	// image refuses a copy that differs.
+	// +optional
+	changelogCopy []string,
 ) (*Shipgate, error) {
 	m := &Shipgate{
 		Source: source, Image: image, Repo: repo, GithubAPI: githubAPI, BaseBranch: baseBranch,
@@ -293,7 +302,7 @@ func New(
 		CertificateOidcIssuer: certificateOidcIssuer, Workflow: workflow,
 		Downstream: downstream, DownstreamGate: downstreamGate, DownstreamTagOnly: downstreamTagOnly, EventType: eventType,
 		Platforms: platforms, Dockerfile: dockerfile, BuildArgs: buildArg, Changelog: changelog,
-		FloatingTags: floatingTags, NoSbom: noSbom, Format: format, PlainHTTP: plainHTTP, NoFail: noFail, SkipReviewGate: skipReviewGate,
+		FloatingTags: floatingTags, NoSbom: noSbom, Format: format, PlainHTTP: plainHTTP, NoFail: noFail, SkipReviewGate: skipReviewGate, ChangelogCopies: changelogCopy,
 	}
 	if err := m.settings().ValidateGiven(); err != nil {
 		return nil, err
@@ -313,7 +322,7 @@ func (m *Shipgate) settings() config.Settings {
 		Workflow:   m.Workflow,
 		Downstream: m.Downstream, DownstreamGate: config.GateMode(m.DownstreamGate), DownstreamTagOnly: m.DownstreamTagOnly, EventType: m.EventType,
 		Platforms: m.Platforms, Dockerfile: m.Dockerfile, BuildArgs: m.BuildArgs, Changelog: m.Changelog,
-		NoSBOM: m.NoSbom, FloatingTags: m.FloatingTags, SkipReviewGate: m.SkipReviewGate,
+		NoSBOM: m.NoSbom, FloatingTags: m.FloatingTags, SkipReviewGate: m.SkipReviewGate, ChangelogCopies: m.ChangelogCopies,
 		Format: config.Format(m.Format), PlainHTTP: m.PlainHTTP,
 	}
 	s.Defaults()

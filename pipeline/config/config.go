@@ -114,7 +114,10 @@ type Settings struct {
 	Dockerfile string
 	BuildArgs  []string
 	Changelog  string
-	Format     Format
+	// ChangelogCopies are further paths (--changelog-copy) the finalized CHANGELOG is written to,
+	// in the same finalize commit; the TBD rule and the image scan cover each.
+	ChangelogCopies []string
+	Format          Format
 	// PlainHTTP lists registry hosts that may be reached without TLS (local registries).
 	PlainHTTP []string
 }
@@ -242,6 +245,11 @@ func (s Settings) validate(required bool) error {
 	}
 	if s.Dockerfile == "" || strings.HasPrefix(s.Dockerfile, "/") || strings.Contains(s.Dockerfile, "..") {
 		add("--dockerfile %s must be a path inside the source directory", show(s.Dockerfile))
+	}
+	for _, c := range s.ChangelogCopies {
+		if c == "" || strings.HasPrefix(c, "/") || strings.Contains(c, "..") || c == s.Changelog || strings.HasSuffix(c, "/") {
+			add("--changelog-copy %s must be a file path inside the source directory, other than --changelog", show(c))
+		}
 	}
 	if s.Changelog == "" || strings.HasPrefix(s.Changelog, "/") || strings.Contains(s.Changelog, "..") {
 		add("--changelog %s must be a path inside the source directory", show(s.Changelog))

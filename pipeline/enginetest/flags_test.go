@@ -2,7 +2,6 @@ package enginetest
 
 import (
 	"go/ast"
-	"go/parser"
 	"go/token"
 	"os"
 	"path/filepath"
@@ -31,15 +30,11 @@ func kebab(s string) string {
 
 // moduleFlags lists every flag the module accepts, from .dagger/main.go.
 func moduleFlags(t *testing.T) map[string]bool {
-	fset := token.NewFileSet()
-	f, err := parser.ParseFile(fset, filepath.Join(moduleDir(t), ".dagger", "main.go"), nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := moduleSource(t, token.NewFileSet(), 0)
 	flags := map[string]bool{}
 	for _, d := range f.Decls {
 		fn, ok := d.(*ast.FuncDecl)
-		if !ok || !fn.Name.IsExported() {
+		if !ok || !fn.Name.IsExported() || !(onShipgate(fn) || fn.Name.Name == "New" && fn.Recv == nil) {
 			continue
 		}
 		for _, p := range fn.Type.Params.List {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -123,6 +125,12 @@ type CommitState struct {
 // ObserveCommitFile looks, without writing, whether branch already carries content at path on top
 // of parent. It fails with *BranchMovedError when the branch moved elsewhere.
 func (c *Client) ObserveCommitFile(ctx context.Context, r Repo, branch, parent, path string, content []byte) (CommitState, error) {
+	return c.ObserveCommitFiles(ctx, r, branch, parent, map[string][]byte{path: content})
+}
+
+// ObserveCommitFiles is ObserveCommitFile for several files committed together (a CHANGELOG and
+// its copies).
+func (c *Client) ObserveCommitFiles(ctx context.Context, r Repo, branch, parent string, files map[string][]byte) (CommitState, error) {
 	st := CommitState{Branch: branch}
 	head, ok, err := c.branchHead(ctx, r, branch)
 	if err != nil {
@@ -133,16 +141,20 @@ func (c *Client) ObserveCommitFile(ctx context.Context, r Repo, branch, parent, 
 	}
 	st.Head = head
 	if head == parent {
-		have, found, err := c.FileAt(ctx, r, parent, path)
-		if err != nil {
-			return st, err
+		for path, content := range files {
+			have, found, err := c.FileAt(ctx, r, parent, path)
+			if err != nil || !found || !bytes.Equal(have, content) {
+				return st, err
+			}
 		}
-		if found && bytes.Equal(have, content) {
-			st.Done, st.Commit = true, parent
-		}
+		st.Done, st.Commit = true, parent
 		return st, nil
 	}
-	same, err := c.isFileCommit(ctx, r, head, parent, path, source.BlobSHA(content))
+	want := map[string]string{}
+	for path, content := range files {
+		want[path] = source.BlobSHA(content)
+	}
+	same, err := c.isFilesCommit(ctx, r, head, parent, want)
 	if err != nil {
 		return st, err
 	}
@@ -153,9 +165,9 @@ func (c *Client) ObserveCommitFile(ctx context.Context, r Repo, branch, parent, 
 	return st, nil
 }
 
-// isFileCommit reports whether commit has exactly one parent, parent, and differs from it only in
-// path, which holds the blob want.
-func (c *Client) isFileCommit(ctx context.Context, r Repo, commit, parent, path, want string) (bool, error) {
+// isFilesCommit reports whether commit has exactly one parent, parent, and differs from it only in
+// the paths of want, each holding its blob.
+func (c *Client) isFilesCommit(ctx context.Context, r Repo, commit, parent string, want map[string]string) (bool, error) {
 	cm, _, err := c.gh.Git.GetCommit(ctx, r.Owner, r.Name, commit)
 	if err != nil {
 		return false, c.wrap(err, fmt.Sprintf("read commit %s of %s", short(commit), r), r, "contents: read")
@@ -167,7 +179,7 @@ func (c *Client) isFileCommit(ctx context.Context, r Repo, commit, parent, path,
 	if err != nil {
 		return false, c.wrap(err, fmt.Sprintf("read commit %s of %s", short(parent), r), r, "contents: read")
 	}
-	return c.onlyPathDiffers(ctx, r, pc.GetTree().GetSHA(), cm.GetTree().GetSHA(), strings.Split(path, "/"), want)
+	return c.onlyPathsDiffer(ctx, r, pc.GetTree().GetSHA(), cm.GetTree().GetSHA(), want)
 }
 
 func (c *Client) treeEntries(ctx context.Context, r Repo, sha string) (map[string]*gh.TreeEntry, error) {
@@ -185,9 +197,9 @@ func (c *Client) treeEntries(ctx context.Context, r Repo, sha string) (map[strin
 	return out, nil
 }
 
-// onlyPathDiffers compares two trees level by level along parts: every other entry must be equal,
-// and parts must hold blob want in b.
-func (c *Client) onlyPathDiffers(ctx context.Context, r Repo, a, b string, parts []string, want string) (bool, error) {
+// onlyPathsDiffer compares two trees level by level: every entry outside the paths of want must
+// be equal, and each path must hold its blob in b.
+func (c *Client) onlyPathsDiffer(ctx context.Context, r Repo, a, b string, want map[string]string) (bool, error) {
 	ea, err := c.treeEntries(ctx, r, a)
 	if err != nil {
 		return false, err
@@ -196,34 +208,49 @@ func (c *Client) onlyPathDiffers(ctx context.Context, r Repo, a, b string, parts
 	if err != nil {
 		return false, err
 	}
-	for name, x := range ea {
-		if name == parts[0] {
+	// Group want by its first path component: a blob here, or paths under a subtree.
+	blobs, subs := map[string]string{}, map[string]map[string]string{}
+	for path, sha := range want {
+		first, rest, deeper := strings.Cut(path, "/")
+		if !deeper {
+			blobs[first] = sha
 			continue
 		}
-		if y := eb[name]; y == nil || y.GetSHA() != x.GetSHA() || y.GetMode() != x.GetMode() {
+		if subs[first] == nil {
+			subs[first] = map[string]string{}
+		}
+		subs[first][rest] = sha
+	}
+	touched := func(name string) bool { _, x := blobs[name]; _, y := subs[name]; return x || y }
+	for name, x := range ea {
+		if y := eb[name]; !touched(name) && (y == nil || y.GetSHA() != x.GetSHA() || y.GetMode() != x.GetMode()) {
 			return false, nil
 		}
 	}
 	for name := range eb {
-		if name != parts[0] && ea[name] == nil {
+		if !touched(name) && ea[name] == nil {
 			return false, nil
 		}
 	}
-	y := eb[parts[0]]
-	if y == nil {
-		return false, nil
+	for name, sha := range blobs {
+		if y := eb[name]; y == nil || y.GetType() != "blob" || y.GetSHA() != sha {
+			return false, nil
+		}
 	}
-	if len(parts) == 1 {
-		return y.GetType() == "blob" && y.GetSHA() == want, nil
+	for name, w := range subs {
+		y := eb[name]
+		if y == nil || y.GetType() != "tree" {
+			return false, nil
+		}
+		sub := ""
+		if x := ea[name]; x != nil && x.GetType() == "tree" {
+			sub = x.GetSHA()
+		}
+		if ok, err := c.onlyPathsDiffer(ctx, r, sub, y.GetSHA(), w); err != nil || !ok {
+			return false, err
+		}
 	}
-	if y.GetType() != "tree" {
-		return false, nil
-	}
-	sub := ""
-	if x := ea[parts[0]]; x != nil && x.GetType() == "tree" {
-		sub = x.GetSHA()
-	}
-	return c.onlyPathDiffers(ctx, r, sub, y.GetSHA(), parts[1:], want)
+	return true, nil
 }
 
 // CommitFile puts content at path in a new commit whose only parent is exactly parent, with the
@@ -232,34 +259,25 @@ func (c *Client) onlyPathDiffers(ctx context.Context, r Repo, a, b string, parts
 // fast-forward is refused and CommitFile fails with *BranchMovedError. When the branch already
 // carries the content (an earlier run, or a run whose answer was lost) it returns that commit.
 func (c *Client) CommitFile(ctx context.Context, r Repo, branch, parent, path string, content []byte, msg string) (string, error) {
-	st, err := c.ObserveCommitFile(ctx, r, branch, parent, path, content)
+	return c.CommitFiles(ctx, r, branch, parent, map[string][]byte{path: content}, msg)
+}
+
+// CommitFiles is CommitFile for several files in one commit (a CHANGELOG and its copies).
+func (c *Client) CommitFiles(ctx context.Context, r Repo, branch, parent string, files map[string][]byte, msg string) (string, error) {
+	st, err := c.ObserveCommitFiles(ctx, r, branch, parent, files)
 	if err != nil {
 		return "", err
 	}
 	if st.Done {
 		return st.Commit, nil
 	}
-	op := fmt.Sprintf("commit %s on %s of %s", path, branch, r)
-	ictx := idempotent(ctx) // git objects are content-addressed: repeating a POST is harmless
-	blob, _, err := c.gh.Git.CreateBlob(ictx, r.Owner, r.Name, &gh.Blob{Content: gh.String(base64.StdEncoding.EncodeToString(content)), Encoding: gh.String("base64")})
+	op := fmt.Sprintf("commit %s on %s of %s", strings.Join(slices.Sorted(maps.Keys(files)), ", "), branch, r)
+	tree, err := c.filesTree(ctx, r, parent, files, op)
 	if err != nil {
-		return "", c.wrap(err, op+": create blob", r, "contents: write")
-	}
-	pc, _, err := c.gh.Git.GetCommit(ctx, r.Owner, r.Name, parent)
-	if err != nil {
-		return "", c.wrap(err, op+": read parent", r, "contents: read")
-	}
-	mode := "100644"
-	if e, err := c.entryAt(ctx, r, pc.GetTree().GetSHA(), strings.Split(path, "/")); err != nil {
 		return "", err
-	} else if e != nil && e.GetType() == "blob" {
-		mode = e.GetMode()
 	}
-	tree, _, err := c.gh.Git.CreateTree(ictx, r.Owner, r.Name, pc.GetTree().GetSHA(), []*gh.TreeEntry{{Path: gh.String(path), Mode: gh.String(mode), Type: gh.String("blob"), SHA: blob.SHA}})
-	if err != nil {
-		return "", c.wrap(err, op+": create tree", r, "contents: write")
-	}
-	cm, _, err := c.gh.Git.CreateCommit(ictx, r.Owner, r.Name, &gh.Commit{Message: gh.String(msg), Tree: &gh.Tree{SHA: tree.SHA}, Parents: []*gh.Commit{{SHA: gh.String(parent)}}}, nil)
+	ictx := idempotent(ctx) // git objects are content-addressed: repeating a POST is harmless
+	cm, _, err := c.gh.Git.CreateCommit(ictx, r.Owner, r.Name, &gh.Commit{Message: gh.String(msg), Tree: &gh.Tree{SHA: gh.String(tree)}, Parents: []*gh.Commit{{SHA: gh.String(parent)}}}, nil)
 	if err != nil {
 		return "", c.wrap(err, op+": create commit", r, "contents: write")
 	}
@@ -272,7 +290,7 @@ func (c *Client) CommitFile(ctx context.Context, r Repo, branch, parent, path st
 		return "", err
 	}
 	// Refused as not a fast-forward, or the answer was lost: look again.
-	st, oerr := c.ObserveCommitFile(ctx, r, branch, parent, path, content)
+	st, oerr := c.ObserveCommitFiles(ctx, r, branch, parent, files)
 	if oerr != nil {
 		return "", oerr
 	}
@@ -280,6 +298,35 @@ func (c *Client) CommitFile(ctx context.Context, r Repo, branch, parent, path st
 		return st.Commit, nil
 	}
 	return "", err
+}
+
+// filesTree writes the blobs of files and a tree on parent's tree holding them (each keeps the
+// mode it has in parent), and returns the tree.
+func (c *Client) filesTree(ctx context.Context, r Repo, parent string, files map[string][]byte, op string) (string, error) {
+	ictx := idempotent(ctx)
+	pc, _, err := c.gh.Git.GetCommit(ctx, r.Owner, r.Name, parent)
+	if err != nil {
+		return "", c.wrap(err, op+": read parent", r, "contents: read")
+	}
+	var entries []*gh.TreeEntry
+	for _, path := range slices.Sorted(maps.Keys(files)) {
+		blob, _, err := c.gh.Git.CreateBlob(ictx, r.Owner, r.Name, &gh.Blob{Content: gh.String(base64.StdEncoding.EncodeToString(files[path])), Encoding: gh.String("base64")})
+		if err != nil {
+			return "", c.wrap(err, op+": create blob", r, "contents: write")
+		}
+		mode := "100644"
+		if e, err := c.entryAt(ctx, r, pc.GetTree().GetSHA(), strings.Split(path, "/")); err != nil {
+			return "", err
+		} else if e != nil && e.GetType() == "blob" {
+			mode = e.GetMode()
+		}
+		entries = append(entries, &gh.TreeEntry{Path: gh.String(path), Mode: gh.String(mode), Type: gh.String("blob"), SHA: blob.SHA})
+	}
+	tree, _, err := c.gh.Git.CreateTree(ictx, r.Owner, r.Name, pc.GetTree().GetSHA(), entries)
+	if err != nil {
+		return "", c.wrap(err, op+": create tree", r, "contents: write")
+	}
+	return tree.GetSHA(), nil
 }
 
 func (c *Client) entryAt(ctx context.Context, r Repo, tree string, parts []string) (*gh.TreeEntry, error) {
@@ -306,6 +353,16 @@ func FinalizeMessage(v version.Version) string {
 // CHANGELOG (content at path) on top of the source commit.
 func (c *Client) ObserveFinalize(ctx context.Context, r Repo, v version.Version, source, path string, content []byte) (CommitState, error) {
 	return c.ObserveCommitFile(ctx, r, v.Branch(), source, path, content)
+}
+
+// ObserveFinalizeFiles is ObserveFinalize for the CHANGELOG and its copies (--changelog-copy).
+func (c *Client) ObserveFinalizeFiles(ctx context.Context, r Repo, v version.Version, source string, files map[string][]byte) (CommitState, error) {
+	return c.ObserveCommitFiles(ctx, r, v.Branch(), source, files)
+}
+
+// FinalizeFiles is Finalize for the CHANGELOG and its copies, in one finalize commit.
+func (c *Client) FinalizeFiles(ctx context.Context, r Repo, v version.Version, source string, files map[string][]byte) (string, error) {
+	return c.CommitFiles(ctx, r, v.Branch(), source, files, FinalizeMessage(v))
 }
 
 // Finalize records the finalized CHANGELOG on release/X.Y.Z as a commit whose parent is exactly

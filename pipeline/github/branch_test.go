@@ -272,3 +272,28 @@ func TestErrorsNameObjectAndPermission(t *testing.T) {
 		t.Fatalf("error mentions the auth header: %v", err)
 	}
 }
+
+// Several files in one commit (a CHANGELOG and a copy in a subdirectory): observed as done only
+// when the commit changes exactly those files to exactly that content.
+func TestCommitFilesTogether(t *testing.T) {
+	e := newEnv(t, githubserver.Options{}, githubserver.RepoOptions{})
+	base, _ := e.srv.Ref("acme/app", "refs/heads/main")
+	files := map[string][]byte{"CHANGELOG.md": []byte("# Changelog\n\n## [1.0.0] - 2026-11-29\n"), "docs/changelog.md": []byte("# Changelog\n\n## [1.0.0] - 2026-11-29\n")}
+	c1, err := e.c.CommitFiles(e.ctx, app, "main", base, files, "release")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := e.c.CommitFiles(e.ctx, app, "main", base, files, "release")
+	if err != nil || again != c1 {
+		t.Fatalf("re-run: %s %v, want %s", again, err, c1)
+	}
+	for path, want := range files {
+		if got, ok := e.srv.File("acme/app", c1, path); !ok || got != string(want) {
+			t.Fatalf("%s at the commit: %q", path, got)
+		}
+	}
+	other := map[string][]byte{"CHANGELOG.md": files["CHANGELOG.md"], "docs/changelog.md": []byte("stale\n")}
+	if _, err := e.c.ObserveCommitFiles(e.ctx, app, "main", base, other); err == nil {
+		t.Fatal("a commit with other content at a copy counted as done")
+	}
+}

@@ -47,7 +47,8 @@ type platformRun struct {
 //
 //  1. source tree — the source directory is exactly --commit, the head of release/X.Y.Z;
 //  2. CHANGELOG — that tree's CHANGELOG passes the TBD rule (it is finalized);
-//  3. image tests — each --test runs in the image built from that commit, before the push;
+//  3. image checks — each --test runs in the image built from that commit, and its CHANGELOG
+//     files are scanned, before the push;
 //  4. platform image — X.Y.Z-<arch> built from that commit (done when already there).
 //
 // The report's "digest" output is the platform manifest's digest.
@@ -66,7 +67,7 @@ func PublishPlatform(ctx context.Context, env *Env, in PlatformInput) (*step.Rep
 	if p.tests, err = parseTests(in.Tests); err != nil {
 		return fail(rep, err)
 	}
-	return rep, w.run(ctx, rep, []step.Step{p.sourceGate(), p.changelogGate(), p.imageTests(), p.image()})
+	return rep, w.run(ctx, rep, []step.Step{p.sourceGate(), p.changelogGate(), p.imageChecks(), p.image()})
 }
 
 func (p *platformRun) sourceGate() step.Step {
@@ -102,33 +103,41 @@ func (p *platformRun) changelogGate() step.Step {
 			if err := changelog.Check(cl, p.v); err != nil {
 				return step.Observation{}, fault.AsRefused(fmt.Errorf("the source is not finalized: %w", err))
 			}
+			for _, c := range p.w.s.ChangelogCopies {
+				cp, ok, err := source.ReadFile(p.in.Dir, c)
+				if err != nil || !ok || string(cp) != string(cl) {
+					return step.Observation{}, refuse("--changelog-copy %s is missing or differs from %s in the source: run finalize and build the commit it prints", c, path)
+				}
+			}
 			p.cl = cl
 			return step.Observation{Detail: path + " is finalized for " + p.v.String()}, nil
 		},
 	}
 }
 
-func (p *platformRun) imageTests() step.Step {
+func (p *platformRun) imageChecks() step.Step {
 	return step.Step{
-		Name: "image tests", Kind: step.Gate, Observes: "--test commands, run in the image before its push",
+		Name: "image checks", Kind: step.Gate, Observes: "the image before its push: --test commands, CHANGELOG files",
 		Observe: func(ctx context.Context) (step.Observation, error) {
+			_, scans := p.in.Builder.(ImageSource)
 			switch {
-			case len(p.tests) == 0:
-				return step.Skip("no --test given"), nil
+			case len(p.tests) == 0 && !scans:
+				return step.Skip("no --test given, and the builder hands over no image to scan"), nil
 			case p.w.env.DryRun:
-				return step.Skip(fmt.Sprintf("dry run: %d test(s) would run before the push", len(p.tests))), nil
+				return step.Skip("dry run: the image is checked before its push"), nil
 			}
 			img, err := p.w.reg.Image(ctx, p.w.image, p.v.ArchTag(p.pl))
 			if err != nil {
 				return step.Observation{}, err
 			}
 			if img.Found && img.Labels[registry.LabelRevision] == p.commit {
-				return step.Observation{Done: true, Detail: "already pushed from the finalize commit (tested before its push)"}, nil
+				return step.Observation{Done: true, Detail: "already pushed from the finalize commit (checked before its push)"}, nil
 			}
-			if err := p.w.testImage(ctx, p.in.Builder, p.v, p.pl, p.commit, p.cl, p.tests); err != nil {
+			did, err := p.w.checkImage(ctx, p.in.Builder, p.v, p.pl, p.commit, p.cl, p.tests)
+			if err != nil {
 				return step.Observation{}, err
 			}
-			return step.Observation{Detail: fmt.Sprintf("%d test(s) passed on %s", len(p.tests), p.pl)}, nil
+			return step.Observation{Detail: did}, nil
 		},
 	}
 }

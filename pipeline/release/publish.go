@@ -32,7 +32,8 @@ type BuildSpec struct {
 	Tag           string // X.Y.Z-<arch>
 	Commit        string // the finalize commit
 	ChangelogPath string
-	Changelog     []byte // the finalized CHANGELOG to write into the tree before building
+	Changelog     []byte   // the finalized CHANGELOG to write into the tree before building
+	Copies        []string // further paths the finalized CHANGELOG is written to (--changelog-copy)
 	Labels        map[string]string
 }
 
@@ -100,8 +101,8 @@ type publishRun struct {
 //
 //  7. finalize commit — the finalized CHANGELOG committed on release/X.Y.Z on top of exactly the
 //     source commit (so the build cannot race a later commit);
-//  8. image tests (a gate) — each --test runs in every platform image built from that commit,
-//     before anything is pushed;
+//  8. image checks (a gate) — in every platform image built from that commit, before anything is
+//     pushed: each --test runs, and no CHANGELOG or copy in its files says TBD or is stale;
 //  9. platform images — each platform built from that commit's tree and pushed as X.Y.Z-<arch>;
 //  10. index — the X.Y.Z index of those images (never latest);
 //  11. signatures, 12. SBOMs, 13. provenance — SLSA v1 naming the finalize commit;
@@ -115,7 +116,7 @@ func Publish(ctx context.Context, env *Env, in PublishInput) (*step.Report, erro
 	}
 	steps := append(p.gates(),
 		p.finalizeCommit(),
-		p.imageTests(),
+		p.imageChecks(),
 		p.platformImages(),
 		p.indexStep(),
 		p.signatures(),

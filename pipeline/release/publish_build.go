@@ -19,7 +19,7 @@ func (p *publishRun) finalizeCommit() step.Step {
 		Name:     "finalize commit",
 		Observes: "release/X.Y.Z head and its CHANGELOG", Changes: "a commit of the finalized CHANGELOG on release/X.Y.Z",
 		Observe: func(ctx context.Context) (step.Observation, error) {
-			st, err := p.w.gh.ObserveFinalize(ctx, p.w.repo, p.v, p.plan.source, path, p.plan.fin.Content)
+			st, err := p.w.gh.ObserveFinalizeFiles(ctx, p.w.repo, p.v, p.plan.source, p.w.finalized(p.plan.fin.Content))
 			if err != nil {
 				return step.Observation{}, err
 			}
@@ -29,7 +29,7 @@ func (p *publishRun) finalizeCommit() step.Step {
 			return step.Observation{Plan: fmt.Sprintf("commit the finalized %s (dated %s) on %s on top of %s", path, p.plan.fin.Date, p.v.Branch(), short(p.plan.source))}, nil
 		},
 		Act: func(ctx context.Context) (string, error) {
-			c, err := p.w.gh.Finalize(ctx, p.w.repo, p.v, p.plan.source, path, p.plan.fin.Content)
+			c, err := p.w.gh.FinalizeFiles(ctx, p.w.repo, p.v, p.plan.source, p.w.finalized(p.plan.fin.Content))
 			if err != nil {
 				return "", err
 			}
@@ -89,35 +89,39 @@ func (p *publishRun) platformImages() step.Step {
 	}
 }
 
-// imageTests runs the --test commands inside each platform image about to be built, before any
-// push: a failing test refuses the push (nothing is pushed, X.Y.Z is not burnt).
-func (p *publishRun) imageTests() step.Step {
+// imageChecks looks into each platform image about to be built, before any push: the --test
+// commands run in it, and its files are scanned for a CHANGELOG (or copy) that still says TBD or
+// is stale. A failure refuses the push: nothing is pushed, X.Y.Z is not burnt.
+func (p *publishRun) imageChecks() step.Step {
 	return step.Step{
-		Name: "image tests", Kind: step.Gate,
-		Observes: "--test commands, run in each platform image built from the finalize commit before any push",
+		Name: "image checks", Kind: step.Gate,
+		Observes: "each platform image built from the finalize commit, before any push: --test commands, CHANGELOG files",
 		Observe: func(ctx context.Context) (step.Observation, error) {
-			n := len(p.plan.tests)
+			_, scans := p.in.Builder.(ImageSource)
 			switch {
-			case n == 0:
-				return step.Skip("no --test given"), nil
+			case len(p.plan.tests) == 0 && !scans:
+				return step.Skip("no --test given, and the builder hands over no image to scan"), nil
 			case p.in.Prebuilt || len(p.plan.given) == len(p.w.platforms):
-				return step.Skip("the platform images were built elsewhere (publish-platform runs the tests there)"), nil
+				return step.Skip("the platform images were built elsewhere (publish-platform checks them there)"), nil
 			case p.w.env.DryRun || p.commit == "":
-				return step.Skip(fmt.Sprintf("dry run: %d test(s) would run in each platform image before the push", n)), nil
+				return step.Skip("dry run: each platform image is checked before its push"), nil
 			}
 			missing, _, err := p.platformState(ctx)
 			if err != nil {
 				return step.Observation{}, err
 			}
 			if len(missing) == 0 {
-				return step.Observation{Done: true, Detail: "every platform image is already pushed from the finalize commit (tested before its push)"}, nil
+				return step.Observation{Done: true, Detail: "every platform image is already pushed from the finalize commit (checked before its push)"}, nil
 			}
+			var did []string
 			for _, pl := range missing {
-				if err := p.w.testImage(ctx, p.in.Builder, p.v, pl, p.commit, p.plan.fin.Content, p.plan.tests); err != nil {
+				d, err := p.w.checkImage(ctx, p.in.Builder, p.v, pl, p.commit, p.plan.fin.Content, p.plan.tests)
+				if err != nil {
 					return step.Observation{}, err
 				}
+				did = append(did, d)
 			}
-			return step.Observation{Detail: fmt.Sprintf("%d test(s) passed on %s", n, platformList(missing))}, nil
+			return step.Observation{Detail: strings.Join(did, "; ")}, nil
 		},
 	}
 }
@@ -165,9 +169,19 @@ func (p *publishRun) build(ctx context.Context, pl version.Platform) (v1.Hash, e
 	return h, nil
 }
 
+// finalized are the files of the finalize commit: the finalized CHANGELOG cl at its path and at
+// every --changelog-copy.
+func (w *world) finalized(cl []byte) map[string][]byte {
+	files := map[string][]byte{w.s.Changelog: cl}
+	for _, c := range w.s.ChangelogCopies {
+		files[c] = cl
+	}
+	return files
+}
+
 // buildSpec is one platform build of version v from commit with the finalized CHANGELOG cl.
 func (w *world) buildSpec(v version.Version, pl version.Platform, commit string, cl []byte) BuildSpec {
-	return BuildSpec{Image: w.image, Tag: v.ArchTag(pl), Commit: commit, ChangelogPath: w.s.Changelog, Changelog: cl,
+	return BuildSpec{Image: w.image, Tag: v.ArchTag(pl), Commit: commit, ChangelogPath: w.s.Changelog, Changelog: cl, Copies: w.s.ChangelogCopies,
 		Labels: map[string]string{registry.LabelRevision: commit, registry.AnnotationVersion: v.String(), registry.AnnotationSource: w.repoURL()}}
 }
 

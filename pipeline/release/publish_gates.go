@@ -137,7 +137,7 @@ func (p *publishRun) tagGate() step.Step {
 			if p.plan.source == "" || p.plan.fin.Content == nil {
 				return step.Observation{}, notChecked("source tree and CHANGELOG")
 			}
-			st, err := p.w.gh.ObserveFinalize(ctx, p.w.repo, p.v, p.plan.source, p.w.s.Changelog, p.plan.fin.Content)
+			st, err := p.w.gh.ObserveFinalizeFiles(ctx, p.w.repo, p.v, p.plan.source, p.w.finalized(p.plan.fin.Content))
 			if err != nil {
 				return step.Observation{}, err
 			}

@@ -36,6 +36,9 @@ type Builder struct {
 	Mislabel map[string]bool
 	// Exec plays a command run in a built image (--test); nil runs RunInImage.
 	Exec func(p version.Platform, argv []string) release.TestResult
+	// Stale plays a Dockerfile that copies an old CHANGELOG into the image: these files are
+	// added to every image as they are (path → content).
+	Stale map[string]string
 
 	mu     sync.Mutex
 	builds []string
@@ -43,9 +46,16 @@ type Builder struct {
 }
 
 var (
-	_ release.Builder = (*Builder)(nil)
-	_ release.Prover  = (*Builder)(nil)
+	_ release.Builder     = (*Builder)(nil)
+	_ release.Prover      = (*Builder)(nil)
+	_ release.ImageSource = (*Builder)(nil)
 )
+
+// PlatformImage implements release.ImageSource: the image Build would push.
+func (b *Builder) PlatformImage(ctx context.Context, p version.Platform, spec release.BuildSpec) (v1.Image, func(), error) {
+	img, err := b.image(p, spec)
+	return img, func() {}, err
+}
 
 // RunInImage is what the sandbox image does with a command: /app (the only binary in this
 // scratch-style image) prints its platform and succeeds; anything else is not found, as in a
@@ -123,7 +133,14 @@ func (b *Builder) image(p version.Platform, spec release.BuildSpec) (v1.Image, e
 	if err != nil {
 		return nil, err
 	}
-	docs, err := layer(map[string]string{spec.ChangelogPath: string(spec.Changelog)})
+	files := map[string]string{spec.ChangelogPath: string(spec.Changelog)}
+	for _, c := range spec.Copies {
+		files[c] = string(spec.Changelog)
+	}
+	for path, body := range b.Stale {
+		files[path] = body
+	}
+	docs, err := layer(files)
 	if err != nil {
 		return nil, err
 	}

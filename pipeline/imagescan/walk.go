@@ -1,0 +1,240 @@
+package imagescan
+
+import (
+	"archive/tar"
+	"context"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"path"
+	"runtime"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/shipgate/shipgate/pipeline/fault"
+)
+
+// node is a file of the image that the scan keeps track of: a file it judged (named like a
+// CHANGELOG, or declared) or a symbolic link (any name: links are needed to resolve paths).
+type node struct {
+	symlink bool
+	target  string  // a symlink's target as written, or the target of a hard link
+	layer   v1.Hash // the layer holding the content (or the link)
+	size    int64
+	c       verdict // for a judged file
+}
+
+// fsState is the image's final filesystem as far as the scan needs it: the layers merged so far.
+type fsState struct {
+	j     *judge
+	seed  maphash.Seed
+	nodes map[string]*node
+}
+
+func newFS(j *judge) *fsState {
+	return &fsState{j: j, seed: maphash.MakeSeed(), nodes: map[string]*node{}}
+}
+
+// readImage streams every layer once. Layers are read concurrently, one per CPU, each into a
+// delta that needs nothing from the layers below it, and the deltas are applied bottom to top as
+// soon as they are ready, so the result is the one of reading the layers in order. A layer starts
+// only when a slot frees, and a slot frees when a delta is applied: at most one delta per CPU is
+// ever held.
+func (s *fsState) readImage(ctx context.Context, img v1.Image, res *Result) error {
+	layers, err := img.Layers()
+	if err != nil {
+		return fault.Unreadablef("list the layers of the %s image: %w", res.Platform, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	slots := make(chan struct{}, runtime.GOMAXPROCS(0))
+	out := make([]chan layerRead, len(layers))
+	for i := range out {
+		out[i] = make(chan layerRead, 1)
+	}
+	go s.startLayers(ctx, layers, slots, out)
+	for i := range layers {
+		var r layerRead
+		select {
+		case r = <-out[i]:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		res.Bytes += r.d.bytes
+		if r.err != nil {
+			return fmt.Errorf("layer %d (%s) of the %s image: %w", i+1, r.d.digest, res.Platform, r.err)
+		}
+		s.apply(r.d)
+		res.Layers++
+		<-slots
+	}
+	return nil
+}
+
+// layerRead is one layer's delta, or why it could not be read.
+type layerRead struct {
+	d   *delta
+	err error
+}
+
+// startLayers starts reading each layer, in order, as slots free.
+func (s *fsState) startLayers(ctx context.Context, layers []v1.Layer, slots chan struct{}, out []chan layerRead) {
+	for i, l := range layers {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		go func() {
+			d, err := s.readLayer(ctx, l)
+			out[i] <- layerRead{d, err}
+		}()
+	}
+}
+
+// delta is what one layer does to the filesystem below it.
+type delta struct {
+	digest   v1.Hash
+	bytes    int64
+	upper    map[string]*node    // judged files and symlinks the layer writes
+	links    map[string]string   // hard links to files not in this layer: path -> target
+	gone     []string            // whiteouts: the path and everything below it
+	opaque   []string            // opaque directories: everything below them
+	replaced map[uint64]struct{} // hashes of the paths of the layer's other non-directories
+	dirs     map[uint64]struct{} // hashes of the layer's directories (they replace a lower file)
+	buf      []byte              // reused for the one file being judged
+}
+
+// readLayer streams one layer once into a delta.
+func (s *fsState) readLayer(ctx context.Context, l v1.Layer) (*delta, error) {
+	d := &delta{upper: map[string]*node{}, links: map[string]string{}, replaced: map[uint64]struct{}{}, dirs: map[uint64]struct{}{}}
+	var err error
+	if d.digest, err = l.Digest(); err != nil {
+		return d, fault.Unreadablef("digest: %w", err)
+	}
+	rc, err := openLayer(l)
+	if err != nil {
+		return d, fault.Unreadablef("open: %w", err)
+	}
+	defer rc.Close()
+	cr := &countingReader{r: rc}
+	defer func() { d.bytes, d.buf = cr.n, nil }()
+	tr := tar.NewReader(cr)
+	for {
+		if err := ctx.Err(); err != nil {
+			return d, err
+		}
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return d, fault.Unreadablef("read tar: %w", err)
+		}
+		if err := s.entry(d, tr, h); err != nil {
+			return d, err
+		}
+	}
+	// Read to the end: a verifying reader (remote layers) checks the digest there.
+	if _, err := io.Copy(io.Discard, cr); err != nil {
+		return d, fault.Unreadablef("read tar: %w", err)
+	}
+	return d, nil
+}
+
+// entry records one tar entry: a whiteout, a directory, a judged file, a link or another file.
+func (s *fsState) entry(d *delta, tr *tar.Reader, h *tar.Header) error {
+	p := normalize(h.Name)
+	dir, base := path.Split(p)
+	if base == ".wh..wh..opq" {
+		d.opaque = append(d.opaque, path.Clean(dir))
+		return nil
+	}
+	if strings.HasPrefix(base, ".wh..wh.") {
+		return nil // other AUFS metadata (.wh..wh.plnk, .wh..wh.aufs): not files of the image
+	}
+	if wh, ok := strings.CutPrefix(base, ".wh."); ok {
+		d.gone = append(d.gone, path.Join(dir, wh))
+		return nil
+	}
+	if h.Typeflag == tar.TypeDir {
+		d.dirs[s.hash(p)] = struct{}{}
+		return nil
+	}
+	d.replaced[s.hash(p)] = struct{}{}
+	switch h.Typeflag {
+	case tar.TypeSymlink:
+		d.upper[p] = &node{symlink: true, target: h.Linkname, layer: d.digest}
+	case tar.TypeLink:
+		s.hardLink(d, p, normalize(h.Linkname))
+	case tar.TypeReg, tar.TypeGNUSparse: // archive/tar reports the old TypeRegA as TypeReg
+		if s.j.candidate(p) {
+			n, err := s.readFile(d, tr, h)
+			if err != nil {
+				return err
+			}
+			d.upper[p] = n
+		}
+	}
+	return nil
+}
+
+func (s *fsState) hash(p string) uint64 { return maphash.String(s.seed, p) }
+
+// readFile reads and judges one candidate file, unless it is over the size cap.
+func (s *fsState) readFile(d *delta, tr *tar.Reader, h *tar.Header) (*node, error) {
+	n := &node{layer: d.digest, size: h.Size}
+	if h.Size > s.j.maxSize {
+		n.c = verdict{v: Skipped, reason: fmt.Sprintf("%d bytes, over the %d-byte cap of the scan: not read", h.Size, s.j.maxSize)}
+		return n, nil
+	}
+	if int64(cap(d.buf)) < h.Size {
+		d.buf = make([]byte, h.Size)
+	}
+	b := d.buf[:h.Size]
+	if _, err := io.ReadFull(tr, b); err != nil {
+		return nil, fault.Unreadablef("read %s: %w", normalize(h.Name), err)
+	}
+	n.c = s.j.content(b)
+	return n, nil
+}
+
+// hardLink records link p to t. A link to a file of the same layer shares what the scan knows of
+// it; a link to a lower file (which tar writers do not make, but a layer may hold) is resolved
+// when the delta is applied.
+func (s *fsState) hardLink(d *delta, p, t string) {
+	if n, ok := d.upper[t]; ok && (n.symlink || s.j.candidate(p)) {
+		d.upper[p] = linkTo(n, t)
+		return
+	}
+	if s.j.candidate(p) {
+		d.links[p] = t
+	}
+}
+
+// linkTo is a hard link to n, which lies at t.
+func linkTo(n *node, t string) *node {
+	cp := *n
+	if !n.symlink {
+		cp.target = t
+	}
+	return &cp
+}
+
+// unreadLink is a hard link named like a CHANGELOG whose target the scan did not read.
+func unreadLink(t string, layer v1.Hash) *node {
+	return &node{layer: layer, target: t, c: verdict{v: Skipped, reason: fmt.Sprintf("hard link to %s, which is not named like a CHANGELOG, so its content was not read", t)}}
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
