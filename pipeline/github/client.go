@@ -39,6 +39,10 @@
 //	         needs id-token: write); attestations: read to list them in a private repository
 //	smoke    statuses: read on the released repository (SmokeStatus); the downstream reporting
 //	         the result needs statuses: write there (SetStatus)
+//	cleanup  contents: write (candidate drafts, releases and tags: CandidateReleases,
+//	         DeleteCandidateRelease, DeleteGitTag); for ghcr.io packages read:packages to list
+//	         and delete:packages plus admin on the package to delete (GitHub answers 404, not 403,
+//	         without it: DeletePackageVersion says so)
 //
 // Commits made with the Actions GITHUB_TOKEN trigger no workflows, so the release PR's required
 // checks never run on the finalize commit: prepare and publish need a GitHub App or personal token

@@ -369,6 +369,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /repos/{owner}/{repo}/attestations/{digest}", s.on(PermPull, "attestations=read", s.listAttestations))
 	m.HandleFunc("GET /repos/{owner}/{repo}/commits/{ref}/check-runs", s.on(PermPull, "checks=read", s.checkRuns))
 	// GraphQL (the github.com path; /api/graphql is rewritten to it)
+	s.packageRoutes(m)
 	m.HandleFunc("POST /graphql", s.graphql)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { notFound(w) })
 }

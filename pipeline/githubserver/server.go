@@ -34,7 +34,10 @@
 //   - the repository attestations API: POST /attestations {"bundle"} (attestations: write) stores
 //     a sigstore bundle under the digests it attests (the in-toto statement's subjects in its DSSE
 //     envelope, or a message signature's digest), GET /attestations/{subject_digest} lists them
-//     with an "after" cursor and a predicate_type filter, and answers 404 when there are none.
+//     with an "after" cursor and a predicate_type filter, and answers 404 when there are none;
+//   - container packages of users and organizations (packages.go): versions listed newest first
+//     with metadata.container.tags, nested names as one %2F segment, and DELETE of a version
+//     answering 404 "Package not found." (not 403) to a token without admin on the package.
 //
 // Git objects are hashed as git hashes them (blob, tree and commit SHA-1), so a client that
 // computes a blob SHA locally agrees with the server.
@@ -129,6 +132,11 @@ type Server struct {
 	log       []Request
 	nextID    int64
 	onDisp    []func(Dispatch)
+	// pkgs are the container packages (see packages.go), pkgPerms each token's access to them,
+	// owners the package owners (login → organization).
+	pkgs     map[string]*pkg
+	pkgPerms map[string]map[string]Perm
+	owners   map[string]bool
 }
 
 type token struct {

@@ -53,6 +53,22 @@
 // Only PlanRollback moves latest backwards: it checks that the earlier version's index exists
 // and is complete, then moves latest (and with floating tags that version's X.Y and X) to it.
 //
+// # Cleanup
+//
+// CandidateTags lists a version's candidate tags (X.Y.Z-rc.N, X.Y.Z-rcN and their per-arch tags)
+// from ?last=X.Y.Z-rc on, stopping past them when the registry keeps tags in lexical order, in
+// pages; a listing over the page limit fails naming it. PlanDelete reads, with GETs, the tags to
+// delete and the tags to keep, and plans the manifests to delete (the tags' manifests, an index's
+// children, their referrers and sha256-<hex> referrers tags) and those kept because a kept tag
+// still refers to them, with the reason. ApplyDelete deletes by digest through the distribution
+// API, then the tags that remain; gone already is success, so a re-run converges; a registry that
+// refuses deletes (405/UNSUPPORTED: ghcr.io, distribution without storage.delete.enabled) is a
+// refusal wrapping ErrDeleteUnsupported that says what to do (on ghcr.io: the plan's Digests are
+// the package versions to delete through GitHub's packages API). ListOrphans finds referrers tags
+// whose subject is gone; untagged manifests cannot be listed through the OCI API. The tag listing
+// makes its own token handshake (go-containerregistry's lister cannot send ?last=) over the
+// client's transport (same retries, plain-HTTP rule and scrubbing).
+//
 // # Auth, transport, retries
 //
 // Credentials are a username and password or token (GHCR: a token with write:packages), or none.
