@@ -571,6 +571,27 @@ func (m *Shipgate) Rollback(
 	return m.result(release.Rollback(ctx, env, release.RollbackInput{Version: version, AllowUnknownLatest: allowUnknownLatest}))
 }
 
+// Cleanup deletes the release candidates of a version that shipped, keeping what the final needs.
+//
+// It removes the candidates' image tags (index and per-arch), their signatures and attestations,
+// their pre-releases and drafts on GitHub and their git tags; it never deletes a digest that
+// X.Y.Z, its per-arch tags, latest or the floating tags still refer to, and says what it kept.
+// +cache="never"
+func (m *Shipgate) Cleanup(
+	ctx context.Context,
+	// The final version whose candidates (X.Y.Z-rc.N) to delete; it must be published.
+	version string,
+	// Observe only: print the plan, change nothing.
+	// +optional
+	dryRun bool,
+) (string, error) {
+	env, err := m.env(ctx, dryRun, run{})
+	if err != nil {
+		return "", err
+	}
+	return m.result(release.Cleanup(ctx, env, version))
+}
+
 // Demo runs a whole release against local services inside the function; it needs no settings.
 //
 // The services are an OCI registry, a GitHub API server and a throwaway signing key; the release is
