@@ -207,3 +207,18 @@ func statementSubjects(payload string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// HasAttestation reports, without writing, whether GitHub's attestation store of r already holds
+// bundleJSON for subjectDigest (compared by JSON content, not formatting).
+func (c *Client) HasAttestation(ctx context.Context, r Repo, subjectDigest string, bundleJSON []byte) (bool, error) {
+	stored, err := c.Attestations(ctx, r, subjectDigest)
+	if err != nil {
+		return false, err
+	}
+	for _, b := range stored {
+		if sameJSON(b, bundleJSON) {
+			return true, nil
+		}
+	}
+	return false, nil
+}

@@ -4,6 +4,9 @@ import (
 	"testing"
 
 	"github.com/shipgate/shipgate/pipeline/config"
+	"github.com/shipgate/shipgate/pipeline/github"
+	"github.com/shipgate/shipgate/pipeline/sign"
+	"github.com/shipgate/shipgate/pipeline/step"
 	"github.com/shipgate/shipgate/pipeline/release"
 	"github.com/shipgate/shipgate/pipeline/sandbox"
 	"github.com/shipgate/shipgate/pipeline/sign/signtest"
@@ -73,5 +76,46 @@ func TestKeylessEndToEnd(t *testing.T) {
 	texts := []any{logs, render(rep)}
 	for _, s := range secrets {
 		testkit.AssertNoSecret(t, s, texts...)
+	}
+}
+
+// TestKeylessBundlesInGitHubsAttestationStore: in keyless mode publish also stores the provenance
+// and SBOM bundles through GitHub's attestations API, once (a re-run stores nothing), and what
+// GitHub returns verifies with sigstore-go under the policy `gh attestation verify --owner acme`
+// applies by default: a signer under https://github.com/acme/, the Actions issuer, SLSA v1
+// provenance.
+func TestKeylessBundlesInGitHubsAttestationStore(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, sandbox.Options{})
+	f := keyless(t, w, "1.0.0")
+	w.prepare("1.0.0")
+	rep := w.publish("1.0.0")
+	idx := digestOf(rep, "index")
+	if rep.Status("GitHub attestations") != step.Acted {
+		t.Fatalf("no bundle stored:\n%s", render(rep))
+	}
+	if again, err := release.Publish(w.ctx, w.env, w.publishInput("1.0.0")); err != nil || again.Status("GitHub attestations") != step.Done {
+		t.Fatalf("re-run: %v\n%s", err, render(again))
+	}
+	if n := len(w.sb.GitHub.Attestations(sandbox.Repo)); n != 3 {
+		t.Fatalf("%d attestations stored, want 3 (provenance, 2 SBOMs)", n)
+	}
+	gh, err := github.New(github.Options{BaseURL: w.sb.GitHub.APIURL(), Token: sandbox.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundles, err := gh.Attestations(w.ctx, github.Repo{Owner: "acme", Name: "app"}, idx)
+	if err != nil || len(bundles) != 1 {
+		t.Fatalf("attestations of the index: %d, %v", len(bundles), err)
+	}
+	ghDefault := sign.Policy{IdentityRegexp: `^https://github\.com/acme/`, Issuer: signtest.Issuer, TrustedRootJSON: f.TrustedRoot()}
+	st, err := sign.VerifyBundle(bundles[0], w.digestRef(idx), sign.ProvenancePredicateType, ghDefault)
+	if err != nil || st.PredicateType != "https://slsa.dev/provenance/v1" {
+		t.Fatalf("GitHub's copy under gh's default policy: %+v %v", st, err)
+	}
+	other := ghDefault
+	other.IdentityRegexp = `^https://github\.com/mallory/`
+	if _, err := sign.VerifyBundle(bundles[0], w.digestRef(idx), sign.ProvenancePredicateType, other); err == nil {
+		t.Fatal("GitHub's copy verified for another owner")
 	}
 }

@@ -122,6 +122,7 @@ func Publish(ctx context.Context, env *Env, in PublishInput) (*step.Report, erro
 		p.signatures(),
 		p.sboms(),
 		p.provenanceStep(),
+		p.githubAttestations(),
 		p.gitTag(),
 		p.draftRelease(),
 		p.smokeTest(),

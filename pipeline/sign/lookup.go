@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -50,10 +51,44 @@ func (s *Store) Attested(ctx context.Context, subject name.Digest, predicateType
 	return v.ok, nil
 }
 
+// Bundle returns the sigstore bundle (JSON, as stored) of the newest attestation of
+// predicateType on subject that verifies under p — for a second home such as GitHub's attestation
+// store. None is a Refused error saying why; other errors are classified as for Signed.
+func (s *Store) Bundle(ctx context.Context, subject name.Digest, predicateType string, p Policy) ([]byte, error) {
+	c, err := newChecker(p)
+	if err != nil {
+		return nil, err
+	}
+	cn, err := s.conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v, err := lookup(cn, c, subject, predicateType, nil)
+	if err != nil {
+		return nil, err
+	}
+	if !v.ok {
+		return nil, fault.Wrap(v.class(), errors.New(v.reason(subject, predicateType)))
+	}
+	return v.bundle, nil
+}
+
+// VerifyBundle verifies a sigstore bundle held somewhere else than the registry (GitHub's
+// attestation store) as the store verifies its referrers: under p, for subject, of predicateType.
+func VerifyBundle(raw []byte, subject name.Digest, predicateType string, p Policy) (Statement, error) {
+	c, err := newChecker(p)
+	if err != nil {
+		return Statement{}, err
+	}
+	return c.accept(raw, subject, predicateType, nil)
+}
+
 // verdict is what a lookup found for one subject and predicate type.
 type verdict struct {
 	ok        bool
 	statement Statement
+	// bundle is the accepted bundle, as stored.
+	bundle []byte
 	// size is the accepted bundle's size in bytes.
 	size int
 	// candidates counts bundles of the predicate type (or of unknown type) examined.
@@ -171,7 +206,7 @@ func (r *referrerSet) lookup(c *checker, predicateType string, check func(Statem
 		if err == nil {
 			var st Statement
 			if st, err = c.accept(f.b, r.subject, predicateType, check); err == nil {
-				v.ok, v.statement, v.size = true, st, len(f.b)
+				v.ok, v.statement, v.size, v.bundle = true, st, len(f.b), f.b
 				return v, nil
 			}
 		}
