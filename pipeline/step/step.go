@@ -1,8 +1,12 @@
 // Package step is shipgate's model of a release phase: an ordered list of steps, each of which
-// first observes the world (is it already done? what is there?) and only then acts. A Runner runs
-// a phase in order, stops at the first error, supports dry-run (observe only), records what acted,
-// what was already done and what was planned, and opens an OpenTelemetry span for every step so
-// that `dagger call` shows each step as a named, timed line.
+// first observes the world (is it already done? what is there? does it apply at all?) and only
+// then acts. A Runner runs a phase in order, stops at the first error, supports dry-run (observe
+// only), and records each step as acted, done, skipped (does not apply: not the same as done),
+// planned, passed, refused, failed or not run. A run of gates is evaluated completely, so every
+// refusal shows at once; a gate refuses only with a classified refusal (package fault) — a system
+// that could not be reached or read, or an unclassified error, fails it. An action that finds
+// work but has no act fails: nothing is silently "planned" in a real run. Every step gets an
+// OpenTelemetry span, so `dagger call` shows each as a named, timed line.
 package step
 
 import (
