@@ -5,11 +5,11 @@ import (
 
 	"github.com/shipgate/shipgate/pipeline/config"
 	"github.com/shipgate/shipgate/pipeline/github"
-	"github.com/shipgate/shipgate/pipeline/sign"
-	"github.com/shipgate/shipgate/pipeline/step"
 	"github.com/shipgate/shipgate/pipeline/release"
 	"github.com/shipgate/shipgate/pipeline/sandbox"
+	"github.com/shipgate/shipgate/pipeline/sign"
 	"github.com/shipgate/shipgate/pipeline/sign/signtest"
+	"github.com/shipgate/shipgate/pipeline/step"
 	"github.com/shipgate/shipgate/pipeline/testkit"
 )
 

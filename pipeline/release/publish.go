@@ -125,6 +125,7 @@ func Publish(ctx context.Context, env *Env, in PublishInput) (*step.Report, erro
 		p.githubAttestations(),
 		p.gitTag(),
 		p.draftRelease(),
+		p.releaseAssets(),
 		p.smokeTest(),
 	)
 	return p.rep, p.w.run(ctx, p.rep, steps)

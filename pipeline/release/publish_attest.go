@@ -11,9 +11,11 @@ import (
 
 // attestedBundle is one bundle publish also keeps in GitHub's attestation store.
 type attestedBundle struct {
-	what   string
-	digest string
-	bundle []byte
+	what      string
+	digest    string
+	predicate string // predicate type
+	asset     string // the release asset's name for its content
+	bundle    []byte
 }
 
 // githubAttestations stores, in keyless mode, the provenance and SBOM bundles also through
@@ -31,7 +33,7 @@ func (p *publishRun) githubAttestations() step.Step {
 			if p.index.Hex == "" {
 				return step.Observation{Plan: "store the provenance and SBOM bundles in GitHub's attestation store"}, nil
 			}
-			all, err := p.bundlesForGitHub(ctx)
+			all, err := p.signedBundles(ctx)
 			if err != nil {
 				return step.Observation{}, err
 			}
@@ -61,29 +63,98 @@ func (p *publishRun) githubAttestations() step.Step {
 	}
 }
 
-// bundlesForGitHub reads back the verified provenance bundle of the index and the SBOM bundle of
+// signedBundles reads back the verified provenance bundle of the index and the SBOM bundle of
 // each platform image.
-func (p *publishRun) bundlesForGitHub(ctx context.Context) ([]attestedBundle, error) {
-	type want struct {
-		what, digest, predicate string
-	}
-	wants := []want{{"provenance", p.index.String(), sign.ProvenancePredicateType}}
+func (p *publishRun) signedBundles(ctx context.Context) ([]attestedBundle, error) {
+	wants := []attestedBundle{{what: "provenance", digest: p.index.String(), predicate: sign.ProvenancePredicateType, asset: "provenance.sigstore.json"}}
 	if !p.w.s.NoSBOM {
 		for _, pl := range p.w.platforms {
-			wants = append(wants, want{"SBOM of " + pl.String(), p.digs[pl.String()].String(), sign.SPDXPredicateType})
+			wants = append(wants, attestedBundle{what: "SBOM of " + pl.String(), digest: p.digs[pl.String()].String(), predicate: sign.SPDXPredicateType, asset: "sbom-" + pl.Suffix() + ".spdx.json"})
 		}
 	}
-	var out []attestedBundle
-	for _, wt := range wants {
+	for i, wt := range wants {
 		ref, err := p.w.digestRef(wt.digest)
 		if err != nil {
 			return nil, err
 		}
-		b, err := p.w.store.Bundle(ctx, ref, wt.predicate, p.w.policy)
-		if err != nil {
+		if wants[i].bundle, err = p.w.store.Bundle(ctx, ref, wt.predicate, p.w.policy); err != nil {
 			return nil, fmt.Errorf("the %s bundle of %s: %w", wt.what, wt.digest, err)
 		}
-		out = append(out, attestedBundle{what: wt.what, digest: wt.digest, bundle: b})
+	}
+	return wants, nil
+}
+
+// releaseAssets attaches to the draft release, as files, each platform's SPDX SBOM and the signed
+// provenance bundle (verifiable with cosign verify-blob-attestation or sigstore tools). Assets
+// already there with the same size stay; a re-run uploads nothing.
+func (p *publishRun) releaseAssets() step.Step {
+	var todo []releaseAsset
+	return step.Step{
+		Name:     "release assets",
+		Observes: "the draft release's assets", Changes: "attaches the SBOMs and the provenance bundle",
+		Observe: func(ctx context.Context) (step.Observation, error) {
+			if !p.w.signing() {
+				return step.Skip("signing is off (--sign=none): no SBOM or provenance to attach"), nil
+			}
+			if p.rel == nil || p.index.Hex == "" {
+				return step.Observation{Plan: "attach the SBOMs and the provenance bundle to the draft release"}, nil
+			}
+			var err error
+			if todo, err = p.missingAssets(ctx); err != nil {
+				return step.Observation{}, err
+			}
+			if len(todo) == 0 {
+				return step.Observation{Done: true, Detail: "SBOMs and provenance attached"}, nil
+			}
+			return step.Observation{Plan: fmt.Sprintf("attach %d file(s) to %s", len(todo), p.v.GitTag())}, nil
+		},
+		Act: func(ctx context.Context) (string, error) {
+			for _, a := range todo {
+				if err := p.w.gh.UploadAsset(ctx, p.w.repo, p.rel, a.name, "application/json", a.data); err != nil {
+					return "", err
+				}
+			}
+			return fmt.Sprintf("attached %d file(s) to %s", len(todo), p.v.GitTag()), nil
+		},
+	}
+}
+
+type releaseAsset struct {
+	name string
+	data []byte
+}
+
+// missingAssets are the files the draft release lacks (or holds with another size).
+func (p *publishRun) missingAssets(ctx context.Context) ([]releaseAsset, error) {
+	bundles, err := p.signedBundles(ctx)
+	if err != nil {
+		return nil, err
+	}
+	have, err := p.w.gh.Assets(ctx, p.w.repo, p.rel.ID)
+	if err != nil {
+		return nil, err
+	}
+	size := map[string]int{}
+	for _, a := range have {
+		size[a.Name] = a.Size
+	}
+	var out []releaseAsset
+	for _, b := range bundles {
+		data := b.bundle
+		if b.predicate == sign.SPDXPredicateType {
+			ref, err := p.w.digestRef(b.digest)
+			if err != nil {
+				return nil, err
+			}
+			st, err := sign.VerifyBundle(b.bundle, ref, b.predicate, p.w.policy)
+			if err != nil {
+				return nil, err
+			}
+			data = st.Predicate
+		}
+		if n, ok := size[b.asset]; !ok || n != len(data) {
+			out = append(out, releaseAsset{name: b.asset, data: data})
+		}
 	}
 	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/shipgate/shipgate/pipeline/github"
+	"github.com/shipgate/shipgate/pipeline/release"
 	"github.com/shipgate/shipgate/pipeline/sandbox"
 )
 
@@ -51,5 +52,36 @@ func TestDraftNotesEndWithTheDigestAndVerifyCommands(t *testing.T) {
 	}
 	if rep, err := w.promote("1.0.0"); err == nil || strings.Contains(err.Error(), "TBD") {
 		t.Fatalf("the notes block broke the notes gate: %v\n%s", err, render(rep))
+	}
+}
+
+// TestReleaseAssets: the draft release carries each platform's SPDX SBOM and the signed
+// provenance bundle as files; a re-run attaches nothing.
+func TestReleaseAssets(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, sandbox.Options{})
+	w.prepare("1.0.0")
+	w.publish("1.0.0")
+	gh, err := github.New(github.Options{BaseURL: w.sb.GitHub.APIURL(), Token: sandbox.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, _ := w.ghRelease("v1.0.0")
+	assets, err := gh.Assets(w.ctx, github.Repo{Owner: "acme", Name: "app"}, rel.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, a := range assets {
+		names[a.Name] = true
+	}
+	for _, want := range []string{"sbom-amd64.spdx.json", "sbom-arm64.spdx.json", "provenance.sigstore.json"} {
+		if !names[want] {
+			t.Fatalf("assets %v lack %s", names, want)
+		}
+	}
+	rep, err := release.Publish(w.ctx, w.env, w.publishInput("1.0.0"))
+	if err != nil || rep.Status("release assets") != "done" {
+		t.Fatalf("re-run: %v\n%s", err, render(rep))
 	}
 }
