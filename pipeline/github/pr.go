@@ -186,16 +186,16 @@ const (
 	Rebase MergeMethod = "rebase"
 )
 
-// ParseMergeMethod reads merge, squash or rebase ("" is merge, case does not matter). Anything
-// else is a fault.BadInput naming --merge-method, so a typo is refused before any step runs.
-func ParseMergeMethod(s string) (MergeMethod, error) {
-	switch m := MergeMethod(strings.ToLower(strings.TrimSpace(s))); m {
+// check returns m, MergeCommit for the zero value, or a fault.BadInput for anything else. The
+// user's text is parsed once, by config.ParseMergeMethod, before any step runs.
+func (m MergeMethod) check() (MergeMethod, error) {
+	switch m {
 	case "":
 		return MergeCommit, nil
 	case MergeCommit, Squash, Rebase:
 		return m, nil
 	}
-	return "", fault.BadInputf("merge method %q (--merge-method): use merge, squash or rebase", s)
+	return "", fault.BadInputf("merge method %q (--merge-method): use merge, squash or rebase", string(m))
 }
 
 // String is merge, squash or rebase.
@@ -208,14 +208,9 @@ func (m MergeMethod) String() string {
 
 // MergeOptions configure MergePR.
 type MergeOptions struct {
-	// MergeMethod is how to merge (zero: MergeCommit). Parse it with ParseMergeMethod when the
-	// settings are read; MergePR refuses a value that is not one of the constants.
+	// MergeMethod is how to merge (zero: MergeCommit); MergePR refuses a value that is not one
+	// of the constants.
 	MergeMethod MergeMethod
-	// Method is the merge method as text.
-	//
-	// Deprecated: parse it with ParseMergeMethod before any step runs and set MergeMethod. Used
-	// only when MergeMethod is empty.
-	Method string
 	// AllowAutoMerge enables GitHub auto-merge when required checks are pending.
 	AllowAutoMerge bool
 	// CommitTitle overrides GitHub's merge commit title.
@@ -255,11 +250,7 @@ type MergeResult struct {
 // enables auto-merge (GraphQL enablePullRequestAutoMerge with expectedHeadOid) if allowed, and
 // fails saying so otherwise. A pull request already merged at expectedHead is AlreadyMerged.
 func (c *Client) MergePR(ctx context.Context, r Repo, v version.Version, base, expectedHead string, o MergeOptions) (MergeResult, error) {
-	m := o.MergeMethod
-	if m == "" {
-		m = MergeMethod(o.Method)
-	}
-	parsed, err := ParseMergeMethod(string(m))
+	parsed, err := o.MergeMethod.check()
 	if err != nil {
 		return MergeResult{}, err
 	}

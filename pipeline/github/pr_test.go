@@ -67,8 +67,6 @@ func TestMergeRefusals(t *testing.T) {
 	mustContain(t, err, "has conflicts with main")
 	e.srv.SetMergeConflict("acme/app", 1, false)
 	// Bad method.
-	_, err = e.c.MergePR(e.ctx, app, v123, "main", commit, MergeOptions{Method: "octopus"})
-	mustContain(t, err, "use merge, squash or rebase", "--merge-method")
 	_, err = e.c.MergePR(e.ctx, app, v123, "main", commit, MergeOptions{MergeMethod: "octopus"})
 	mustContain(t, err, "use merge, squash or rebase", "--merge-method")
 	// No PR at all.
@@ -167,21 +165,18 @@ func TestGraphQLEndpoints(t *testing.T) {
 	}
 }
 
-// A merge method is parsed before any step runs: a typo is bad input naming the flag (issue 10,
-// bug 1: it used to surface inside MergePR, after latest had moved).
-func TestParseMergeMethod(t *testing.T) {
-	for in, want := range map[string]MergeMethod{"": MergeCommit, "merge": MergeCommit, "Squash": Squash, " rebase ": Rebase} {
-		if got, err := ParseMergeMethod(in); err != nil || got != want {
-			t.Errorf("ParseMergeMethod(%q) = %q, %v; want %q", in, got, err, want)
+// MergePR refuses a merge method that is none of the constants, before any request.
+func TestMergeMethodChecked(t *testing.T) {
+	for m, want := range map[MergeMethod]MergeMethod{"": MergeCommit, MergeCommit: MergeCommit, Squash: Squash, Rebase: Rebase} {
+		if got, err := m.check(); err != nil || got != want {
+			t.Errorf("%q.check() = %q, %v; want %q", m, got, err, want)
 		}
 	}
-	for _, in := range []string{"sqaush", "octopus", "fast-forward"} {
-		_, err := ParseMergeMethod(in)
-		if fault.Of(err) != fault.BadInput {
-			t.Errorf("ParseMergeMethod(%q): class %v, want bad input: %v", in, fault.Of(err), err)
-		}
-		mustContain(t, err, "--merge-method", in)
+	_, err := MergeMethod("sqaush").check()
+	if fault.Of(err) != fault.BadInput {
+		t.Errorf("class %v, want bad input: %v", fault.Of(err), err)
 	}
+	mustContain(t, err, "--merge-method", "sqaush")
 	if MergeMethod("").String() != "merge" || Rebase.String() != "rebase" {
 		t.Error("String")
 	}

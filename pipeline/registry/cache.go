@@ -77,6 +77,12 @@ func (t cachingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if a, ok := t.cache.lookup(key); ok {
 		return a.response(req), nil
 	}
+	return t.keep(req, func([]byte) string { return key })
+}
+
+// keep forwards req and keeps a 200 answer small enough to keep under the key it names for the
+// body; anything else passes through untouched.
+func (t cachingTransport) keep(req *http.Request, key func(body []byte) string) (*http.Response, error) {
 	resp, err := t.next.RoundTrip(req)
 	if err != nil || resp.StatusCode != http.StatusOK || resp.ContentLength < 0 || resp.ContentLength > maxCached {
 		return resp, err
@@ -88,7 +94,7 @@ func (t cachingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	a := cachedAnswer{header: resp.Header.Clone(), body: body}
 	t.cache.mu.Lock()
-	t.cache.got[key] = a
+	t.cache.got[key(body)] = a
 	t.cache.mu.Unlock()
 	return a.response(req), nil
 }
@@ -96,22 +102,11 @@ func (t cachingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // byTag forwards a GET of a manifest by tag (tags move: never answered from the cache) and
 // keeps the bytes under the digest computed from them, for a later read by digest.
 func (t cachingTransport) byTag(req *http.Request) (*http.Response, error) {
-	resp, err := t.next.RoundTrip(req)
-	if err != nil || resp.StatusCode != http.StatusOK || resp.ContentLength < 0 || resp.ContentLength > maxCached {
-		return resp, err
-	}
-	body, err := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	if err != nil {
-		return nil, err
-	}
-	sum := sha256.Sum256(body)
-	key := req.URL.Host + manifestPath.FindStringSubmatch(req.URL.Path)[1] + "sha256:" + hex.EncodeToString(sum[:])
-	a := cachedAnswer{header: resp.Header.Clone(), body: body}
-	t.cache.mu.Lock()
-	t.cache.got[key] = a
-	t.cache.mu.Unlock()
-	return a.response(req), nil
+	prefix := req.URL.Host + manifestPath.FindStringSubmatch(req.URL.Path)[1]
+	return t.keep(req, func(body []byte) string {
+		sum := sha256.Sum256(body)
+		return prefix + "sha256:" + hex.EncodeToString(sum[:])
+	})
 }
 
 // referrers asks the referrers API once per host that lacks it.
