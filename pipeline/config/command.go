@@ -2,6 +2,7 @@ package config
 
 import (
 	"strings"
+	"unicode/utf8"
 
 	"github.com/shipgate/shipgate/pipeline/fault"
 )
@@ -16,6 +17,9 @@ const maxCommand = 4096
 func ParseCommand(s string) ([]string, error) {
 	if len(s) > maxCommand {
 		return nil, fault.BadInputf("--test is %d characters: at most %d", len(s), maxCommand)
+	}
+	if !utf8.ValidString(s) {
+		return nil, fault.BadInputf("--test %s: not valid UTF-8", show(s))
 	}
 	if strings.ContainsAny(s, "\n\r\x00") {
 		return nil, fault.BadInputf("--test %s: a command is one line without NUL characters", show(s))
