@@ -169,105 +169,131 @@ func (s Settings) Validate() error { return s.validate(true) }
 func (s Settings) ValidateGiven() error { return s.validate(false) }
 
 func (s Settings) validate(required bool) error {
-	var errs []string
-	add := func(format string, a ...any) { errs = append(errs, fmt.Sprintf(format, a...)) }
-	check := func(err error) {
-		if err != nil {
-			errs = append(errs, err.Error())
+	v := &problems{}
+	s.checkWhere(v, required)
+	s.checkSigning(v)
+	s.checkDownstream(v)
+	s.checkBuild(v)
+	_, err := ParseFormat(string(s.Format))
+	v.check(err)
+	for _, h := range s.PlainHTTP {
+		if h == "" || hasUserinfo(h) || strings.ContainsAny(h, "/?# ") {
+			v.add("--plain-http %s is not host or host:port", show(h))
 		}
 	}
+	if len(v.errs) == 0 {
+		return nil
+	}
+	return fault.BadInputf("invalid settings:\n  - %s", strings.Join(v.errs, "\n  - "))
+}
 
+// problems collects every problem of the settings, so all are reported at once.
+type problems struct{ errs []string }
+
+func (v *problems) add(format string, a ...any) { v.errs = append(v.errs, fmt.Sprintf(format, a...)) }
+
+func (v *problems) check(err error) {
+	if err != nil {
+		v.errs = append(v.errs, err.Error())
+	}
+}
+
+// checkWhere checks where the release goes: the image, the repository, the API, the branch, the
+// registry login.
+func (s Settings) checkWhere(v *problems, required bool) {
 	if s.Image == "" {
 		if required {
-			add("--image is required: the image repository, e.g. ghcr.io/acme/app")
+			v.add("--image is required: the image repository, e.g. ghcr.io/acme/app")
 		}
 	} else if _, err := ParseImage(s.Image); err != nil {
-		add("--image: %v", err)
+		v.add("--image: %v", err)
 	}
 	if s.Repo == "" {
 		if required {
-			add("--repo is required: the GitHub repository owner/name, e.g. acme/app")
+			v.add("--repo is required: the GitHub repository owner/name, e.g. acme/app")
 		}
 	} else if _, err := ParseRepo(s.Repo); err != nil {
-		add("--repo: %v", err)
+		v.add("--repo: %v", err)
 	}
 	if err := checkURL(s.GitHubAPI, s.PlainHTTP); err != nil {
-		add("--github-api: %v", err)
+		v.add("--github-api: %v", err)
 	}
 	if len(s.BaseBranch) > 255 || !branchRE.MatchString(s.BaseBranch) || strings.Contains(s.BaseBranch, "..") || strings.HasPrefix(s.BaseBranch, "-") {
-		add("--base-branch %s is not a valid branch name", show(s.BaseBranch))
+		v.add("--base-branch %s is not a valid branch name", show(s.BaseBranch))
 	}
 	if s.HasRegistryPassword && s.RegistryUsername == "" {
-		add("--registry-password needs --registry-username (for GHCR: the GitHub user or the Actions actor)")
+		v.add("--registry-password needs --registry-username (for GHCR: the GitHub user or the Actions actor)")
 	}
+}
+
+// checkSigning checks the signing mode, its services and the verification policy.
+func (s Settings) checkSigning(v *problems) {
 	sign, err := ParseSignMode(string(s.Sign))
-	check(err)
+	v.check(err)
 	switch sign {
 	case SignKeyless:
 		if err := checkURL(s.FulcioURL, s.PlainHTTP); err != nil {
-			add("--fulcio-url: %v", err)
+			v.add("--fulcio-url: %v", err)
 		}
 		if err := checkURL(s.RekorURL, s.PlainHTTP); err != nil {
-			add("--rekor-url: %v", err)
+			v.add("--rekor-url: %v", err)
 		}
 	case SignKey:
 		if s.TlogUpload {
 			if err := checkURL(s.RekorURL, s.PlainHTTP); err != nil {
-				add("--rekor-url: %v", err)
+				v.add("--rekor-url: %v", err)
 			}
 		}
 		if !s.HasVerifyKey {
-			add("--sign=key needs --verify-key (the cosign.pub of the signing key) so signatures can be checked")
+			v.add("--sign=key needs --verify-key (the cosign.pub of the signing key) so signatures can be checked")
 		}
 	}
 	if s.CertIdentity != "" && s.CertIdentityRegexp != "" {
-		add("give --certificate-identity or --certificate-identity-regexp, not both")
+		v.add("give --certificate-identity or --certificate-identity-regexp, not both")
 	}
 	if s.CertIdentityRegexp != "" {
 		if _, err := regexp.Compile(s.CertIdentityRegexp); err != nil {
-			add("--certificate-identity-regexp: %v", err)
+			v.add("--certificate-identity-regexp: %v", err)
 		}
 	}
+}
+
+// checkDownstream checks the smoke-test settings.
+func (s Settings) checkDownstream(v *problems) {
 	if s.Downstream != "" {
 		if _, err := ParseRepo(s.Downstream); err != nil {
-			add("--downstream: %v", err)
+			v.add("--downstream: %v", err)
 		} else if !s.HasDownstreamToken {
-			add("--downstream %s needs --downstream-token: the Actions GITHUB_TOKEN cannot dispatch to another repository", s.Downstream)
+			v.add("--downstream %s needs --downstream-token: the Actions GITHUB_TOKEN cannot dispatch to another repository", s.Downstream)
 		}
 	}
-	_, err = ParseGateMode(string(s.DownstreamGate))
-	check(err)
+	_, err := ParseGateMode(string(s.DownstreamGate))
+	v.check(err)
 	if n := utf8.RuneCountInString(s.EventType); n == 0 || n > MaxEventTypeLength {
-		add("--event-type %s is %d characters: GitHub accepts 1 to %d", show(s.EventType), n, MaxEventTypeLength)
+		v.add("--event-type %s is %d characters: GitHub accepts 1 to %d", show(s.EventType), n, MaxEventTypeLength)
 	}
+}
+
+// checkBuild checks what the build reads: platforms, Dockerfile, CHANGELOG and its copies, build
+// arguments.
+func (s Settings) checkBuild(v *problems) {
 	if _, err := version.ParsePlatforms(s.Platforms); err != nil {
-		add("--platforms: %v", err)
+		v.add("--platforms: %v", err)
 	}
 	if s.Dockerfile == "" || strings.HasPrefix(s.Dockerfile, "/") || strings.Contains(s.Dockerfile, "..") {
-		add("--dockerfile %s must be a path inside the source directory", show(s.Dockerfile))
+		v.add("--dockerfile %s must be a path inside the source directory", show(s.Dockerfile))
 	}
 	for _, c := range s.ChangelogCopies {
 		if c == "" || strings.HasPrefix(c, "/") || strings.Contains(c, "..") || c == s.Changelog || strings.HasSuffix(c, "/") {
-			add("--changelog-copy %s must be a file path inside the source directory, other than --changelog", show(c))
+			v.add("--changelog-copy %s must be a file path inside the source directory, other than --changelog", show(c))
 		}
 	}
 	if s.Changelog == "" || strings.HasPrefix(s.Changelog, "/") || strings.Contains(s.Changelog, "..") {
-		add("--changelog %s must be a path inside the source directory", show(s.Changelog))
+		v.add("--changelog %s must be a path inside the source directory", show(s.Changelog))
 	}
 	if _, err := ParseBuildArgs(s.BuildArgs); err != nil {
-		add("--build-arg: %v", err)
+		v.add("--build-arg: %v", err)
 	}
-	_, err = ParseFormat(string(s.Format))
-	check(err)
-	for _, h := range s.PlainHTTP {
-		if h == "" || hasUserinfo(h) || strings.ContainsAny(h, "/?# ") {
-			add("--plain-http %s is not host or host:port", show(h))
-		}
-	}
-	if len(errs) == 0 {
-		return nil
-	}
-	return fault.BadInputf("invalid settings:\n  - %s", strings.Join(errs, "\n  - "))
 }
 
 // ParseImage checks an image repository (no tag, no digest) and returns it. Credentials written

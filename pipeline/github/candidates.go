@@ -99,14 +99,8 @@ func (c *Client) CandidateReleases(ctx context.Context, r Repo, v version.Versio
 	if len(tags) > byTagLimit {
 		// Many candidates: one listing (pages of 100, drafts included for a token that can push)
 		// costs less than a request per candidate.
-		all, err := c.listReleases(ctx, r)
-		if err != nil {
+		if err := c.listCandidates(ctx, r, re, byID); err != nil {
 			return nil, err
-		}
-		for _, rel := range all {
-			if re.MatchString(rel.GetTagName()) {
-				byID[rel.GetID()] = rel
-			}
 		}
 		return candidateReleases(byID, re), nil
 	}
@@ -119,6 +113,39 @@ func (c *Client) CandidateReleases(ctx context.Context, r Repo, v version.Versio
 			byID[rel.GetID()] = rel
 		}
 	}
+	pending, err := c.recordedCandidates(ctx, r, v, prefix, re, byID)
+	if err != nil {
+		return nil, err
+	}
+	for _, rel := range byID {
+		delete(pending, rel.GetTagName())
+	}
+	if len(pending) > 0 {
+		// A pending record: the draft may exist without an id record. Listing tells.
+		if err := c.listCandidates(ctx, r, re, byID); err != nil {
+			return nil, err
+		}
+	}
+	return candidateReleases(byID, re), nil
+}
+
+// listCandidates lists every release once and keeps the candidates'.
+func (c *Client) listCandidates(ctx context.Context, r Repo, re *regexp.Regexp, byID map[int64]*gh.RepositoryRelease) error {
+	all, err := c.listReleases(ctx, r)
+	if err != nil {
+		return err
+	}
+	for _, rel := range all {
+		if re.MatchString(rel.GetTagName()) {
+			byID[rel.GetID()] = rel
+		}
+	}
+	return nil
+}
+
+// recordedCandidates reads shipgate's draft records of the candidates: drafts recorded by id go
+// into byID; it returns the tags with only a pending record.
+func (c *Client) recordedCandidates(ctx context.Context, r Repo, v version.Version, prefix string, re *regexp.Regexp, byID map[int64]*gh.RepositoryRelease) (map[string]bool, error) {
 	recPrefix := DraftRecordPrefix + prefix + v.String() + "-rc"
 	refs, err := listAll(func(o gh.ListOptions) ([]*gh.Reference, *gh.Response, error) {
 		return c.gh.Git.ListMatchingRefs(ctx, r.Owner, r.Name, &gh.ReferenceListOptions{Ref: strings.TrimPrefix(recPrefix, "refs/"), ListOptions: o})
@@ -128,47 +155,27 @@ func (c *Client) CandidateReleases(ctx context.Context, r Repo, v version.Versio
 	}
 	pending := map[string]bool{}
 	for _, ref := range refs {
-		rest := strings.TrimPrefix(ref.GetRef(), DraftRecordPrefix)
-		tag, rec, ok := strings.Cut(rest, "/")
+		tag, rec, ok := strings.Cut(strings.TrimPrefix(ref.GetRef(), DraftRecordPrefix), "/")
 		if !ok || !re.MatchString(tag) {
 			continue
 		}
-		switch {
-		case rec == "pending":
-			pending[tag] = true // lost, unless the tag has a readable draft (below)
-		case strings.HasPrefix(rec, "id-"):
-			id, err := strconv.ParseInt(strings.TrimPrefix(rec, "id-"), 10, 64)
-			if err != nil {
-				continue
-			}
-			if _, seen := byID[id]; seen {
-				continue
-			}
-			found, err := c.recordedDrafts(ctx, r, tag, []int64{id})
-			if err != nil {
-				return nil, err
-			}
-			for _, rel := range found {
-				byID[rel.GetID()] = rel
-			}
+		if rec == "pending" {
+			pending[tag] = true // lost, unless the tag has a readable draft
+			continue
 		}
-	}
-	for _, rel := range byID {
-		delete(pending, rel.GetTagName())
-	}
-	if len(pending) > 0 {
-		// A pending record: the draft may exist without an id record. Listing tells.
-		all, err := c.listReleases(ctx, r)
+		id, err := strconv.ParseInt(strings.TrimPrefix(rec, "id-"), 10, 64)
+		if !strings.HasPrefix(rec, "id-") || err != nil || byID[id] != nil {
+			continue
+		}
+		found, err := c.recordedDrafts(ctx, r, tag, []int64{id})
 		if err != nil {
 			return nil, err
 		}
-		for _, rel := range all {
-			if re.MatchString(rel.GetTagName()) {
-				byID[rel.GetID()] = rel
-			}
+		for _, rel := range found {
+			byID[rel.GetID()] = rel
 		}
 	}
-	return candidateReleases(byID, re), nil
+	return pending, nil
 }
 
 // byTagLimit is how many candidate tags CandidateReleases looks up one by one before it lists the

@@ -130,58 +130,96 @@ func (c *Client) PlanDelete(ctx context.Context, repository string, tags, keep [
 	if err != nil {
 		return DeletePlan{}, err
 	}
-	keepSet := map[string]bool{}
-	for _, t := range keep {
-		if err := validateTag(t); err != nil {
-			return DeletePlan{}, fault.BadInputf("tag to keep: %w", err)
-		}
-		keepSet[t] = true
-	}
-	for _, t := range tags {
-		if err := validateTag(t); err != nil {
-			return DeletePlan{}, fault.BadInputf("tag to delete: %w", err)
-		}
-		if keepSet[t] {
-			return DeletePlan{}, fault.BadInputf("tag %s is both to delete and to keep: name it once", t)
-		}
+	if err := checkDeleteArgs(tags, keep); err != nil {
+		return DeletePlan{}, err
 	}
 	s, err := c.session(ctx)
 	if err != nil {
 		return DeletePlan{}, err
 	}
 	plan := DeletePlan{Repository: repo.Name()}
-
 	// What the kept tags hold, children of kept indexes included.
 	keptBy, keptTags, err := c.reachable(ctx, s, repo, keep)
 	if err != nil {
 		return DeletePlan{}, err
 	}
 	plan.KeptTags = keptTags
+	h, err := c.heldBy(ctx, s, repo, tags, &plan)
+	if err != nil {
+		return DeletePlan{}, err
+	}
+	subjects, seen := h.split(&plan, keptBy)
+	referrers, fallbacks, err := c.referrersToDelete(ctx, s, repo, subjects, seen, keptBy, &plan)
+	if err != nil {
+		return DeletePlan{}, err
+	}
+	// Referrers first: a crash half-way leaves subjects with fewer signatures, never signatures
+	// whose subject is gone. Indexes before their children.
+	var indexes, images []DeleteManifest
+	for _, m := range subjects {
+		if m.Kind == KindIndex {
+			indexes = append(indexes, m)
+		} else {
+			images = append(images, m)
+		}
+	}
+	plan.Delete = append(append(append(append(plan.Delete, referrers...), fallbacks...), indexes...), images...)
+	return plan, nil
+}
 
-	// What the tags to delete hold.
-	type held struct {
-		desc *remote.Descriptor
-		kind string
-		tags []string
-	}
-	byDigest := map[v1.Hash]*held{}
-	var order []v1.Hash
-	add := func(d v1.Hash, mt types.MediaType, kind, tag string) {
-		h := byDigest[d]
-		if h == nil {
-			h = &held{kind: kind}
-			byDigest[d] = h
-			order = append(order, d)
-			_ = mt
+// checkDeleteArgs refuses tags that are not tags, and a tag both to delete and to keep.
+func checkDeleteArgs(tags, keep []string) error {
+	keepSet := map[string]bool{}
+	for _, t := range keep {
+		if err := validateTag(t); err != nil {
+			return fault.BadInputf("tag to keep: %w", err)
 		}
-		if tag != "" {
-			h.tags = append(h.tags, tag)
+		keepSet[t] = true
+	}
+	for _, t := range tags {
+		if err := validateTag(t); err != nil {
+			return fault.BadInputf("tag to delete: %w", err)
+		}
+		if keepSet[t] {
+			return fault.BadInputf("tag %s is both to delete and to keep: name it once", t)
 		}
 	}
+	return nil
+}
+
+// held is what the tags to delete hold, in the order first seen.
+type held struct {
+	byDigest map[v1.Hash]*heldManifest
+	order    []v1.Hash
+}
+
+type heldManifest struct {
+	desc *remote.Descriptor
+	kind string
+	tags []string
+}
+
+func (h *held) add(d v1.Hash, kind, tag string) *heldManifest {
+	m := h.byDigest[d]
+	if m == nil {
+		m = &heldManifest{kind: kind}
+		h.byDigest[d] = m
+		h.order = append(h.order, d)
+	}
+	if tag != "" {
+		m.tags = append(m.tags, tag)
+	}
+	return m
+}
+
+// heldBy reads every tag to delete (GET) and collects what they hold, an index's children too;
+// tags that do not exist go to plan.Missing.
+func (c *Client) heldBy(ctx context.Context, s *session, repo name.Repository, tags []string, plan *DeletePlan) (*held, error) {
+	h := &held{byDigest: map[v1.Hash]*heldManifest{}}
 	for _, t := range sortedUnique(tags) {
 		desc, err := c.getTag(ctx, s, repo, t)
 		if err != nil {
-			return DeletePlan{}, err
+			return nil, err
 		}
 		if desc == nil {
 			plan.Missing = append(plan.Missing, t)
@@ -192,34 +230,43 @@ func (c *Client) PlanDelete(ctx context.Context, repository string, tags, keep [
 		if desc.MediaType.IsIndex() {
 			kind = KindIndex
 		}
-		add(desc.Digest, desc.MediaType, kind, t)
-		byDigest[desc.Digest].desc = desc
+		h.add(desc.Digest, kind, t).desc = desc
 		for _, child := range childrenOf(desc) {
-			add(child, "", KindImage, "")
+			h.add(child, KindImage, "")
 		}
 	}
+	return h, nil
+}
 
-	// Split into kept and deleted; find the referrers of what is deleted.
-	var subjects, referrers, fallbacks []DeleteManifest
+// split keeps (in plan.Kept, with the reason) what a kept tag refers to and returns the rest, to
+// delete, and the set of digests deleted so far.
+func (h *held) split(plan *DeletePlan, keptBy map[v1.Hash]string) ([]DeleteManifest, map[v1.Hash]bool) {
+	var subjects []DeleteManifest
 	seen := map[v1.Hash]bool{}
-	for _, d := range order {
-		h := byDigest[d]
+	for _, d := range h.order {
+		m := h.byDigest[d]
 		if by, ok := keptBy[d]; ok {
-			plan.Kept = append(plan.Kept, KeptManifest{Digest: d, Tags: h.tags, KeptBy: by,
+			plan.Kept = append(plan.Kept, KeptManifest{Digest: d, Tags: m.tags, KeptBy: by,
 				Reason: fmt.Sprintf("still referred to by the kept tag %s; only the tags are removed (where the registry can delete a tag alone), the manifest and its signatures stay", by)})
 			continue
 		}
-		m := DeleteManifest{Digest: d, Kind: h.kind, Tags: h.tags}
-		if h.desc != nil {
-			m.MediaType = h.desc.MediaType
+		dm := DeleteManifest{Digest: d, Kind: m.kind, Tags: m.tags}
+		if m.desc != nil {
+			dm.MediaType = m.desc.MediaType
 		}
-		subjects = append(subjects, m)
+		subjects = append(subjects, dm)
 		seen[d] = true
 	}
+	return subjects, seen
+}
+
+// referrersToDelete finds the referrers (and sha256-<hex> fallback indexes) of the subjects to
+// delete; a referrer a kept tag holds is kept.
+func (c *Client) referrersToDelete(ctx context.Context, s *session, repo name.Repository, subjects []DeleteManifest, seen map[v1.Hash]bool, keptBy map[v1.Hash]string, plan *DeletePlan) (referrers, fallbacks []DeleteManifest, err error) {
 	for _, m := range subjects {
 		refs, fb, err := c.referrersOf(ctx, s, repo, m.Digest)
 		if err != nil {
-			return DeletePlan{}, err
+			return nil, nil, err
 		}
 		for _, r := range refs {
 			if seen[r.Digest] {
@@ -237,18 +284,7 @@ func (c *Client) PlanDelete(ctx context.Context, repository string, tags, keep [
 			fallbacks = append(fallbacks, DeleteManifest{Digest: fb.Digest, MediaType: fb.MediaType, Kind: KindFallback, Tags: []string{fallbackTag(m.Digest)}, Subject: m.Digest})
 		}
 	}
-	// Referrers first: a crash half-way leaves subjects with fewer signatures, never signatures
-	// whose subject is gone. Indexes before their children.
-	var indexes, images []DeleteManifest
-	for _, m := range subjects {
-		if m.Kind == KindIndex {
-			indexes = append(indexes, m)
-		} else {
-			images = append(images, m)
-		}
-	}
-	plan.Delete = append(append(append(append(plan.Delete, referrers...), fallbacks...), indexes...), images...)
-	return plan, nil
+	return referrers, fallbacks, nil
 }
 
 // Reachable reads (GET) every tag given and returns the manifests they hold, and the children of

@@ -150,15 +150,7 @@ func (c *Client) PlanTags(ctx context.Context, repository string, v version.Vers
 		plan.Skips = append(plan.Skips, TagSkip{Tag: LatestTag, Reason: fmt.Sprintf("%s is a pre-release: latest and floating tags never move to a pre-release", v)})
 		return plan, nil
 	}
-	tags := []string{LatestTag}
-	if o.Floating {
-		tags = append(tags, v.LineTags()...)
-	}
-	for _, tag := range tags {
-		cur, err := c.current(ctx, s, repo, tag)
-		if err != nil {
-			return TagPlan{}, err
-		}
+	err = c.eachMoving(ctx, s, repo, v, o.Floating, func(tag string, cur currentTag) {
 		switch {
 		case !cur.exists:
 			plan.Moves = append(plan.Moves, TagMove{Tag: tag, Reason: firstReason(tag)})
@@ -182,8 +174,25 @@ func (c *Client) PlanTags(ctx context.Context, repository string, v version.Vers
 		default:
 			plan.Moves = append(plan.Moves, TagMove{Tag: tag, From: cur.digest, FromVersion: cur.raw, Reason: fmt.Sprintf("%s is newer than %s", v, cur.version)})
 		}
+	})
+	return plan, err
+}
+
+// eachMoving reads what latest (and with floating the X.Y and X of v) holds, and hands each to
+// decide: the one reading of the moving tags that promote and rollback plan from.
+func (c *Client) eachMoving(ctx context.Context, s *session, repo name.Repository, v version.Version, floating bool, decide func(tag string, cur currentTag)) error {
+	tags := []string{LatestTag}
+	if floating {
+		tags = append(tags, v.LineTags()...)
 	}
-	return plan, nil
+	for _, tag := range tags {
+		cur, err := c.current(ctx, s, repo, tag)
+		if err != nil {
+			return err
+		}
+		decide(tag, cur)
+	}
+	return nil
 }
 
 func firstReason(tag string) string {
@@ -223,15 +232,7 @@ func (c *Client) PlanRollback(ctx context.Context, repository string, to version
 		return TagPlan{}, err
 	}
 	plan.Rollback = true
-	tags := []string{LatestTag}
-	if o.Floating {
-		tags = append(tags, to.LineTags()...)
-	}
-	for _, tag := range tags {
-		cur, err := c.current(ctx, s, repo, tag)
-		if err != nil {
-			return TagPlan{}, err
-		}
+	err = c.eachMoving(ctx, s, repo, to, o.Floating, func(tag string, cur currentTag) {
 		switch {
 		case !cur.exists:
 			plan.Moves = append(plan.Moves, TagMove{Tag: tag, Reason: "rollback: " + firstReason(tag)})
@@ -247,8 +248,8 @@ func (c *Client) PlanRollback(ctx context.Context, repository string, to version
 		default:
 			plan.Moves = append(plan.Moves, TagMove{Tag: tag, From: cur.digest, FromVersion: cur.raw, Reason: fmt.Sprintf("rollback from %s to %s", cur.version, to)})
 		}
-	}
-	return plan, nil
+	})
+	return plan, err
 }
 
 // ApplyTags carries out a plan: for each move it checks the tag still holds what the plan saw
