@@ -4,6 +4,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -226,5 +227,26 @@ func TestMainObjectFieldsArePrivate(t *testing.T) {
 	}
 	if fields == 0 {
 		t.Fatalf("%s has no exported fields: the module's state would not survive between calls", ts.Name.Name)
+	}
+}
+
+// TestReadmeEngineTestCommand: the README's command runs the engine test for real — not a cached
+// pass (-count=1) — and fails where no engine is reachable (SHIPGATE_REQUIRE_ENGINE=1); it says the
+// test needs cosign.
+func TestReadmeEngineTestCommand(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(moduleDir(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	_, section, ok := strings.Cut(readme, "### Engine-backed tests")
+	if !ok {
+		t.Fatal("README has no Engine-backed tests section")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	for _, want := range []string{"SHIPGATE_REQUIRE_ENGINE=1 go test -count=1 -v ./pipeline/enginetest", "SHIPGATE_COSIGN"} {
+		if !strings.Contains(section, want) {
+			t.Errorf("the README's engine-test section lacks %q", want)
+		}
 	}
 }

@@ -520,6 +520,22 @@ func TestReleaseThroughTheModule(t *testing.T) {
 		}
 		w.unchanged("a refused promote", before, "1.0.0")
 	})
+	s.run("--no-fail returns a refused promote's report as the value", func(t *testing.T) {
+		w.t = t
+		before := w.snapshot("1.0.0")
+		r := w.call("", "--format", "json", "--no-fail", "--", "promote", "--version", "1.0.0")
+		if r.exitCode() != 0 {
+			t.Fatalf("promote --no-fail exited %d:\n%s", r.exitCode(), r.output())
+		}
+		var got struct {
+			OK      bool     `json:"ok"`
+			Refused []string `json:"refused"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || got.OK || len(got.Refused) == 0 || !strings.Contains(strings.Join(got.Refused, "\n"), "smoke test") {
+			t.Fatalf("the JSON report on stdout: %v\n%s", err, r.stdout)
+		}
+		w.unchanged("a refused promote with --no-fail", before, "1.0.0")
+	})
 	s.run("status shows the refusing gate", func(t *testing.T) {
 		w.t = t
 		r := w.must("", "status", "--version", "1.0.0")
