@@ -97,6 +97,9 @@ type verdict struct {
 	unreadable int
 	// rejected says why each examined bundle was not accepted.
 	rejected []string
+	// legacy names a tag holding a signature in cosign's older format (sha256-<hex>.sig/.att),
+	// found when no bundle was.
+	legacy string
 }
 
 // class is how a lookup that accepted nothing failed: Unreadable when every bundle examined was
@@ -114,6 +117,9 @@ func (v verdict) class() fault.Class {
 func (v verdict) reason(subject name.Digest, predicateType string) string {
 	if v.ok {
 		return ""
+	}
+	if v.candidates == 0 && v.legacy != "" {
+		return fmt.Sprintf("no sigstore bundle with predicate type %s refers to %s, but the tag %s holds one in cosign's older tag-based format, which shipgate does not read: sign again in the bundle format — cosign v3 (its default), or cosign v2 with --new-bundle-format", predicateType, subject.DigestStr(), v.legacy)
 	}
 	if v.candidates == 0 {
 		return fmt.Sprintf("no sigstore bundle with predicate type %s refers to %s", predicateType, subject.DigestStr())
@@ -215,7 +221,25 @@ func (r *referrerSet) lookup(c *checker, predicateType string, check func(Statem
 		}
 		v.rejected = append(v.rejected, fmt.Sprintf("referrer %s: %v", short(d.Digest), err))
 	}
+	if v.candidates == 0 {
+		v.legacy = r.legacyTag(predicateType)
+	}
 	return v, nil
+}
+
+// legacyTag looks, when no bundle was found, for what cosign's older format writes instead: a
+// sha256-<hex>.sig (signatures) or .att (attestations) tag. Best effort: "" when there is none
+// or the registry cannot tell.
+func (r *referrerSet) legacyTag(predicateType string) string {
+	suffix := ".att"
+	if predicateType == SignaturePredicateType {
+		suffix = ".sig"
+	}
+	tag := strings.Replace(r.subject.DigestStr(), ":", "-", 1) + suffix
+	if _, err := remote.Head(r.subject.Context().Tag(tag), r.cn.opts...); err != nil {
+		return ""
+	}
+	return tag
 }
 
 // peekPredicateType reads, without verifying anything, the predicate type a bundle's DSSE
