@@ -309,6 +309,7 @@ func (c *Client) wrap(err error, op string, r Repo, need string) error {
 		if len(details) > 0 {
 			e.Message += " (" + strings.Join(details, "; ") + ")"
 		}
+		e.Message = c.scrub(e.Message)
 		e.Hint = c.hint(e, r, need)
 		return fault.Wrap(statusClass(e.Status), e)
 	}
@@ -411,6 +412,15 @@ func short(sha string) string {
 // sleep waits on the client clock; a cancelled wait is Unreachable (the run stopped looking).
 func (c *Client) sleep(ctx context.Context, d time.Duration) error {
 	return fault.AsUnreachable(c.clk.Sleep(ctx, d))
+}
+
+// scrub removes the client's token from text GitHub sent back (an API or proxy in front of it
+// may echo the Authorization header in an error message), so it reaches no error, report or log.
+func (c *Client) scrub(text string) string {
+	if len(c.token) < 4 {
+		return text
+	}
+	return strings.ReplaceAll(text, c.token, "***")
 }
 
 func (c *Client) logf(format string, args ...any) {

@@ -3,7 +3,10 @@ package github
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/shipgate/shipgate/pipeline/fault"
@@ -107,4 +110,24 @@ func TestTokenRefusalsNameTheFlag(t *testing.T) {
 		t.Fatalf("ParseGateMode: %v", err)
 	}
 	mustContain(t, func() error { _, err := ParseGateMode("sometimes"); return err }(), "--downstream-gate")
+}
+
+// An error message that echoes the Authorization header (a proxy or an API in front of GitHub
+// may) never carries the token into the error.
+func TestEchoedTokenIsScrubbed(t *testing.T) {
+	const token = "ghp_echoed0123456789"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnprocessableEntity)
+		fmt.Fprintf(w, `{"message":"rejected %s","errors":[{"message":"header was %s"}]}`, r.Header.Get("Authorization"), r.Header.Get("Authorization"))
+	}))
+	defer srv.Close()
+	c, err := New(Options{BaseURL: srv.URL + "/", Token: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.FindRelease(context.Background(), Repo{"acme", "app"}, "v1.0.0")
+	if err == nil || strings.Contains(err.Error(), token) || !strings.Contains(err.Error(), "***") {
+		t.Fatalf("the echoed token reached the error: %v", err)
+	}
 }

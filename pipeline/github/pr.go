@@ -382,7 +382,7 @@ func (c *Client) graphql(ctx context.Context, r Repo, op, query string, vars map
 	if len(out.Errors) > 0 {
 		ge := &GraphQLError{Op: op + " in " + r.String(), Type: out.Errors[0].Type}
 		for _, e := range out.Errors {
-			ge.Messages = append(ge.Messages, e.Message)
+			ge.Messages = append(ge.Messages, c.scrub(e.Message))
 		}
 		if ge.Type == "RATE_LIMITED" {
 			return fault.AsUnreachable(ge)
