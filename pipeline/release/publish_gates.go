@@ -181,7 +181,7 @@ func (p *publishRun) rebuildGate() step.Step {
 			if err != nil {
 				return step.Observation{}, err
 			}
-			if held && strings.Contains(info.Holder, " "+p.v.String()) {
+			if held && (info.Holder == "promote "+p.v.String() || info.Holder == "rollback "+p.v.String()) {
 				return step.Observation{}, refuse("--rebuild refused: the promote lock is held by %q: a promote of %s is under way or crashed; finish it, or release a new version", info.Holder, p.v)
 			}
 			return step.Observation{Detail: "promote has not started: X.Y.Z may be replaced"}, nil

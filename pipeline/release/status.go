@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -80,5 +81,5 @@ func (p *promoteRun) tampered(ctx context.Context) (string, error) {
 	if len(out) == 0 {
 		return "", nil
 	}
-	return fmt.Sprint(out), nil
+	return strings.Join(out, "; "), nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/shipgate/shipgate/pipeline/fault"
+	"github.com/shipgate/shipgate/pipeline/github"
 	"github.com/shipgate/shipgate/pipeline/registry"
 	"github.com/shipgate/shipgate/pipeline/release"
 	"github.com/shipgate/shipgate/pipeline/sandbox"
@@ -285,5 +286,24 @@ func TestRollbackIsDurable(t *testing.T) {
 				t.Fatalf("promote after reinstating: %v\n%s", err, render(rep))
 			}
 		})
+	}
+}
+
+// TestRebuildNotRefusedByAnotherVersionsLock: the promote lock of 1.0.0-rc.1 does not name 1.0.0.
+func TestRebuildNotRefusedByAnotherVersionsLock(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, sandbox.Options{})
+	w.prepare("1.0.0")
+	gh, err := github.New(github.Options{BaseURL: w.sb.GitHub.APIURL(), Token: sandbox.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gh.AcquirePromoteLock(w.ctx, github.Repo{Owner: "acme", Name: "app"}, github.LockHolder{Name: "promote 1.0.0-rc.1"}, github.LockPolicy{}); err != nil {
+		t.Fatal(err)
+	}
+	in := w.publishInput("1.0.0")
+	in.Rebuild = true
+	if rep, err := release.Publish(w.ctx, w.env, in); err != nil || rep.Status("rebuild") != step.Passed {
+		t.Fatalf("rebuild of 1.0.0 under the lock of 1.0.0-rc.1: %v\n%s", err, render(rep))
 	}
 }
