@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/shipgate/shipgate/pipeline/testkit"
 )
 
 // justBin finds `just`; without it the tests skip, unless SHIPGATE_REQUIRE_JUST=1 (CI sets it),
@@ -70,15 +72,6 @@ func (p project) argv(t *testing.T) (pwd string, args []string) {
 	return fields[0], fields[1:]
 }
 
-func flagValue(args []string, flag string) (string, bool) {
-	for i, a := range args {
-		if a == flag && i+1 < len(args) {
-			return args[i+1], true
-		}
-	}
-	return "", false
-}
-
 // TestJustfilePublishesFromAScratchCheckout (issue 18 item 4): `just publish 1.2.3` with the
 // rendered justfile, in a checkout that is not this repository and with only dagger on PATH, runs
 // the pinned module on that checkout (--source .) with the project's settings, the version as one
@@ -118,11 +111,11 @@ func TestJustfilePublishesFromAScratchCheckout(t *testing.T) {
 		t.Fatalf("just promote: %v\n%s", err, out)
 	}
 	_, args = p.argv(t)
-	if m, _ := flagValue(args, "-m"); m != "github.com/acme/shipgate@"+sampleCommit {
+	if m, _ := testkit.FlagValue(args, "-m"); m != "github.com/acme/shipgate@"+sampleCommit {
 		t.Errorf("SHIPGATE_MODULE ignored: -m %q", m)
 	}
 	for flag, v := range map[string]string{"--sign": "key", "--verify-key": "cosign.pub", "--signing-key": "env:COSIGN_KEY", "--signing-password": "env:COSIGN_PASSWORD", "--plain-http": "$(touch", "--version": "1.2.3-rc.1"} {
-		if got, _ := flagValue(args, flag); got != v {
+		if got, _ := testkit.FlagValue(args, flag); got != v {
 			t.Errorf("%s %q, want %q (argv %q)", flag, got, v, args)
 		}
 	}

@@ -115,3 +115,14 @@ func mask(s string) string {
 	}
 	return s[:2] + strings.Repeat("*", len(s)-4) + s[len(s)-2:]
 }
+
+// FlagValue is the value after flag in a recorded argv (a fake CLI's arguments), and whether
+// flag was there.
+func FlagValue(args []string, flag string) (string, bool) {
+	for i, a := range args {
+		if a == flag && i+1 < len(args) {
+			return args[i+1], true
+		}
+	}
+	return "", false
+}

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/shipgate/shipgate/pipeline/testkit"
 )
 
 const repoRoot = "../.."
@@ -196,15 +198,6 @@ func shipgateSH(t *testing.T, env []string, args ...string) []string {
 	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
 }
 
-func flagValue(args []string, flag string) (string, bool) {
-	for i, a := range args {
-		if a == flag && i+1 < len(args) {
-			return args[i+1], true
-		}
-	}
-	return "", false
-}
-
 // TestShipgateScriptPinsKeylessIdentity (issue 11 item 12): at publish, promote, status and
 // rollback of V, a keyless signature counts only if this repository's publish workflow made it on
 // refs/heads/release/V.
@@ -215,14 +208,14 @@ func TestShipgateScriptPinsKeylessIdentity(t *testing.T) {
 	base := []string{"REPO=acme/app", "SIGN=keyless", "SHIPGATE_GITHUB_TOKEN=ghs_secretvalue", "SHIPGATE_WORKFLOW=.github/workflows/shipgate-publish.yml"}
 	for _, fn := range []string{"publish", "promote", "status", "rollback"} {
 		args := shipgateSH(t, base, fn, "--version", "1.2.3")
-		id, ok := flagValue(args, "--certificate-identity")
+		id, ok := testkit.FlagValue(args, "--certificate-identity")
 		if want := "https://github.com/acme/app/.github/workflows/shipgate-publish.yml@refs/heads/release/1.2.3"; !ok || id != want {
 			t.Errorf("%s: --certificate-identity %q, want %q (args %v)", fn, id, want, args)
 		}
-		if w, _ := flagValue(args, "--workflow"); w != ".github/workflows/shipgate-publish.yml" {
+		if w, _ := testkit.FlagValue(args, "--workflow"); w != ".github/workflows/shipgate-publish.yml" {
 			t.Errorf("%s: --workflow %q", fn, w)
 		}
-		if tok, _ := flagValue(args, "--github-token"); tok != "env:SHIPGATE_GITHUB_TOKEN" {
+		if tok, _ := testkit.FlagValue(args, "--github-token"); tok != "env:SHIPGATE_GITHUB_TOKEN" {
 			t.Errorf("%s: token passed as %q", fn, tok)
 		}
 		if strings.Contains(strings.Join(args, " "), "ghs_secretvalue") {
@@ -242,13 +235,13 @@ func TestShipgateScriptPinsKeylessIdentity(t *testing.T) {
 		"key mode":          {[]string{"SIGN=key"}, "promote"},
 	} {
 		args := shipgateSH(t, append(append([]string{}, base...), c.env...), c.fn, "--version", "1.2.3")
-		if id, ok := flagValue(args, "--certificate-identity"); ok {
+		if id, ok := testkit.FlagValue(args, "--certificate-identity"); ok {
 			t.Errorf("%s: pinned %q", name, id)
 		}
 	}
 	// The default publish workflow of this repository is pinned the same way.
 	args := shipgateSH(t, []string{"REPO=acme/app", "SIGN=keyless"}, "promote", "--version=2.0.0")
-	if id, _ := flagValue(args, "--certificate-identity"); id != "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/release/2.0.0" {
+	if id, _ := testkit.FlagValue(args, "--certificate-identity"); id != "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/release/2.0.0" {
 		t.Errorf("default workflow: %q", id)
 	}
 }
@@ -261,7 +254,7 @@ func TestShipgateScriptNeverEvaluatesExtraArgs(t *testing.T) {
 	if _, err := os.Stat(pwned); err == nil {
 		t.Fatal("SHIPGATE_EXTRA_ARGS was evaluated")
 	}
-	if v, _ := flagValue(args, "--plain-http"); v != "$(touch" {
+	if v, _ := testkit.FlagValue(args, "--plain-http"); v != "$(touch" {
 		t.Errorf("extra args not passed literally: %v", args)
 	}
 }
@@ -305,10 +298,10 @@ func TestJustfileRunsFromAnotherCheckout(t *testing.T) {
 		if args[0] != "PWD="+project {
 			t.Errorf("%s: dagger ran in %s, want the project's checkout %s", name, args[0], project)
 		}
-		if m, _ := flagValue(args, "-m"); m != c.module {
+		if m, _ := testkit.FlagValue(args, "-m"); m != c.module {
 			t.Errorf("%s: module %q, want %q", name, m, c.module)
 		}
-		if s, _ := flagValue(args, "--source"); s != "." {
+		if s, _ := testkit.FlagValue(args, "--source"); s != "." {
 			t.Errorf("%s: --source %q", name, s)
 		}
 		joined := strings.Join(args, " ")
