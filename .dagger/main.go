@@ -509,17 +509,14 @@ func (m *Shipgate) Promote(
 	// +optional
 	runAttempt string,
 ) (string, error) {
-	// Checked before anything runs: a typo must not surface after latest moved.
-	method, err := config.ParseMergeMethod(mergeMethod)
-	if err != nil {
-		return "", err
-	}
+	// release.Promote parses --merge-method before its first step: a typo never surfaces after
+	// latest moved.
 	env, err := m.env(ctx, dryRun, run{id: runID, attempt: runAttempt})
 	if err != nil {
 		return "", err
 	}
 	env.Lock.BreakStale = breakStaleLock
-	return m.result(release.Promote(ctx, env, release.PromoteInput{Version: version, AllowUnknownLatest: allowUnknownLatest, MergeMethod: string(method), AutoMerge: autoMerge, Reinstate: reinstate}))
+	return m.result(release.Promote(ctx, env, release.PromoteInput{Version: version, AllowUnknownLatest: allowUnknownLatest, MergeMethod: mergeMethod, AutoMerge: autoMerge, Reinstate: reinstate}))
 }
 
 // Status shows every artifact of a version and which promote gates pass; it changes nothing.
