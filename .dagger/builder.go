@@ -96,9 +96,12 @@ func (b *engineBuilder) PlatformImage(ctx context.Context, p version.Platform, s
 // container builds platform p from the finalized tree, for its platform, with spec's labels.
 func (b *engineBuilder) container(ctx context.Context, p version.Platform, spec release.BuildSpec) (*dagger.Container, error) {
 	m := b.m
-	tree := m.Source.WithNewFile(spec.ChangelogPath, string(spec.Changelog))
-	for _, c := range spec.Copies {
-		tree = tree.WithNewFile(c, string(spec.Changelog))
+	tree := m.Source
+	if spec.Changelog != nil { // a candidate's build leaves the CHANGELOG as it is
+		tree = tree.WithNewFile(spec.ChangelogPath, string(spec.Changelog))
+		for _, c := range spec.Copies {
+			tree = tree.WithNewFile(c, string(spec.Changelog))
+		}
 	}
 	args, err := config.ParseBuildArgs(m.BuildArgs)
 	if err != nil {

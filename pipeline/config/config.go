@@ -106,6 +106,19 @@ type Settings struct {
 	NoSBOM bool
 	// FloatingTags also moves X.Y and X on promote and rollback.
 	FloatingTags bool
+	// TagPrefix is what git tags put before X.Y.Z (--tag-prefix): nil is the default, "v"
+	// (v1.2.3); "" gives bare tags (1.2.3).
+	TagPrefix *string
+	// CandidateForm is how shipgate spells the release candidates it numbers (--candidate-form):
+	// rc.N (1.2.3-rc.4, the default) or rcN (1.2.3-rc4). Both spellings are read everywhere.
+	CandidateForm version.CandidateForm
+	// DevBranch is the development branch (--prepare-from): prepare cuts release/X.Y.Z from it
+	// instead of the base branch. Empty: the base branch.
+	DevBranch string
+	// SyncBranch (--sync-branch) is the branch that promote brings the base branch back into after
+	// merging the release PR (a PR with auto-merge). Empty: none.
+	SyncBranch string
+
 	// SkipReviewGate leaves approvals out of the release PR gates of publish and promote (for
 	// repositories without reviews); the required checks still count.
 	SkipReviewGate bool
@@ -147,6 +160,9 @@ func (s *Settings) Defaults() {
 	def(&s.FulcioURL, DefaultFulcioURL)
 	def(&s.RekorURL, DefaultRekorURL)
 	def(&s.CertOIDCIssuer, GitHubActionsIssuer)
+	if s.CandidateForm == "" {
+		s.CandidateForm = version.CandidateDotted
+	}
 	if len(s.Platforms) == 0 {
 		for _, p := range version.DefaultPlatforms {
 			s.Platforms = append(s.Platforms, p.String())
@@ -154,9 +170,28 @@ func (s *Settings) Defaults() {
 	}
 }
 
+// validBranch reports whether b is a branch name shipgate accepts.
+func validBranch(b string) bool {
+	return len(b) <= 255 && branchRE.MatchString(b) && !strings.Contains(b, "..") && !strings.HasPrefix(b, "-")
+}
+
+// validTagPrefix reports whether p may stand before X.Y.Z in a git tag ("" and "v" included).
+func validTagPrefix(p string) bool {
+	return p == "" || len(p) <= 40 && tagPrefixRE.MatchString(p) && !strings.Contains(p, "..") && !strings.Contains(p, "//")
+}
+
+// GitTagPrefix is the tag prefix the settings give: TagPrefix, or DefaultTagPrefix when unset.
+func (s Settings) GitTagPrefix() string {
+	if s.TagPrefix == nil {
+		return version.DefaultTagPrefix
+	}
+	return *s.TagPrefix
+}
+
 var (
-	branchRE = regexp.MustCompile(`^[A-Za-z0-9._/-]+$`)
-	argRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	tagPrefixRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._/-]*$`)
+	branchRE    = regexp.MustCompile(`^[A-Za-z0-9._/-]+$`)
+	argRE       = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
 // Validate checks every setting, including that the image and repository are given, and returns
@@ -218,9 +253,19 @@ func (s Settings) checkWhere(v *problems, required bool) {
 	if err := checkURL(s.GitHubAPI, s.PlainHTTP); err != nil {
 		v.add("--github-api: %v", err)
 	}
-	if len(s.BaseBranch) > 255 || !branchRE.MatchString(s.BaseBranch) || strings.Contains(s.BaseBranch, "..") || strings.HasPrefix(s.BaseBranch, "-") {
-		v.add("--base-branch %s is not a valid branch name", show(s.BaseBranch))
+	for _, b := range []struct{ flag, name string }{{"--base-branch", s.BaseBranch}, {"--prepare-from", s.DevBranch}, {"--sync-branch", s.SyncBranch}} {
+		if (b.name != "" || b.flag == "--base-branch") && !validBranch(b.name) {
+			v.add("%s %s is not a valid branch name", b.flag, show(b.name))
+		}
 	}
+	if s.SyncBranch != "" && s.SyncBranch == s.BaseBranch {
+		v.add("--sync-branch %s is the base branch: name the development branch the base branch is merged back into", show(s.SyncBranch))
+	}
+	if s.TagPrefix != nil && !validTagPrefix(*s.TagPrefix) {
+		v.add("--tag-prefix %s is not a git tag prefix: use v (v1.2.3), nothing for bare 1.2.3 tags, or letters, digits, '.', '_', '-' and '/' (at most 40)", show(*s.TagPrefix))
+	}
+	_, err := version.ParseCandidateForm(string(s.CandidateForm))
+	v.check(err)
 	if s.HasRegistryPassword && s.RegistryUsername == "" {
 		v.add("--registry-password needs --registry-username (for GHCR: the GitHub user or the Actions actor)")
 	}

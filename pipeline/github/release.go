@@ -34,6 +34,9 @@ type DispatchRecord struct {
 	CorrelationID string    `json:"correlation_id"`
 	Digest        string    `json:"digest"`
 	At            time.Time `json:"at"`
+	// Attempt counts the dispatches of this build: 1 for publish's, then one more for each
+	// re-dispatch (0 in records written before re-dispatch existed: read it as 1).
+	Attempt int `json:"attempt,omitempty"`
 }
 
 // IsZero reports whether s holds nothing.
@@ -372,7 +375,7 @@ type PublishOutcome struct {
 // immutable — it checks that the tag, when it exists, points at rel.Target. A release already
 // public at that tag and commit is a no-op reported as AlreadyPublished.
 func (c *Client) PublishRelease(ctx context.Context, r Repo, rel *Release, makeLatest bool) (PublishOutcome, error) {
-	v, err := version.Parse(rel.Tag)
+	v, err := version.ParseGitTag(rel.Tag)
 	if err != nil {
 		return PublishOutcome{}, fault.Refusedf("release tag %q in %s is not a version: %w", rel.Tag, r, err)
 	}
@@ -438,7 +441,7 @@ func (c *Client) ReleasedVersions(ctx context.Context, r Repo) ([]version.Versio
 		if rel.GetDraft() {
 			continue
 		}
-		if v, err := version.Parse(rel.GetTagName()); err == nil {
+		if v, err := version.ParseGitTag(rel.GetTagName()); err == nil {
 			out = append(out, v)
 		}
 	}
@@ -468,7 +471,7 @@ func (c *Client) IsHighest(ctx context.Context, r Repo, v version.Version) (bool
 	}
 	var released []version.Version
 	if cur != nil {
-		if lv, err := version.Parse(cur.Tag); err == nil {
+		if lv, err := version.ParseGitTag(cur.Tag); err == nil {
 			released = append(released, lv)
 		}
 	}

@@ -86,10 +86,10 @@ func (c *cleanupRun) planned() step.Step {
 			if c.plan.registry, err = c.w.reg.PlanDelete(ctx, c.w.image, tags, c.kept()); err != nil {
 				return step.Observation{}, err
 			}
-			if c.plan.releases, err = c.w.gh.CandidateReleases(ctx, c.w.repo, c.v, "v"); err != nil {
+			if c.plan.releases, err = c.w.gh.CandidateReleases(ctx, c.w.repo, c.v, c.v.TagPrefix()); err != nil {
 				return step.Observation{}, err
 			}
-			if c.plan.tags, err = c.w.gh.CandidateGitTags(ctx, c.w.repo, c.v, "v"); err != nil {
+			if c.plan.tags, err = c.w.gh.CandidateGitTags(ctx, c.w.repo, c.v, c.v.TagPrefix()); err != nil {
 				return step.Observation{}, err
 			}
 			for _, k := range c.plan.registry.Kept {

@@ -18,9 +18,12 @@ func TestCleanupAfterTheFinalShips(t *testing.T) {
 		t.Run(lane(referrers), func(t *testing.T) {
 			t.Parallel()
 			w := newWorld(t, sandbox.Options{Referrers: referrers})
-			w.ship("2.0.0-rc.1")
+			w.prepare("2.0.0")
+			w.notes("2.0.0", "First cut.")
+			w.sb.PassSmokeTest("2.0.0-rc.1", digestOf(w.candidateRelease("2.0.0", "2.0.0-rc.1"), "index"))
 			w.mustPromote("2.0.0-rc.1")
-			w.ship("2.0.0-rc.2")
+			w.notes("2.0.0", "Second cut.")
+			w.candidateRelease("2.0.0", "2.0.0-rc.2")
 			if _, err := release.Cleanup(w.ctx, w.env, "2.0.0"); err == nil {
 				t.Fatal("cleanup before the final shipped was not refused")
 			}

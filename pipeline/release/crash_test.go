@@ -35,6 +35,16 @@ var phases = []phase{
 		},
 	},
 	{
+		// Numbering under crashes: a re-run finishes the candidate the crashed run started.
+		name: "publish --candidate", versions: []string{"1.0.0", "1.0.0-rc.1"},
+		setup: func(w *world) { w.prepare("1.0.0") },
+		run: func(w *world) (*step.Report, error) {
+			in := w.publishInput("1.0.0")
+			in.Candidate = true
+			return release.Publish(w.ctx, w.env, in)
+		},
+	},
+	{
 		name: "promote", versions: []string{"1.0.0"},
 		setup: func(w *world) { w.ship("1.0.0") },
 		run:   func(w *world) (*step.Report, error) { return w.promote("1.0.0") },

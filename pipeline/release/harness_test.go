@@ -314,6 +314,10 @@ func (w *world) state(versions ...string) string {
 		sha, ok := w.sb.GitHub.Ref(sandbox.Repo, r)
 		fmt.Fprintf(&b, "ref %s = %s %v\n", r, sha, ok)
 	}
+	for _, v := range versions {
+		_, ok := w.sb.GitHub.Ref(sandbox.Repo, github.DispatchPrefix+"v"+v)
+		fmt.Fprintf(&b, "dispatch record of v%s: %v\n", v, ok)
+	}
 	rels := w.sb.GitHub.Releases(sandbox.Repo)
 	sort.Slice(rels, func(i, j int) bool { return rels[i].Tag < rels[j].Tag })
 	for _, r := range rels {

@@ -59,7 +59,7 @@ func TestHotfixOfAnOlderLine(t *testing.T) {
 	}
 }
 
-// TestPrerelease: 2.0.0-rc.1 is published as a pre-release; latest and the floating tags stay,
+// TestPrerelease: 2.0.0-beta.1 is published as a pre-release; latest and the floating tags stay,
 // no 2.0 or 2 appears, GitHub's Latest stays, and the release PR stays open. A release of the
 // 1.x line after it still takes latest and the Latest label: pre-releases do not count as higher.
 func TestPrerelease(t *testing.T) {
@@ -67,25 +67,25 @@ func TestPrerelease(t *testing.T) {
 	w := newWorld(t, sandbox.Options{})
 	idx100 := w.ship("1.0.0")
 	w.mustPromote("1.0.0")
-	w.ship("2.0.0-rc.1")
-	rep := w.mustPromote("2.0.0-rc.1")
+	w.ship("2.0.0-beta.1")
+	rep := w.mustPromote("2.0.0-beta.1")
 
 	var found bool
 	for _, r := range w.sb.GitHub.Releases(sandbox.Repo) {
-		if r.Tag == "v2.0.0-rc.1" {
+		if r.Tag == "v2.0.0-beta.1" {
 			found = true
 			if r.Draft || !r.Prerelease || r.Latest {
-				t.Fatalf("rc release draft=%v prerelease=%v latest=%v", r.Draft, r.Prerelease, r.Latest)
+				t.Fatalf("beta release draft=%v prerelease=%v latest=%v", r.Draft, r.Prerelease, r.Latest)
 			}
 		}
 	}
 	if !found {
-		t.Fatalf("no release v2.0.0-rc.1")
+		t.Fatalf("no release v2.0.0-beta.1")
 	}
 	if w.tag("latest") != idx100 || w.tag("1") != idx100 || w.tag("2") != "" || w.tag("2.0") != "" {
 		t.Fatalf("pre-release moved tags: latest %s 1 %s 2 %q 2.0 %q", w.tag("latest"), w.tag("1"), w.tag("2"), w.tag("2.0"))
 	}
-	if merged, state := w.pull("2.0.0-rc.1"); merged || state != "open" {
+	if merged, state := w.pull("2.0.0-beta.1"); merged || state != "open" {
 		t.Fatalf("pre-release PR merged=%v state=%s, want it open", merged, state)
 	}
 	if got := w.latestLabel(); got != "v1.0.0" {
@@ -95,7 +95,7 @@ func TestPrerelease(t *testing.T) {
 		t.Fatalf("merge step: %s\n%s", rep.Status("merge pull request"), render(rep))
 	}
 	// A re-run is a no-op.
-	rep, err := w.promote("2.0.0-rc.1")
+	rep, err := w.promote("2.0.0-beta.1")
 	if err != nil || rep.Count(step.Acted) != 0 {
 		t.Fatalf("re-run: %v\n%s", err, render(rep))
 	}

@@ -24,7 +24,7 @@ func begin(env *Env, phase, ver string) (*world, *step.Report, version.Version, 
 		rep.Err = err.Error()
 		return nil, rep, v, err
 	}
-	return w, rep, v, nil
+	return w, rep, v.WithTagPrefix(w.s.GitTagPrefix()), nil
 }
 
 // fail records an error found before the first step (an argument that does not parse).

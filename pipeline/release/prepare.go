@@ -27,13 +27,17 @@ type prepareRun struct {
 
 // Prepare opens a release. Its steps, in order:
 //
-//  1. release branch — release/X.Y.Z from the base branch;
+//  1. release branch — release/X.Y.Z from the base branch (or the development branch,
+//     --prepare-from);
 //  2. changelog section — `## [Unreleased]` becomes `## [X.Y.Z] - TBD` on that branch;
 //  3. release PR — a draft pull request release/X.Y.Z → base branch.
 func Prepare(ctx context.Context, env *Env, ver string) (*step.Report, error) {
 	w, rep, v, err := begin(env, "prepare", ver)
 	if err != nil {
 		return rep, err
+	}
+	if v.IsCandidate() {
+		return fail(rep, fault.BadInputf("--version %s is a release candidate: prepare %s, then publish its candidates from %s with publish --candidate --version %s", v, v.Final(), v.Branch(), v.Final()))
 	}
 	p := &prepareRun{w: w, rep: rep, v: v}
 	return rep, w.run(ctx, rep, []step.Step{p.branch(), p.section(), p.pullRequest()})
@@ -46,13 +50,13 @@ func (p *prepareRun) branch() step.Step {
 		Observe: func(ctx context.Context) (step.Observation, error) {
 			sha, found, err := p.w.gh.ReleaseBranch(ctx, p.w.repo, p.v)
 			if err != nil || !found {
-				return step.Observation{Plan: fmt.Sprintf("create %s from %s", p.v.Branch(), p.w.s.BaseBranch)}, err
+				return step.Observation{Plan: fmt.Sprintf("create %s from %s", p.v.Branch(), p.from())}, err
 			}
 			p.head = sha
 			return step.Observation{Done: true, Detail: p.v.Branch() + " at " + short(sha)}, nil
 		},
 		Act: func(ctx context.Context) (string, error) {
-			sha, err := p.w.gh.CreateReleaseBranch(ctx, p.w.repo, p.v, p.w.s.BaseBranch)
+			sha, err := p.w.gh.CreateReleaseBranch(ctx, p.w.repo, p.v, p.from())
 			if err != nil {
 				return "", err
 			}
@@ -123,4 +127,13 @@ func (p *prepareRun) pullRequest() step.Step {
 
 func prBody(v version.Version, r github.Repo) string {
 	return fmt.Sprintf("Release %s, opened by shipgate.\n\n1. Edit the `## [%s] - TBD` section of the CHANGELOG on `%s`.\n2. Publish: `gh workflow run release.yml --ref %s -f version=%s`.\n3. Inspect (`just status %s`), then promote: `gh workflow run promote-release.yml -f version=%s`.\n\nPromote merges this pull request at the finalize commit.", v, v, v.Branch(), v.Branch(), v, v, v)
+}
+
+// from is the branch release/X.Y.Z is cut from: the development branch (--prepare-from), or the
+// base branch.
+func (p *prepareRun) from() string {
+	if p.w.s.DevBranch != "" {
+		return p.w.s.DevBranch
+	}
+	return p.w.s.BaseBranch
 }

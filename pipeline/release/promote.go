@@ -239,45 +239,52 @@ func (p *promoteRun) smokeGate() step.Step {
 			if p.plan.digest == (v1.Hash{}) || p.plan.commit == "" {
 				return step.Observation{}, notChecked("index and release")
 			}
-			corr := github.CorrelationID(p.v, p.plan.digest.String())
-			// The status channel can say FAILED; a success there passes. Nothing reported there:
-			// the release channel decides.
-			st, err := p.w.gh.SmokeStatus(ctx, p.w.repo, p.plan.commit, "", corr, p.plan.digest.String())
+			sv, err := p.w.smokeOf(ctx, p.v, p.plan.commit, p.plan.digest)
 			if err != nil {
 				return step.Observation{}, err
 			}
-			if st.URL != "" {
-				p.rep.Set("smoke test", st.URL)
+			if sv.url != "" {
+				p.rep.Set("smoke test", sv.url)
 			}
-			switch st.State {
-			case github.SmokeFailed:
-				return step.Observation{}, refuse("%s: fix the image or the test, publish again and re-run the smoke test", st.Reason)
-			case github.SmokePassed:
-				return step.Observation{Detail: st.Reason}, nil
+			if !sv.passed {
+				return step.Observation{}, refuse("%s", sv.reason)
 			}
-			return p.smokeRelease(ctx, corr)
+			return step.Observation{Detail: sv.reason}, nil
 		},
 	}
 }
 
-// smokeRelease is the release channel: the downstream publishes a release for vX.Y.Z naming the
-// digest (or correlation id).
-func (p *promoteRun) smokeRelease(ctx context.Context, corr string) (step.Observation, error) {
-	mode, err := github.ParseGateMode(string(p.w.s.DownstreamGate))
+// smokeVerdict is what the downstream said of one build.
+type smokeVerdict struct {
+	passed bool
+	reason string // why it passed, FAILED, or has not reported
+	url    string // where it said so
+}
+
+// smokeOf reads the smoke test of build digest of v, made from commit: first the status channel
+// (a commit status on commit, which can say FAILED; a success there passes), and when nothing is
+// reported there, the release channel (the downstream's release for v naming the build).
+func (w *world) smokeOf(ctx context.Context, v version.Version, commit string, digest v1.Hash) (smokeVerdict, error) {
+	corr := github.CorrelationID(v, digest.String())
+	st, err := w.gh.SmokeStatus(ctx, w.repo, commit, "", corr, digest.String())
 	if err != nil {
-		return step.Observation{}, fault.AsBadInput(err)
+		return smokeVerdict{}, err
 	}
-	res, err := p.w.down.DownstreamResult(ctx, p.w.downRepo, p.v, p.plan.digest.String(), corr, mode, !p.w.s.DownstreamTagOnly)
+	switch st.State {
+	case github.SmokeFailed:
+		return smokeVerdict{reason: st.Reason + ": fix the image or the test, publish again and re-run the smoke test (or re-dispatch it after a flake: dispatch --version " + v.String() + ")", url: st.URL}, nil
+	case github.SmokePassed:
+		return smokeVerdict{passed: true, reason: st.Reason, url: st.URL}, nil
+	}
+	mode, err := github.ParseGateMode(string(w.s.DownstreamGate))
 	if err != nil {
-		return step.Observation{}, err
+		return smokeVerdict{}, fault.AsBadInput(err)
 	}
-	if res.URL != "" {
-		p.rep.Set("smoke test", res.URL)
+	res, err := w.down.DownstreamResult(ctx, w.downRepo, v, digest.String(), corr, mode, !w.s.DownstreamTagOnly)
+	if err != nil {
+		return smokeVerdict{}, err
 	}
-	if !res.Passed {
-		return step.Observation{}, refuse("%s", res.Reason)
-	}
-	return step.Observation{Detail: res.Reason}, nil
+	return smokeVerdict{passed: res.Passed, reason: res.Reason, url: res.URL}, nil
 }
 
 func (p *promoteRun) prGate() step.Step {

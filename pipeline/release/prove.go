@@ -63,7 +63,7 @@ func (w *world) checkImage(ctx context.Context, b Builder, v version.Version, pl
 		did = append(did, fmt.Sprintf("%d test(s) passed", len(tests)))
 	}
 	src, ok := b.(ImageSource)
-	if !ok {
+	if !ok || cl == nil { // nil: a candidate, whose CHANGELOG says TBD until the final
 		return strings.Join(did, "; "), nil
 	}
 	img, done, err := src.PlatformImage(ctx, pl, spec)

@@ -9,6 +9,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/shipgate/shipgate/pipeline/changelog"
+	"github.com/shipgate/shipgate/pipeline/fault"
 	"github.com/shipgate/shipgate/pipeline/github"
 	"github.com/shipgate/shipgate/pipeline/step"
 	"github.com/shipgate/shipgate/pipeline/version"
@@ -32,7 +33,7 @@ type BuildSpec struct {
 	Tag           string // X.Y.Z-<arch>
 	Commit        string // the finalize commit
 	ChangelogPath string
-	Changelog     []byte   // the finalized CHANGELOG to write into the tree before building
+	Changelog     []byte   // the finalized CHANGELOG to write into the tree before building; nil for a candidate (the tree as it is)
 	Copies        []string // further paths the finalized CHANGELOG is written to (--changelog-copy)
 	Labels        map[string]string
 }
@@ -60,6 +61,14 @@ type PublishInput struct {
 	// Tests are commands (--test) run inside each platform image built here, before anything is
 	// pushed; one that fails refuses the push.
 	Tests []string
+	// Candidate publishes the next release candidate of Version (X.Y.Z): shipgate picks N
+	// (publish_candidate.go). A Version given as X.Y.Z-rc.N is that candidate.
+	Candidate bool
+	// CandidateRelease gives a candidate a draft GitHub pre-release (promote publishes it).
+	CandidateRelease bool
+	// RequireCandidate refuses a final unless a candidate of it from the same source commit passed
+	// its downstream smoke test.
+	RequireCandidate bool
 }
 
 // publishPlan is what publish's gates found; the acts only read it.
@@ -77,8 +86,10 @@ type publishRun struct {
 	w    *world
 	in   PublishInput
 	rep  *step.Report
-	v    version.Version
-	plan publishPlan
+	v    version.Version // the version published (a candidate's once "candidate number" chose N)
+	// final is X.Y.Z: v itself, or the version v is a candidate of.
+	final version.Version
+	plan  publishPlan
 
 	commit string // the finalize commit
 	when   time.Time
@@ -144,8 +155,16 @@ func Finalize(ctx context.Context, env *Env, in PublishInput) (*step.Report, err
 
 func startPublish(env *Env, phase string, in PublishInput) (*publishRun, error) {
 	w, rep, v, err := begin(env, phase, in.Version)
-	p := &publishRun{w: w, in: in, rep: rep, v: v, digs: map[string]v1.Hash{}}
+	p := &publishRun{w: w, in: in, rep: rep, v: v, final: v.Final(), digs: map[string]v1.Hash{}}
 	if err != nil {
+		return p, err
+	}
+	if in.Candidate && v.IsPrerelease() {
+		_, err = fail(rep, fault.BadInputf("--candidate numbers the candidate itself: give --version %s (or drop --candidate to publish %s)", v.Final(), v))
+		return p, err
+	}
+	if (in.Candidate || v.IsCandidate()) && in.RequireCandidate {
+		_, err = fail(rep, fault.BadInputf("--require-candidate is for the final %s, not a candidate", v.Final()))
 		return p, err
 	}
 	if p.plan.given, err = parseDigests(w.platforms, in.Digests); err != nil {
@@ -161,13 +180,18 @@ func startPublish(env *Env, phase string, in PublishInput) (*publishRun, error) 
 func (p *publishRun) gates() []step.Step {
 	return []step.Step{
 		p.sourceGate(),
+		p.candidateNumber(),
 		p.changelogGate(),
 		p.prGate(),
 		p.releaseGate(),
 		p.tagGate(),
 		p.rebuildGate(),
+		p.requireCandidate(),
 	}
 }
+
+// candidate reports whether this run publishes a release candidate.
+func (p *publishRun) candidate() bool { return p.in.Candidate || p.v.IsCandidate() }
 
 // pending is the observation of a step that cannot look yet because the finalize commit is only
 // planned (a dry run of a first publish).

@@ -96,6 +96,9 @@ func (p *publishRun) releaseAssets() step.Step {
 			if !p.w.signing() {
 				return step.Skip("signing is off (--sign=none): no SBOM or provenance to attach"), nil
 			}
+			if p.candidate() && !p.in.CandidateRelease {
+				return step.Skip("a candidate gets no GitHub release without --candidate-release"), nil
+			}
 			if p.rel == nil || p.index.Hex == "" {
 				return step.Observation{Plan: "attach the SBOMs and the provenance bundle to the draft release"}, nil
 			}

@@ -19,6 +19,12 @@ func (p *publishRun) finalizeCommit() step.Step {
 		Name:     "finalize commit",
 		Observes: "release/X.Y.Z head and its CHANGELOG", Changes: "a commit of the finalized CHANGELOG on release/X.Y.Z",
 		Observe: func(ctx context.Context) (step.Observation, error) {
+			if p.candidate() {
+				if _, err := p.finalized(ctx, p.plan.source, ""); err != nil {
+					return step.Observation{}, err
+				}
+				return step.Skip(fmt.Sprintf("a candidate is built from %s head %s as it is", p.v.Branch(), short(p.plan.source))), nil
+			}
 			st, err := p.w.gh.ObserveFinalizeFiles(ctx, p.w.repo, p.v, p.plan.source, p.w.finalized(p.plan.fin.Content))
 			if err != nil {
 				return step.Observation{}, err
@@ -101,6 +107,8 @@ func (p *publishRun) imageChecks() step.Step {
 			switch {
 			case len(p.plan.tests) == 0 && !scans:
 				return step.Skip("no --test given, and the builder hands over no image to scan"), nil
+			case len(p.plan.tests) == 0 && p.candidate():
+				return step.Skip("no --test given; a candidate's CHANGELOG says TBD until the final, so it is not scanned"), nil
 			case p.in.Prebuilt || len(p.plan.given) == len(p.w.platforms):
 				return step.Skip("the platform images were built elsewhere (publish-platform checks them there)"), nil
 			case p.w.env.DryRun || p.commit == "":

@@ -85,6 +85,10 @@ func (p *publishRun) changelogGate() step.Step {
 		Name: "CHANGELOG", Kind: step.Gate,
 		Observes: path + " in the source directory",
 		Observe: func(ctx context.Context) (step.Observation, error) {
+			if p.candidate() {
+				p.plan.fin.Notes = fmt.Sprintf("Release candidate %s of %s, built from %s as it is (its CHANGELOG is finalized by the final).\n", p.v.ImageTag(), p.final, short(p.plan.source))
+				return step.Skip("a candidate leaves the CHANGELOG alone: its heading stays TBD until the final"), nil
+			}
 			cl, found, err := source.ReadFile(p.in.Dir, path)
 			if err != nil {
 				return step.Observation{}, fault.AsBadInput(err)
@@ -107,6 +111,15 @@ func (p *publishRun) releaseGate() step.Step {
 		Name: "release", Kind: step.Gate,
 		Observes: "the release vX.Y.Z on GitHub",
 		Observe: func(ctx context.Context) (step.Observation, error) {
+			if p.candidate() {
+				fin, err := p.w.gh.FindRelease(ctx, p.w.repo, p.final.GitTag())
+				if err != nil {
+					return step.Observation{}, err
+				}
+				if fin != nil && !fin.Draft {
+					return step.Observation{}, refuse("%s of %s is already released (%s): candidates come before the final; release a new version", p.final.GitTag(), p.w.repo, fin.URL)
+				}
+			}
 			rel, err := p.w.gh.FindRelease(ctx, p.w.repo, p.v.GitTag())
 			if err != nil {
 				return step.Observation{}, err
@@ -133,6 +146,9 @@ func (p *publishRun) tagGate() step.Step {
 			at, found, err := p.w.gh.Tag(ctx, p.w.repo, p.v)
 			if err != nil || !found {
 				return step.Observation{Detail: p.v.GitTag() + " does not exist yet"}, err
+			}
+			if p.candidate() {
+				return p.candidateTag(at)
 			}
 			if p.plan.source == "" || p.plan.fin.Content == nil {
 				return step.Observation{}, notChecked("source tree and CHANGELOG")
@@ -220,4 +236,16 @@ func (p *publishRun) prGate() step.Step {
 			return step.Observation{Detail: fmt.Sprintf("#%d ready for review, approved, required checks of %s passed", rd.PR.Number, short(p.plan.source))}, nil
 		},
 	}
+}
+
+// candidateTag: a candidate's tag, when it exists, is at the commit it was built from.
+func (p *publishRun) candidateTag(at string) (step.Observation, error) {
+	if p.plan.source == "" {
+		return step.Observation{}, notChecked("source tree")
+	}
+	if at != p.plan.source {
+		return step.Observation{}, fault.AsRefused(&github.TagConflictError{Repo: p.w.repo, Tag: p.v.GitTag(), At: at, Wanted: p.plan.source})
+	}
+	p.plan.tagAt = at
+	return step.Observation{Detail: p.v.GitTag() + " is at the source commit " + short(at)}, nil
 }

@@ -48,6 +48,9 @@ func (p *publishRun) draftRelease() step.Step {
 		Name:     "draft release",
 		Observes: "releases of the repository (listed: drafts are hidden by tag)", Changes: "creates or updates the draft release vX.Y.Z",
 		Observe: func(ctx context.Context) (step.Observation, error) {
+			if p.candidate() && !p.in.CandidateRelease {
+				return step.Skip("a candidate gets no GitHub release without --candidate-release"), nil
+			}
 			if obs, ok := p.pending("draft release " + p.v.GitTag()); ok {
 				return obs, nil
 			}
@@ -91,11 +94,18 @@ func (p *publishRun) smokeTest() step.Step {
 			if p.w.down == nil {
 				return step.Skip("no downstream repository configured (--downstream)"), nil
 			}
-			if p.rel == nil || p.index == (v1.Hash{}) {
+			if p.index == (v1.Hash{}) || (p.rel == nil && !p.recordedDispatch()) {
 				return step.Observation{Plan: "dispatch " + p.w.s.EventType + " to " + p.w.downRepo.String()}, nil
 			}
 			corr := github.CorrelationID(p.v, p.index.String())
 			p.rep.Set("correlation id", corr)
+			if p.recordedDispatch() {
+				rec, found, err := p.w.gh.DispatchOf(ctx, p.w.repo, p.v.GitTag())
+				if err != nil || (found && strings.HasPrefix(rec.CorrelationID, corr) && strings.EqualFold(rec.Repo, p.w.downRepo.String())) {
+					return step.Observation{Done: true, Detail: fmt.Sprintf("dispatched to %s at %s", rec.Repo, rec.At.Format(time.RFC3339))}, err
+				}
+				return step.Observation{Plan: fmt.Sprintf("dispatch %s to %s (correlation id %s)", p.w.s.EventType, p.w.downRepo, corr)}, nil
+			}
 			if d := p.rel.State.Dispatch; d != nil && d.CorrelationID == corr && strings.EqualFold(d.Repo, p.w.downRepo.String()) {
 				return step.Observation{Done: true, Detail: fmt.Sprintf("dispatched to %s at %s", d.Repo, d.At.Format(time.RFC3339))}, nil
 			}
@@ -106,6 +116,13 @@ func (p *publishRun) smokeTest() step.Step {
 				Repository: p.w.repo.String(), Commit: p.commit, RunID: p.w.env.Run.ID, RunURL: p.w.runURL(), CorrelationID: github.CorrelationID(p.v, p.index.String())}
 			if p.v.IsPrerelease() {
 				payload.ReleaseKind = github.ReleaseCandidate
+			}
+			if p.recordedDispatch() {
+				out, err := p.w.gh.EnsureRecordedDispatch(ctx, p.w.repo, p.v.GitTag(), p.w.down, p.w.downRepo, p.w.s.EventType, payload)
+				if err != nil {
+					return "", err
+				}
+				return fmt.Sprintf("dispatched %s to %s (recorded in %s%s)", out.Record.EventType, out.Record.Repo, github.DispatchPrefix, p.v.GitTag()), nil
 			}
 			out, err := p.w.gh.EnsureDispatch(ctx, p.w.repo, p.rel, p.w.down, p.w.downRepo, p.w.s.EventType, payload)
 			if err != nil {
@@ -142,3 +159,7 @@ func (p *publishRun) notes() string {
 	fmt.Fprintf(&b, "\nVerify with cosign v3:\n\n```sh\ncosign verify %s %s\ncosign verify-attestation --type slsaprovenance1 %s %s\n```\n", who, img, who, img)
 	return b.String()
 }
+
+// recordedDispatch: a build without a draft release (a candidate without --candidate-release)
+// records its dispatch in a ref instead of the release.
+func (p *publishRun) recordedDispatch() bool { return p.candidate() && !p.in.CandidateRelease }

@@ -92,7 +92,7 @@ func (w *world) trusted(ctx context.Context, d v1.Hash, label string) (bool, str
 		return false, "", nil
 	}
 	if err == nil {
-		rel, err := w.gh.FindRelease(ctx, w.repo, v.GitTag())
+		rel, err := w.gh.FindRelease(ctx, w.repo, v.WithTagPrefix(w.s.GitTagPrefix()).GitTag())
 		if err != nil {
 			return false, "", err
 		}

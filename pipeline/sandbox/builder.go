@@ -133,9 +133,12 @@ func (b *Builder) image(p version.Platform, spec release.BuildSpec) (v1.Image, e
 	if err != nil {
 		return nil, err
 	}
-	files := map[string]string{spec.ChangelogPath: string(spec.Changelog)}
-	for _, c := range spec.Copies {
-		files[c] = string(spec.Changelog)
+	files := map[string]string{}
+	if spec.Changelog != nil { // a candidate's build leaves the CHANGELOG as it is
+		files[spec.ChangelogPath] = string(spec.Changelog)
+		for _, c := range spec.Copies {
+			files[c] = string(spec.Changelog)
+		}
 	}
 	for path, body := range b.Stale {
 		files[path] = body

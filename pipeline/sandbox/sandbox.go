@@ -216,7 +216,11 @@ func (s *Sandbox) ReviewRelease(ver string) int {
 // PassSmokeTest plays the downstream repository's smoke test passing for version vX.Y.Z of the
 // build with the given index digest: it creates the pre-release that promote's gate looks for.
 func (s *Sandbox) PassSmokeTest(ver, digest string) {
-	tag := "v" + strings.TrimPrefix(ver, "v")
+	s.PassSmokeTestOf("v"+strings.TrimPrefix(ver, "v"), digest)
+}
+
+// PassSmokeTestOf is PassSmokeTest for a build whose git tag is tag (bare tags: 1.2.3-rc4).
+func (s *Sandbox) PassSmokeTestOf(tag, digest string) {
 	s.GitHub.CreateRelease(DownstreamRepo, githubserver.ReleaseSeed{Tag: tag, Name: "smoke " + tag, Prerelease: true,
 		Body: "Smoke test passed for ghcr image " + digest + "\n"})
 }

@@ -21,6 +21,8 @@ const MaxTagLength = 128
 // The zero value is not a valid version; obtain one with Parse.
 type Version struct {
 	sv *semver.Version
+	// prefix is the git tag prefix ("v" unless WithTagPrefix said otherwise).
+	prefix string
 }
 
 // MaxLength is the longest version Parse reads: its per-arch tag must fit into MaxTagLength.
@@ -94,7 +96,7 @@ func parse(s string) (Version, error) {
 	if err != nil {
 		return Version{}, fmt.Errorf("version %q is not semver X.Y.Z[-pre]: %v", in, err)
 	}
-	v := Version{sv: sv}
+	v := Version{sv: sv, prefix: DefaultTagPrefix}
 	// The longest tag we derive must fit into an OCI tag.
 	if n := len(v.String()) + 1 + len(longestArchSuffix()); n > MaxTagLength {
 		return Version{}, fmt.Errorf("version %q is too long: its per-arch tag would be %d characters, registries accept %d", in, n, MaxTagLength)
@@ -176,8 +178,22 @@ func (v Version) Prerelease() string { return v.sv.Prerelease() }
 // IsPrerelease reports whether v has a pre-release part (1.2.3-rc.1).
 func (v Version) IsPrerelease() bool { return v.sv.Prerelease() != "" }
 
-// GitTag is the git tag and GitHub release tag: v1.2.3.
-func (v Version) GitTag() string { return "v" + v.String() }
+// GitTag is the git tag and GitHub release tag: the tag prefix, then the version (v1.2.3, or
+// 1.2.3 for a project with bare tags).
+func (v Version) GitTag() string { return v.prefix + v.String() }
+
+// DefaultTagPrefix is the git tag prefix unless a project sets its own (--tag-prefix).
+const DefaultTagPrefix = "v"
+
+// WithTagPrefix is v with git tags spelt prefix+X.Y.Z ("v", or "" for bare tags). The prefix is
+// checked by the settings (config) before it gets here.
+func (v Version) WithTagPrefix(prefix string) Version {
+	v.prefix = prefix
+	return v
+}
+
+// TagPrefix is the git tag prefix of v.
+func (v Version) TagPrefix() string { return v.prefix }
 
 // ImageTag is the multi-arch index tag: 1.2.3.
 func (v Version) ImageTag() string { return v.String() }
@@ -185,8 +201,15 @@ func (v Version) ImageTag() string { return v.String() }
 // ArchTag is the per-platform tag: 1.2.3-amd64, 1.2.3-arm-v7.
 func (v Version) ArchTag(p Platform) string { return v.String() + "-" + p.Suffix() }
 
-// Branch is the release branch: release/1.2.3.
-func (v Version) Branch() string { return "release/" + v.String() }
+// Branch is the release branch: release/1.2.3. A release candidate is published from the branch
+// of its final version: 1.2.3-rc.4 from release/1.2.3 (another pre-release, 1.2.3-beta.1, is a
+// release of its own, on release/1.2.3-beta.1).
+func (v Version) Branch() string {
+	if v.IsCandidate() {
+		return "release/" + v.Final().String()
+	}
+	return "release/" + v.String()
+}
 
 // LineTags are the floating tags of v's line, "X.Y" then "X". Pre-releases have none.
 func (v Version) LineTags() []string {
