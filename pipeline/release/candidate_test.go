@@ -199,3 +199,44 @@ func TestCandidateSettingsAndArguments(t *testing.T) {
 		t.Fatalf("prepare of a candidate: %v", err)
 	}
 }
+
+// TestRedispatchAfterAFlake: a failed smoke test refuses promote and names the re-dispatch; each
+// dispatch run sends the same build again as the next attempt (correlation id -r2, -r3), for a
+// final and for a candidate without a release; the downstream's success on the last attempt
+// passes promote.
+func TestRedispatchAfterAFlake(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, sandbox.Options{})
+	w.prepare("1.0.0")
+	rc := w.mustCandidate("1.0.0", "1.0.0-rc.1")
+	rep := w.publish("1.0.0")
+	fin, corr := rep.Get("finalize commit"), rep.Get("correlation id")
+	run := "https://github.example/acme/smoke/actions/runs/9"
+	w.setSmokeStatus(fin, "failure", run, "smoke "+corr)
+	prep, err := w.promote("1.0.0")
+	refused(t, err, prep, "smoke test", "dispatch --version 1.0.0")
+
+	for i, want := range []string{corr + "-r2", corr + "-r3"} {
+		drep, err := release.Dispatch(w.ctx, w.env, "1.0.0")
+		if err != nil || drep.Get("correlation id") != want {
+			t.Fatalf("re-dispatch %d: %v, id %q want %q\n%s", i+2, err, drep.Get("correlation id"), want, render(drep))
+		}
+	}
+	ds := w.sb.GitHub.Dispatches(sandbox.DownstreamRepo)
+	if last := ds[len(ds)-1]; last.ClientPayload["correlation_id"] != corr+"-r3" || last.ClientPayload["digest"] != digestOf(rep, "index") || last.ClientPayload["release_kind"] != "final" {
+		t.Fatalf("last dispatch: %+v", last.ClientPayload)
+	}
+	w.setSmokeStatus(fin, "success", run, "smoke "+corr+"-r3")
+	w.mustPromote("1.0.0")
+
+	crep, err := release.Dispatch(w.ctx, w.env, "1.0.0-rc.1")
+	if err != nil || crep.Get("correlation id") != "shipgate-1.0.0-rc.1-"+strings.TrimPrefix(crep.Get("correlation id"), "shipgate-1.0.0-rc.1-") || !strings.HasSuffix(crep.Get("correlation id"), "-r2") {
+		t.Fatalf("re-dispatch of the candidate: %v\n%s", err, render(crep))
+	}
+	if digestOf(crep, "index") != digestOf(rc, "index") {
+		t.Fatalf("re-dispatched another build: %s", crep.Get("index"))
+	}
+	if rep, err := release.Dispatch(w.ctx, w.env, "1.1.0"); err == nil {
+		t.Fatalf("dispatch of an unpublished version:\n%s", render(rep))
+	}
+}

@@ -112,11 +112,7 @@ func (p *publishRun) smokeTest() step.Step {
 			return step.Observation{Plan: fmt.Sprintf("dispatch %s to %s (correlation id %s)", p.w.s.EventType, p.w.downRepo, corr)}, nil
 		},
 		Act: func(ctx context.Context) (string, error) {
-			payload := github.DispatchPayload{Version: p.v.String(), Tag: p.v.GitTag(), ReleaseKind: github.ReleaseFinal, Image: p.w.image, Digest: p.index.String(),
-				Repository: p.w.repo.String(), Commit: p.commit, RunID: p.w.env.Run.ID, RunURL: p.w.runURL(), CorrelationID: github.CorrelationID(p.v, p.index.String())}
-			if p.v.IsPrerelease() {
-				payload.ReleaseKind = github.ReleaseCandidate
-			}
+			payload := p.w.payload(p.v, p.index, p.commit)
 			if p.recordedDispatch() {
 				out, err := p.w.gh.EnsureRecordedDispatch(ctx, p.w.repo, p.v.GitTag(), p.w.down, p.w.downRepo, p.w.s.EventType, payload)
 				if err != nil {

@@ -18,24 +18,27 @@ func TestSmokeStatusChannel(t *testing.T) {
 	w.prepare("1.0.0")
 	rep := w.publish("1.0.0")
 	fin, corr := rep.Get("finalize commit"), rep.Get("correlation id")
-	gh, err := github.New(github.Options{BaseURL: w.sb.GitHub.APIURL(), Token: sandbox.Token})
-	if err != nil {
-		t.Fatal(err)
-	}
-	app := github.Repo{Owner: "acme", Name: "app"}
 	run := "https://github.example/acme/smoke/actions/runs/7"
-	if err := gh.SetStatus(w.ctx, app, fin, github.CommitStatus{State: "failure", Context: github.DefaultSmokeContext, TargetURL: run, Description: "smoke " + corr}); err != nil {
-		t.Fatal(err)
-	}
-	rep, err = w.promote("1.0.0")
+	w.setSmokeStatus(fin, "failure", run, "smoke "+corr)
+	rep, err := w.promote("1.0.0")
 	refused(t, err, rep, "smoke test", "smoke test FAILED")
 	if !strings.Contains(err.Error(), run) || w.tag("latest") != "" {
 		t.Fatalf("a failed smoke test: %v, latest %q", err, w.tag("latest"))
 	}
-	if err := gh.SetStatus(w.ctx, app, fin, github.CommitStatus{State: "success", Context: github.DefaultSmokeContext, TargetURL: run, Description: "smoke " + corr}); err != nil {
-		t.Fatal(err)
-	}
+	w.setSmokeStatus(fin, "success", run, "smoke "+corr)
 	w.mustPromote("1.0.0")
+}
+
+// setSmokeStatus plays the downstream reporting on commit through the status channel.
+func (w *world) setSmokeStatus(commit, state, url, desc string) {
+	w.t.Helper()
+	gh, err := github.New(github.Options{BaseURL: w.sb.GitHub.APIURL(), Token: sandbox.Token})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if err := gh.SetStatus(w.ctx, github.Repo{Owner: "acme", Name: "app"}, commit, github.CommitStatus{State: state, Context: github.DefaultSmokeContext, TargetURL: url, Description: desc}); err != nil {
+		w.t.Fatal(err)
+	}
 }
 
 // TestDraftNotesEndWithTheDigestAndVerifyCommands: the release notes say which digest this
