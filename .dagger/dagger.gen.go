@@ -99,6 +99,10 @@ func (r Shipgate) MarshalJSON() ([]byte, error) {
 		NoFail                    bool
 		SkipReviewGate            bool
 		ChangelogCopies           []string
+		TagPrefix                 string
+		CandidateForm             string
+		PrepareFrom               string
+		SyncBranch                string
 	}
 	concrete.Source = r.Source
 	concrete.Image = r.Image
@@ -138,6 +142,10 @@ func (r Shipgate) MarshalJSON() ([]byte, error) {
 	concrete.NoFail = r.NoFail
 	concrete.SkipReviewGate = r.SkipReviewGate
 	concrete.ChangelogCopies = r.ChangelogCopies
+	concrete.TagPrefix = r.TagPrefix
+	concrete.CandidateForm = r.CandidateForm
+	concrete.PrepareFrom = r.PrepareFrom
+	concrete.SyncBranch = r.SyncBranch
 	return json.Marshal(&concrete)
 }
 
@@ -181,6 +189,10 @@ func (r *Shipgate) UnmarshalJSON(bs []byte) error {
 		NoFail                    bool
 		SkipReviewGate            bool
 		ChangelogCopies           []string
+		TagPrefix                 string
+		CandidateForm             string
+		PrepareFrom               string
+		SyncBranch                string
 	}
 	err := json.Unmarshal(bs, &concrete)
 	if err != nil {
@@ -224,6 +236,10 @@ func (r *Shipgate) UnmarshalJSON(bs []byte) error {
 	r.NoFail = concrete.NoFail
 	r.SkipReviewGate = concrete.SkipReviewGate
 	r.ChangelogCopies = concrete.ChangelogCopies
+	r.TagPrefix = concrete.TagPrefix
+	r.CandidateForm = concrete.CandidateForm
+	r.PrepareFrom = concrete.PrepareFrom
+	r.SyncBranch = concrete.SyncBranch
 	return nil
 }
 
@@ -374,6 +390,34 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
 			return (*Shipgate).Demo(&parent, ctx)
+		case "Dispatch":
+			var parent Shipgate
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var version string
+			if inputArgs["version"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["version"]), &version)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg version", err))
+				}
+			}
+			var dryRun bool
+			if inputArgs["dryRun"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["dryRun"]), &dryRun)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg dryRun", err))
+				}
+			}
+			var runId string
+			if inputArgs["runID"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["runID"]), &runId)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg runID", err))
+				}
+			}
+			return (*Shipgate).Dispatch(&parent, ctx, version, dryRun, runId)
 		case "Finalize":
 			var parent Shipgate
 			err = json.Unmarshal(parentJSON, &parent)
@@ -562,6 +606,27 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg commit", err))
 				}
 			}
+			var candidate bool
+			if inputArgs["candidate"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["candidate"]), &candidate)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg candidate", err))
+				}
+			}
+			var candidateRelease bool
+			if inputArgs["candidateRelease"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["candidateRelease"]), &candidateRelease)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg candidateRelease", err))
+				}
+			}
+			var requireCandidate bool
+			if inputArgs["requireCandidate"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["requireCandidate"]), &requireCandidate)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg requireCandidate", err))
+				}
+			}
 			var dryRun bool
 			if inputArgs["dryRun"] != nil {
 				err = json.Unmarshal([]byte(inputArgs["dryRun"]), &dryRun)
@@ -625,7 +690,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg workflowRef", err))
 				}
 			}
-			return (*Shipgate).Publish(&parent, ctx, version, commit, dryRun, rebuild, prebuilt, platformDigest, syftImage, test, runId, runAttempt, workflowRef)
+			return (*Shipgate).Publish(&parent, ctx, version, commit, candidate, candidateRelease, requireCandidate, dryRun, rebuild, prebuilt, platformDigest, syftImage, test, runId, runAttempt, workflowRef)
 		case "PublishPlatform":
 			var parent Shipgate
 			err = json.Unmarshal(parentJSON, &parent)
@@ -996,7 +1061,35 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg changelogCopy", err))
 				}
 			}
-			return New(source, image, repo, githubApi, baseBranch, registryUsername, registryPassword, githubToken, downstreamToken, sign, signingKey, signingPassword, oidcRequestUrl, oidcRequestToken, fulcioUrl, rekorUrl, noTlogUpload, verifyKey, trustedRoot, certificateIdentity, certificateIdentityRegexp, certificateOidcIssuer, workflow, downstream, downstreamGate, downstreamTagOnly, eventType, platforms, dockerfile, buildArg, changelog, floatingTags, noSbom, format, plainHttp, noFail, skipReviewGate, changelogCopy)
+			var tagPrefix string
+			if inputArgs["tagPrefix"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["tagPrefix"]), &tagPrefix)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg tagPrefix", err))
+				}
+			}
+			var candidateForm string
+			if inputArgs["candidateForm"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["candidateForm"]), &candidateForm)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg candidateForm", err))
+				}
+			}
+			var prepareFrom string
+			if inputArgs["prepareFrom"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["prepareFrom"]), &prepareFrom)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg prepareFrom", err))
+				}
+			}
+			var syncBranch string
+			if inputArgs["syncBranch"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["syncBranch"]), &syncBranch)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg syncBranch", err))
+				}
+			}
+			return New(source, image, repo, githubApi, baseBranch, registryUsername, registryPassword, githubToken, downstreamToken, sign, signingKey, signingPassword, oidcRequestUrl, oidcRequestToken, fulcioUrl, rekorUrl, noTlogUpload, verifyKey, trustedRoot, certificateIdentity, certificateIdentityRegexp, certificateOidcIssuer, workflow, downstream, downstreamGate, downstreamTagOnly, eventType, platforms, dockerfile, buildArg, changelog, floatingTags, noSbom, format, plainHttp, noFail, skipReviewGate, changelogCopy, tagPrefix, candidateForm, prepareFrom, syncBranch)
 		default:
 			return nil, fmt.Errorf("unknown function %s", fnName)
 		}

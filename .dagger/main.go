@@ -20,6 +20,7 @@ import (
 	"github.com/shipgate/shipgate/pipeline/config"
 	"github.com/shipgate/shipgate/pipeline/release"
 	"github.com/shipgate/shipgate/pipeline/sandbox"
+	"github.com/shipgate/shipgate/pipeline/version"
 )
 
 // Shipgate holds the settings every function shares.
@@ -146,6 +147,18 @@ type Shipgate struct {
 	// ChangelogCopies are further paths of the finalized CHANGELOG (--changelog-copy).
 	// +private
 	ChangelogCopies []string
+	// TagPrefix is what git tags put before X.Y.Z (--tag-prefix).
+	// +private
+	TagPrefix string
+	// CandidateForm is the spelling of release candidates (--candidate-form).
+	// +private
+	CandidateForm string
+	// PrepareFrom is the development branch releases are cut from (--prepare-from).
+	// +private
+	PrepareFrom string
+	// SyncBranch is the branch the base branch is merged back into after promote (--sync-branch).
+	// +private
+	SyncBranch string
 }
 
 // New configures shipgate for one repository and image.
@@ -289,6 +302,26 @@ func New(
 	// image refuses a copy that differs.
 	// +optional
 	changelogCopy []string,
+	// What git tags put before X.Y.Z: v (v1.2.3), or "" for bare 1.2.3 tags.
+	// +optional
+	// +default="v"
+	tagPrefix string,
+	// How the candidates publish --candidate numbers are spelt: rc.N (1.2.3-rc.4) or rcN (1.2.3-rc4).
+	//
+	// Both spellings are read everywhere (status, promote, rollback, cleanup); this decides what
+	// shipgate writes.
+	// +optional
+	// +default="rc.N"
+	candidateForm string,
+	// Development branch that prepare cuts release/X.Y.Z from; empty: the base branch.
+	//
+	// The release PR still goes to the base branch.
+	// +optional
+	prepareFrom string,
+	// Branch to bring the base branch back into after promote merged the release PR (a PR with
+	// auto-merge when it merges cleanly); empty: none.
+	// +optional
+	syncBranch string,
 ) (*Shipgate, error) {
 	m := &Shipgate{
 		Source: source, Image: image, Repo: repo, GithubAPI: githubAPI, BaseBranch: baseBranch,
@@ -303,6 +336,7 @@ func New(
 		Downstream: downstream, DownstreamGate: downstreamGate, DownstreamTagOnly: downstreamTagOnly, EventType: eventType,
 		Platforms: platforms, Dockerfile: dockerfile, BuildArgs: buildArg, Changelog: changelog,
 		FloatingTags: floatingTags, NoSbom: noSbom, Format: format, PlainHTTP: plainHTTP, NoFail: noFail, SkipReviewGate: skipReviewGate, ChangelogCopies: changelogCopy,
+		TagPrefix: tagPrefix, CandidateForm: candidateForm, PrepareFrom: prepareFrom, SyncBranch: syncBranch,
 	}
 	if err := m.settings().ValidateGiven(); err != nil {
 		return nil, err
@@ -324,6 +358,7 @@ func (m *Shipgate) settings() config.Settings {
 		Platforms: m.Platforms, Dockerfile: m.Dockerfile, BuildArgs: m.BuildArgs, Changelog: m.Changelog,
 		NoSBOM: m.NoSbom, FloatingTags: m.FloatingTags, SkipReviewGate: m.SkipReviewGate, ChangelogCopies: m.ChangelogCopies,
 		Format: config.Format(m.Format), PlainHTTP: m.PlainHTTP,
+		TagPrefix: &m.TagPrefix, CandidateForm: version.CandidateForm(m.CandidateForm), DevBranch: m.PrepareFrom, SyncBranch: m.SyncBranch,
 	}
 	s.Defaults()
 	return s
@@ -363,6 +398,19 @@ func (m *Shipgate) Publish(
 	// Commit the source tree is (in GitHub Actions: ${{ github.sha }}); default: the tree's HEAD.
 	// +optional
 	commit string,
+	// Publish the next release candidate of X.Y.Z from release/X.Y.Z as it is.
+	//
+	// shipgate picks N (one more than the highest candidate tag; a re-run of the same commit
+	// finishes its candidate), leaves the CHANGELOG alone and dispatches the smoke test marked as a
+	// candidate.
+	// +optional
+	candidate bool,
+	// Give the candidate a draft GitHub pre-release, which promote can publish.
+	// +optional
+	candidateRelease bool,
+	// Refuse the final X.Y.Z unless a candidate of the same commit passed its smoke test.
+	// +optional
+	requireCandidate bool,
 	// Observe only: print the plan, change nothing.
 	// +optional
 	dryRun bool,
@@ -410,7 +458,8 @@ func (m *Shipgate) Publish(
 		return "", err
 	}
 	b := m.builder(syftImage)
-	return m.result(release.Publish(ctx, env, release.PublishInput{Version: version, Commit: commit, Dir: dir, Builder: b, Digests: digests, Prebuilt: prebuilt, Rebuild: rebuild, Tests: test}))
+	return m.result(release.Publish(ctx, env, release.PublishInput{Version: version, Commit: commit, Dir: dir, Builder: b, Digests: digests, Prebuilt: prebuilt, Rebuild: rebuild, Tests: test,
+		Candidate: candidate, CandidateRelease: candidateRelease, RequireCandidate: requireCandidate}))
 }
 
 // Finalize commits the finalized CHANGELOG for native per-arch runners and prints the commit.
@@ -587,6 +636,29 @@ func (m *Shipgate) Cleanup(
 		return "", err
 	}
 	return m.result(release.Cleanup(ctx, env, version))
+}
+
+// Dispatch sends the downstream smoke test of a published build again, after a flake.
+//
+// It builds and signs nothing: it reads the git tag and the image index of the version and
+// dispatches that build again with the next attempt number (the correlation id gains -rN).
+// +cache="never"
+func (m *Shipgate) Dispatch(
+	ctx context.Context,
+	// The published version (X.Y.Z or a candidate X.Y.Z-rc.N) whose smoke test to send again.
+	version string,
+	// Observe only: print the plan, change nothing.
+	// +optional
+	dryRun bool,
+	// GitHub Actions run id (GITHUB_RUN_ID), recorded in the dispatch.
+	// +optional
+	runID string,
+) (string, error) {
+	env, err := m.env(ctx, dryRun, run{id: runID})
+	if err != nil {
+		return "", err
+	}
+	return m.result(release.Dispatch(ctx, env, version))
 }
 
 // Demo runs a whole release against local services inside the function; it needs no settings.

@@ -56,6 +56,8 @@ var flagDefaults = map[string]string{
 	"--merge-method":            string(DefaultMergeMethod),
 	"--format":                  string(DefaultFormat),
 	"--syft-image":              DefaultSyftImage,
+	"--tag-prefix":              version.DefaultTagPrefix,
+	"--candidate-form":          string(version.CandidateDotted),
 }
 
 // FlagDefault is the default of a flag ("--sign"), and whether it has one here. The module's
