@@ -12,6 +12,7 @@ import (
 
 	"github.com/shipgate/shipgate/pipeline/changelog"
 	"github.com/shipgate/shipgate/pipeline/fault"
+	"github.com/shipgate/shipgate/pipeline/testkit"
 	"github.com/shipgate/shipgate/pipeline/version"
 	"github.com/shipgate/shipgate/pipeline/workflowcheck"
 )
@@ -298,17 +299,8 @@ func dump(t *testing.T, n *yaml.Node) string {
 	return string(b)
 }
 
-func get(m *yaml.Node, key string) *yaml.Node {
-	if m == nil || m.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i+1]
-		}
-	}
-	return nil
-}
+// get reads key of a YAML mapping, as workflowcheck's checks do.
+var get = workflowcheck.Get
 
 // TestRenderedWorkflowsPassActionlint runs actionlint (SHIPGATE_ACTIONLINT, set by `bash .ci/setup
 // --env`) over the rendered workflows. Without it the test skips, unless
@@ -316,10 +308,7 @@ func get(m *yaml.Node, key string) *yaml.Node {
 func TestRenderedWorkflowsPassActionlint(t *testing.T) {
 	bin := os.Getenv("SHIPGATE_ACTIONLINT")
 	if bin == "" {
-		if os.Getenv("SHIPGATE_REQUIRE_ACTIONLINT") == "1" {
-			t.Fatal("SHIPGATE_ACTIONLINT is not set and SHIPGATE_REQUIRE_ACTIONLINT=1: eval \"$(bash .ci/setup --env)\"")
-		}
-		t.Skip("SHIPGATE_ACTIONLINT not set (eval \"$(bash .ci/setup --env)\"; SHIPGATE_REQUIRE_ACTIONLINT=1 makes this a failure)")
+		testkit.Missing(t, "SHIPGATE_REQUIRE_ACTIONLINT", "SHIPGATE_ACTIONLINT is not set: eval \"$(bash .ci/setup --env)\"")
 	}
 	for _, sign := range []string{"keyless", "key"} {
 		o := sample()

@@ -10,20 +10,6 @@ import (
 	"github.com/shipgate/shipgate/pipeline/testkit"
 )
 
-// justBin finds `just`; without it the tests skip, unless SHIPGATE_REQUIRE_JUST=1 (CI sets it),
-// which makes a missing `just` a failure.
-func justBin(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("just")
-	if err != nil {
-		if os.Getenv("SHIPGATE_REQUIRE_JUST") == "1" {
-			t.Fatal("just not found and SHIPGATE_REQUIRE_JUST=1: run bash .ci/setup")
-		}
-		t.Skip("just not found (bash .ci/setup installs it; SHIPGATE_REQUIRE_JUST=1 makes this a failure)")
-	}
-	return p
-}
-
 // project is an adopter's checkout outside this repository holding the rendered files, with a
 // fake dagger that records its working directory and argv (NUL-separated) instead of
 // running anything.
@@ -33,7 +19,7 @@ type project struct {
 
 func newProject(t *testing.T, o Options) project {
 	t.Helper()
-	p := project{dir: t.TempDir(), bin: t.TempDir(), just: justBin(t)}
+	p := project{dir: t.TempDir(), bin: t.TempDir(), just: testkit.Just(t)}
 	if wd, _ := os.Getwd(); strings.HasPrefix(p.dir, filepath.Dir(filepath.Dir(wd))) {
 		t.Fatalf("the scratch checkout %s is inside this repository", p.dir)
 	}
@@ -143,15 +129,7 @@ func TestJustfileNeverRunsAVersion(t *testing.T) {
 	t.Parallel()
 	p := newProject(t, sample())
 	pwned := filepath.Join(p.dir, "pwned")
-	payloads := []string{
-		"1.0.0; touch " + pwned + " #",
-		"1.0.0 && touch " + pwned,
-		"1.0.0$(touch " + pwned + ")",
-		"1.0.0`touch " + pwned + "`",
-		"1.0.0'; touch " + pwned + "; echo '",
-		`1.0.0"; touch ` + pwned + `; echo "`,
-		"1.0.0\ntouch " + pwned,
-	}
+	payloads := testkit.InjectionPayloads(pwned)
 	// Every payload through publish, one through each other recipe (`just` takes about a second
 	// to start here; the static check in TestRenderedFilesPassWorkflowcheck covers the bodies).
 	for _, recipe := range []string{"publish", "promote", "status", "rollback", "prepare"} {

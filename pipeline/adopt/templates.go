@@ -5,72 +5,58 @@ package adopt
 // one has been validated to hold no quote, space, newline or `$`, so none can change the YAML or
 // the shell around it.
 
-const publishTemplate = `# Phase 1 — publish @@REPO@@ with shipgate @@MODULE_VERSION@@ (written by ` + "`dagger call init`" + `; shipgate's
+// trigger is what every caller starts with after its name: a manual dispatch with the version to
+// release (its description versionHelp) and, with dryRun, a dry_run switch; then the empty
+// workflow permissions, up to the one job.
+func trigger(versionHelp string, dryRun bool) string {
+	s := "on:\n  workflow_dispatch:\n    inputs:\n      version: { description: \"" + versionHelp + "\", required: true, type: string }\n"
+	if dryRun {
+		s += "      dry_run: { type: boolean, default: false }\n"
+	}
+	return s + "permissions: {}\njobs:\n"
+}
+
+// publishPromoteWith is what the publish and promote callers hand their reusable workflow: the
+// two take the same inputs.
+const publishPromoteWith = `    with:
+      version: ${{ inputs.version }}
+      dry_run: ${{ inputs.dry_run }}
+      module: @@MODULE@@
+      image: @@IMAGE@@
+      sign: @@SIGN@@
+      downstream: ${{ vars.SHIPGATE_DOWNSTREAM }}
+      app-client-id: ${{ vars.SHIPGATE_APP_CLIENT_ID }}
+    secrets: inherit
+`
+
+var publishTemplate = `# Phase 1 — publish @@REPO@@ with shipgate @@MODULE_VERSION@@ (written by ` + "`dagger call init`" + `; shipgate's
 # README "Adopting shipgate in a project"). Dispatch it on the release branch:
 #   gh workflow run release.yml --ref release/X.Y.Z -f version=X.Y.Z
 # Its secrets live in the environment release-publish (deployment branches: release/* only).
 name: release
-on:
-  workflow_dispatch:
-    inputs:
-      version: { description: "X.Y.Z (run on branch release/X.Y.Z)", required: true, type: string }
-      dry_run: { type: boolean, default: false }
-permissions: {}
-jobs:
-  publish:
+` + trigger("X.Y.Z (run on branch release/X.Y.Z)", true) + `  publish:
     if: github.ref == format('refs/heads/release/{0}', inputs.version)
     permissions: { contents: read, packages: write, id-token: write }
     uses: @@PUBLISH_USES@@ # @@MODULE_VERSION@@
-    with:
-      version: ${{ inputs.version }}
-      dry_run: ${{ inputs.dry_run }}
-      module: @@MODULE@@
-      image: @@IMAGE@@
-      sign: @@SIGN@@
-      downstream: ${{ vars.SHIPGATE_DOWNSTREAM }}
-      app-client-id: ${{ vars.SHIPGATE_APP_CLIENT_ID }}
-    secrets: inherit
-`
+` + publishPromoteWith
 
-const promoteTemplate = `# Phase 2 — promote @@REPO@@ with shipgate @@MODULE_VERSION@@ (written by ` + "`dagger call init`" + `; shipgate's
+var promoteTemplate = `# Phase 2 — promote @@REPO@@ with shipgate @@MODULE_VERSION@@ (written by ` + "`dagger call init`" + `; shipgate's
 # README "Adopting shipgate in a project"). Dispatch it on the default branch after inspecting:
 #   gh workflow run promote-release.yml -f version=X.Y.Z
 # Its secrets live in the environment release (default branch only, with required reviewers).
 name: promote-release
-on:
-  workflow_dispatch:
-    inputs:
-      version: { description: "X.Y.Z", required: true, type: string }
-      dry_run: { type: boolean, default: false }
-permissions: {}
-jobs:
-  promote:
+` + trigger("X.Y.Z", true) + `  promote:
     if: github.ref == format('refs/heads/{0}', github.event.repository.default_branch)
     permissions: { contents: read, packages: write }
     uses: @@PROMOTE_USES@@ # @@MODULE_VERSION@@
-    with:
-      version: ${{ inputs.version }}
-      dry_run: ${{ inputs.dry_run }}
-      module: @@MODULE@@
-      image: @@IMAGE@@
-      sign: @@SIGN@@
-      downstream: ${{ vars.SHIPGATE_DOWNSTREAM }}
-      app-client-id: ${{ vars.SHIPGATE_APP_CLIENT_ID }}
-    secrets: inherit
-`
+` + publishPromoteWith
 
-const prepareTemplate = `# Open release/X.Y.Z of @@REPO@@ with shipgate @@MODULE_VERSION@@ (written by ` + "`dagger call init`" + `; shipgate's
+var prepareTemplate = `# Open release/X.Y.Z of @@REPO@@ with shipgate @@MODULE_VERSION@@ (written by ` + "`dagger call init`" + `; shipgate's
 # README "Adopting shipgate in a project"): the branch, its CHANGELOG section, a draft release PR.
 #   gh workflow run prepare-release.yml -f version=X.Y.Z
 # Its secrets live in the environment release-prepare (default branch only).
 name: prepare-release
-on:
-  workflow_dispatch:
-    inputs:
-      version: { description: "X.Y.Z", required: true, type: string }
-permissions: {}
-jobs:
-  prepare:
+` + trigger("X.Y.Z", false) + `  prepare:
     if: github.ref == format('refs/heads/{0}', github.event.repository.default_branch)
     permissions: { contents: read }
     uses: @@PREPARE_USES@@ # @@MODULE_VERSION@@

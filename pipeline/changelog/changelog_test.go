@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shipgate/shipgate/pipeline/fault"
 	"github.com/shipgate/shipgate/pipeline/version"
 )
 
@@ -58,37 +59,48 @@ All notable changes to this project are documented here.
 
 func v(s string) version.Version { return version.MustParse(s) }
 
-func TestExtractExactOnFiveVersions(t *testing.T) {
-	want := map[string]string{
-		"1.4.0": "### Added\n- Multi-arch images (amd64, arm64).\n- Ünïcödé names in labels — and emoji 🚀.\n\n### Fixed\n- Crash on empty config (see `TBD` in code is fine).",
-		"1.3.1": "### Fixed\n- Hotfix for the parser.",
-		"1.3.0": "- Big feature.",
-		"1.2.0": "- Older feature.",
-		"1.0.0": "- First release.",
+// finalized is Finalize of ver in the CHANGELOG in, on day1; an error fails the test.
+func finalized(t *testing.T, in, ver string) Result {
+	t.Helper()
+	r, err := Finalize([]byte(in), v(ver), Options{Now: day1})
+	if err != nil {
+		t.Fatalf("Finalize %s: %v", ver, err)
 	}
-	for ver, w := range want {
-		got, err := Extract([]byte(five), v(ver))
-		if err != nil {
-			t.Fatalf("%s: %v", ver, err)
+	return r
+}
+
+func TestExtractExactOnFiveVersions(t *testing.T) {
+	// five's sections, newest first, as Versions lists them, with the notes Extract returns.
+	sections := []struct{ ver, notes string }{
+		{"1.4.0", "### Added\n- Multi-arch images (amd64, arm64).\n- Ünïcödé names in labels — and emoji 🚀.\n\n### Fixed\n- Crash on empty config (see `TBD` in code is fine)."},
+		{"1.3.1", "### Fixed\n- Hotfix for the parser."},
+		{"1.3.0", "- Big feature."},
+		{"1.2.0", "- Older feature."},
+		{"1.0.0", "- First release."},
+	}
+	vs, err := Versions([]byte(five))
+	if err != nil || len(vs) != len(sections) {
+		t.Fatalf("Versions = %v, %v", vs, err)
+	}
+	for i, sec := range sections {
+		if vs[i].String() != sec.ver {
+			t.Errorf("Versions[%d] = %s, want %s", i, vs[i], sec.ver)
 		}
-		if got != w {
-			t.Errorf("Extract %s =\n%q\nwant\n%q", ver, got, w)
+		got, err := Extract([]byte(five), v(sec.ver))
+		if err != nil {
+			t.Fatalf("%s: %v", sec.ver, err)
+		}
+		if got != sec.notes {
+			t.Errorf("Extract %s =\n%q\nwant\n%q", sec.ver, got, sec.notes)
 		}
 	}
 	if _, err := Extract([]byte(five), v("9.9.9")); err == nil || !strings.Contains(err.Error(), "no section [9.9.9]") {
 		t.Errorf("missing section: %v", err)
 	}
-	vs, _ := Versions([]byte(five))
-	if len(vs) != 5 || vs[0].String() != "1.4.0" {
-		t.Errorf("Versions = %v", vs)
-	}
 }
 
 func TestFinalizeTBDSection(t *testing.T) {
-	r, err := Finalize([]byte(five), v("1.4.0"), Options{Now: day1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := finalized(t, five, "1.4.0")
 	out := string(r.Content)
 	if !strings.Contains(out, "\n## [1.4.0] - 2026-11-25\n") || strings.Contains(out, "1.4.0] - TBD") {
 		t.Fatalf("heading not finalized:\n%s", out)
@@ -109,10 +121,7 @@ func TestFinalizeTBDSection(t *testing.T) {
 }
 
 func TestFinalizeIdempotentAcrossDates(t *testing.T) {
-	r1, err := Finalize([]byte(five), v("1.4.0"), Options{Now: day1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r1 := finalized(t, five, "1.4.0")
 	r2, err := Finalize(r1.Content, v("1.4.0"), Options{Now: day2})
 	if err != nil {
 		t.Fatalf("re-run after midnight failed: %v", err)
@@ -132,10 +141,7 @@ func TestFinalizeIdempotentAcrossDates(t *testing.T) {
 
 func TestFinalizeFromUnreleased(t *testing.T) {
 	in := "# Changelog\n\n## [Unreleased]\n\n- New thing.\n\n## [1.0.0] - 2026-01-01\n\n- First.\n\n[Unreleased]: https://ghe.example.com/acme/app/compare/v1.0.0...HEAD\n[1.0.0]: https://ghe.example.com/acme/app/releases/tag/v1.0.0\n"
-	r, err := Finalize([]byte(in), v("1.1.0"), Options{Now: day1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := finalized(t, in, "1.1.0")
 	want := "# Changelog\n\n## [Unreleased]\n\n## [1.1.0] - 2026-11-25\n\n- New thing.\n\n## [1.0.0] - 2026-01-01\n\n- First.\n\n[Unreleased]: https://ghe.example.com/acme/app/compare/v1.1.0...HEAD\n[1.1.0]: https://ghe.example.com/acme/app/compare/v1.0.0...v1.1.0\n[1.0.0]: https://ghe.example.com/acme/app/releases/tag/v1.0.0\n"
 	if string(r.Content) != want {
 		t.Fatalf("got\n%s\nwant\n%s", r.Content, want)
@@ -165,10 +171,7 @@ func TestFinalizeAddsLinksWithGivenRepo(t *testing.T) {
 
 func TestHotfixLeavesUnreleasedLink(t *testing.T) {
 	in := "## [Unreleased]\n\n## [1.3.0] - 2026-09-15\n\n- New.\n\n## [1.2.1] - TBD\n\n- Fix.\n\n## [1.2.0] - 2026-08-01\n\n- Old.\n\n[Unreleased]: https://github.com/acme/app/compare/v1.3.0...HEAD\n[1.3.0]: https://github.com/acme/app/compare/v1.2.0...v1.3.0\n[1.2.0]: https://github.com/acme/app/releases/tag/v1.2.0\n"
-	r, err := Finalize([]byte(in), v("1.2.1"), Options{Now: day1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := finalized(t, in, "1.2.1")
 	out := string(r.Content)
 	if !strings.Contains(out, "[Unreleased]: https://github.com/acme/app/compare/v1.3.0...HEAD\n[1.3.0]: https://github.com/acme/app/compare/v1.2.0...v1.3.0\n[1.2.1]: https://github.com/acme/app/compare/v1.2.0...v1.2.1\n[1.2.0]:") {
 		t.Fatalf("hotfix links wrong:\n%s", out)
@@ -177,10 +180,7 @@ func TestHotfixLeavesUnreleasedLink(t *testing.T) {
 
 func TestCRLFAndNoTrailingNewline(t *testing.T) {
 	in := "## [Unreleased]\r\n\r\n## [2.0.0] - TBD\r\n\r\n- Ready.\r\n\r\n[Unreleased]: https://github.com/acme/app/compare/v1.0.0...HEAD"
-	r, err := Finalize([]byte(in), v("2.0.0"), Options{Now: day1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := finalized(t, in, "2.0.0")
 	out := string(r.Content)
 	if strings.Count(out, "\n") != strings.Count(out, "\r\n") {
 		t.Fatalf("mixed line endings in CRLF output: %q", out)
@@ -197,21 +197,31 @@ func TestCRLFAndNoTrailingNewline(t *testing.T) {
 }
 
 func TestRefusals(t *testing.T) {
+	// Finalizing 1.1.0 fails with the reason, as bad input (the file cannot be read that way) or
+	// refused (the release is not ready).
 	cases := []struct {
 		name, in, want string
-		ver            string
+		class          fault.Class
 	}{
-		{"no section, no unreleased", "# Changelog\n\n## [1.0.0] - 2026-01-01\n\n- x\n", "no [1.1.0] section and no [Unreleased]", "1.1.0"},
-		{"duplicate", "## [1.1.0] - TBD\n\n- a\n\n## [1.1.0] - TBD\n\n- b\n", "two sections for [1.1.0], at lines 1 and 5", "1.1.0"},
-		{"duplicate unreleased", "## [Unreleased]\n\n## [unreleased]\n", "two sections for [unreleased]", "1.1.0"},
-		{"bad date", "## [1.1.0] - 2026-13-45\n\n- a\n", "neither TBD nor YYYY-MM-DD", "1.1.0"},
-		{"empty notes", "## [1.1.0] - TBD\n\n## [1.0.0] - 2026-01-01\n\n- x\n", "line 1: section [1.1.0] has no notes", "1.1.0"},
-		{"TBD in notes", "## [1.1.0] - TBD\n\n- Fixed TBD\n- ok\n- **TBD**: later\n", "CHANGELOG lines 3, 5: notes of [1.1.0] still say TBD", "1.1.0"},
+		{"nothing", "# nothing\n", "no [1.1.0] section and no [Unreleased]", fault.BadInput},
+		{"no section, no unreleased", "# Changelog\n\n## [1.0.0] - 2026-01-01\n\n- x\n", "no [1.1.0] section and no [Unreleased]", fault.BadInput},
+		{"duplicate", "## [1.1.0] - TBD\n\n- a\n\n## [1.1.0] - TBD\n\n- b\n", "two sections for [1.1.0], at lines 1 and 5", fault.BadInput},
+		{"duplicate, no blank lines", "## [1.1.0] - TBD\n- a\n## [1.1.0] - TBD\n- b\n", "two sections for [1.1.0], at lines 1 and 3", fault.BadInput},
+		{"duplicate unreleased", "## [Unreleased]\n\n## [unreleased]\n", "two sections for [unreleased]", fault.BadInput},
+		{"bad date", "## [1.1.0] - 2026-13-45\n\n- a\n", "neither TBD nor YYYY-MM-DD", fault.BadInput},
+		{"dotted date", "## [1.1.0] - 13.13.2026\n- a\n", "neither TBD nor YYYY-MM-DD", fault.BadInput},
+		{"empty notes", "## [1.1.0] - TBD\n\n## [1.0.0] - 2026-01-01\n\n- x\n", "line 1: section [1.1.0] has no notes", fault.Refused},
+		{"empty notes, no blank line", "## [1.1.0] - TBD\n\n## [1.0.0] - 2026-01-01\n- x\n", "line 1: section [1.1.0] has no notes", fault.Refused},
+		{"TBD in notes", "## [1.1.0] - TBD\n\n- Fixed TBD\n- ok\n- **TBD**: later\n", "CHANGELOG lines 3, 5: notes of [1.1.0] still say TBD", fault.Refused},
+		{"TBD right under the heading", "## [1.1.0] - TBD\n- TBD\n", "CHANGELOG line 2: notes of [1.1.0] still say TBD", fault.Refused},
 	}
 	for _, c := range cases {
-		_, err := Finalize([]byte(c.in), v(c.ver), Options{Now: day1})
+		_, err := Finalize([]byte(c.in), v("1.1.0"), Options{Now: day1})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: got %v, want %q", c.name, err, c.want)
+		}
+		if fault.Of(err) != c.class {
+			t.Errorf("%s: %v is %v, want %v", c.name, err, fault.Of(err), c.class)
 		}
 	}
 	var tbd *TBDError
@@ -272,10 +282,7 @@ func TestTBDRuleIgnoresCode(t *testing.T) {
 
 func TestHeadingsInsideFencesAreNotSections(t *testing.T) {
 	in := "## [1.1.0] - TBD\n\n```md\n## [1.0.0] - 2020-01-01\n```\n\n- real\n"
-	r, err := Finalize([]byte(in), v("1.1.0"), Options{Now: day1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := finalized(t, in, "1.1.0")
 	if r.Notes != "```md\n## [1.0.0] - 2020-01-01\n```\n\n- real" {
 		t.Fatalf("notes %q", r.Notes)
 	}

@@ -14,10 +14,9 @@ type styleCase struct {
 	name      string
 	file      string
 	ver       string
-	prepared  string            // v's heading line after Prepare
-	finalized string            // v's heading line after Finalize on day1
-	links     []string          // lines the finalized file must contain (link references)
-	released  map[string]string // released version -> its notes
+	prepared  string   // v's heading line after Prepare
+	finalized string   // v's heading line after Finalize on day1
+	links     []string // lines the finalized file must contain (link references)
 }
 
 var keepAChangelog = "# Changelog\n\nAll notable changes to this project are documented in this file.\n\nThe format is based on [Keep a Changelog](https://keepachangelog.com/en/1.1.0/).\n\n## [Unreleased]\n\n" + newNotes + "\n\n## [1.3.1] - 2026-10-02\n\n### Fixed\n- Hotfix for the parser.\n\n## [1.3.0] - 2026-09-15\n\n### Added\n- Big feature.\n\n## [1.0.0] - 2026-01-01\n\n- First release.\n\n[Unreleased]: https://github.com/acme/app/compare/v1.3.1...HEAD\n[1.3.1]: https://github.com/acme/app/compare/v1.3.0...v1.3.1\n[1.3.0]: https://github.com/acme/app/compare/v1.0.0...v1.3.0\n[1.0.0]: https://github.com/acme/app/releases/tag/v1.0.0\n"
@@ -40,42 +39,32 @@ var inlineCompare = "# Changelog\n\n## [Unreleased](https://github.com/acme/app/
 // the newest released heading decides.
 var mixed = "# Changelog\n\n## [Unreleased]\n\n" + newNotes + "\n\n## [0.4.0](https://github.com/acme/mix/releases/tag/v0.4.0) - 2026-04-04\n\n- Inline now.\n\n## [0.3.0] - 2026-03-03\n\n- Old style.\n\n[0.3.0]: https://github.com/acme/mix/releases/tag/v0.3.0\n"
 
+// releasedNotes are the notes of each style's released versions, by its file: every case on that
+// file checks them before and after its release.
+var releasedNotes = map[string]map[string]string{
+	keepAChangelog:   {"1.3.1": "### Fixed\n- Hotfix for the parser.", "1.3.0": "### Added\n- Big feature.", "1.0.0": "- First release."},
+	inlineTagLinks:   {"1.4.1": "### Fixed\n\n- The feature no longer fails on Alpine.", "1.4.0": "### Added\n\n- Option `version`."},
+	releasePlease:    {"16.0.0": "### ⚠ BREAKING CHANGES\n\n* drop support for Node 14\n\n### Features\n\n* add `retry` option ([#812](https://github.com/acme/lib/issues/812)) ([1a2b3c4](https://github.com/acme/lib/commit/1a2b3c4))", "15.12.1": "### Bug Fixes\n\n* handle empty body ([#790](https://github.com/acme/lib/issues/790)) ([9a8b7c6](https://github.com/acme/lib/commit/9a8b7c6))", "15.12.0": "### Features\n\n* first streaming bits"},
+	conventional:     {"2.1.0": "### Features\n\n* **cli:** add `--json` ([4d5e6f7](https://github.com/acme/tool/commit/4d5e6f7))", "2.0.1": "### Bug Fixes\n\n* **cli:** exit code on error ([1b2c3d4](https://github.com/acme/tool/commit/1b2c3d4))", "2.0.0": "### Features\n\n* new engine"},
+	changie:          {"0.21.7": "### Fixed\n* Retry pushes on 502", "0.21.6": "### Added\n* `--platform` flag"},
+	unbracketedParen: {"2.3.0": "- Faster builds.", "2.2.0": "- Smaller images."},
+	preReleases:      {"2.0.0-rc.1": "- Release candidate.", "1.9.0": "- Last 1.x."},
+	inlineCompare:    {"1.1.0": "- Second.", "1.0.0": "- First."},
+	mixed:            {"0.4.0": "- Inline now.", "0.3.0": "- Old style."},
+}
+
 var styleCases = []styleCase{
-	{name: "keep a changelog, reference links", file: keepAChangelog, ver: "1.4.0",
-		prepared: "## [1.4.0] - TBD", finalized: "## [1.4.0] - 2026-11-25",
-		links:    []string{"[Unreleased]: https://github.com/acme/app/compare/v1.4.0...HEAD\n[1.4.0]: https://github.com/acme/app/compare/v1.3.1...v1.4.0\n[1.3.1]:"},
-		released: map[string]string{"1.3.1": "### Fixed\n- Hotfix for the parser.", "1.3.0": "### Added\n- Big feature.", "1.0.0": "- First release."}},
-	{name: "inline release-tag links", file: inlineTagLinks, ver: "1.5.0",
-		prepared: "## [1.5.0] - TBD", finalized: "## [1.5.0](https://github.com/acme/devbox/releases/tag/1.5.0) - 2026-11-25",
-		released: map[string]string{"1.4.1": "### Fixed\n\n- The feature no longer fails on Alpine.", "1.4.0": "### Added\n\n- Option `version`."}},
-	{name: "release-please minor", file: releasePlease, ver: "16.1.0",
-		prepared: "## [16.1.0] (TBD)", finalized: "## [16.1.0](https://github.com/acme/lib/compare/v16.0.0...v16.1.0) (2026-11-25)",
-		released: map[string]string{"16.0.0": "### ⚠ BREAKING CHANGES\n\n* drop support for Node 14\n\n### Features\n\n* add `retry` option ([#812](https://github.com/acme/lib/issues/812)) ([1a2b3c4](https://github.com/acme/lib/commit/1a2b3c4))", "15.12.1": "### Bug Fixes\n\n* handle empty body ([#790](https://github.com/acme/lib/issues/790)) ([9a8b7c6](https://github.com/acme/lib/commit/9a8b7c6))", "15.12.0": "### Features\n\n* first streaming bits"}},
-	{name: "release-please patch", file: releasePlease, ver: "16.0.1",
-		prepared: "### [16.0.1] (TBD)", finalized: "### [16.0.1](https://github.com/acme/lib/compare/v16.0.0...v16.0.1) (2026-11-25)"},
-	{name: "conventional-changelog with anchors", file: conventional, ver: "2.2.0",
-		prepared: "# [2.2.0] (TBD)", finalized: "# [2.2.0](https://github.com/acme/tool/compare/v2.1.0...v2.2.0) (2026-11-25)",
-		released: map[string]string{"2.1.0": "### Features\n\n* **cli:** add `--json` ([4d5e6f7](https://github.com/acme/tool/commit/4d5e6f7))", "2.0.1": "### Bug Fixes\n\n* **cli:** exit code on error ([1b2c3d4](https://github.com/acme/tool/commit/1b2c3d4))", "2.0.0": "### Features\n\n* new engine"}},
-	{name: "changie, v-prefixed", file: changie, ver: "0.21.8",
-		prepared: "## v0.21.8 - TBD", finalized: "## v0.21.8 - 2026-11-25",
-		released: map[string]string{"0.21.7": "### Fixed\n* Retry pushes on 502", "0.21.6": "### Added\n* `--platform` flag"}},
-	{name: "unbracketed, date in parentheses", file: unbracketedParen, ver: "2.4.0",
-		prepared: "## 2.4.0 (TBD)", finalized: "## 2.4.0 (2026-11-25)",
-		released: map[string]string{"2.3.0": "- Faster builds.", "2.2.0": "- Smaller images."}},
-	{name: "pre-release, en dash, tags without v", file: preReleases, ver: "2.0.0-rc.2",
-		prepared: "## [2.0.0-rc.2] – TBD", finalized: "## [2.0.0-rc.2] – 2026-11-25",
-		links:    []string{"[unreleased]: https://git.example.com/acme/app/compare/2.0.0-rc.2...HEAD\n[2.0.0-rc.2]: https://git.example.com/acme/app/compare/2.0.0-rc.1...2.0.0-rc.2\n[2.0.0-rc.1]:"},
-		released: map[string]string{"2.0.0-rc.1": "- Release candidate.", "1.9.0": "- Last 1.x."}},
-	{name: "release after pre-releases", file: preReleases, ver: "2.0.0",
-		prepared: "## [2.0.0] – TBD", finalized: "## [2.0.0] – 2026-11-25",
-		links: []string{"[unreleased]: https://git.example.com/acme/app/compare/2.0.0...HEAD\n[2.0.0]: https://git.example.com/acme/app/compare/1.9.0...2.0.0\n[2.0.0-rc.1]:"}},
-	{name: "inline compare links, linked Unreleased", file: inlineCompare, ver: "1.2.0",
-		prepared: "## [1.2.0] - TBD", finalized: "## [1.2.0](https://github.com/acme/app/compare/v1.1.0...v1.2.0) - 2026-11-25",
-		links:    []string{"## [Unreleased](https://github.com/acme/app/compare/v1.2.0...HEAD)\n"},
-		released: map[string]string{"1.1.0": "- Second.", "1.0.0": "- First."}},
-	{name: "mixed: newest released heading decides", file: mixed, ver: "0.5.0",
-		prepared: "## [0.5.0] - TBD", finalized: "## [0.5.0](https://github.com/acme/mix/releases/tag/v0.5.0) - 2026-11-25",
-		released: map[string]string{"0.4.0": "- Inline now.", "0.3.0": "- Old style."}},
+	{name: "keep a changelog, reference links", file: keepAChangelog, ver: "1.4.0", prepared: "## [1.4.0] - TBD", finalized: "## [1.4.0] - 2026-11-25", links: []string{"[Unreleased]: https://github.com/acme/app/compare/v1.4.0...HEAD\n[1.4.0]: https://github.com/acme/app/compare/v1.3.1...v1.4.0\n[1.3.1]:"}},
+	{name: "inline release-tag links", file: inlineTagLinks, ver: "1.5.0", prepared: "## [1.5.0] - TBD", finalized: "## [1.5.0](https://github.com/acme/devbox/releases/tag/1.5.0) - 2026-11-25"},
+	{name: "release-please minor", file: releasePlease, ver: "16.1.0", prepared: "## [16.1.0] (TBD)", finalized: "## [16.1.0](https://github.com/acme/lib/compare/v16.0.0...v16.1.0) (2026-11-25)"},
+	{name: "release-please patch", file: releasePlease, ver: "16.0.1", prepared: "### [16.0.1] (TBD)", finalized: "### [16.0.1](https://github.com/acme/lib/compare/v16.0.0...v16.0.1) (2026-11-25)"},
+	{name: "conventional-changelog with anchors", file: conventional, ver: "2.2.0", prepared: "# [2.2.0] (TBD)", finalized: "# [2.2.0](https://github.com/acme/tool/compare/v2.1.0...v2.2.0) (2026-11-25)"},
+	{name: "changie, v-prefixed", file: changie, ver: "0.21.8", prepared: "## v0.21.8 - TBD", finalized: "## v0.21.8 - 2026-11-25"},
+	{name: "unbracketed, date in parentheses", file: unbracketedParen, ver: "2.4.0", prepared: "## 2.4.0 (TBD)", finalized: "## 2.4.0 (2026-11-25)"},
+	{name: "pre-release, en dash, tags without v", file: preReleases, ver: "2.0.0-rc.2", prepared: "## [2.0.0-rc.2] – TBD", finalized: "## [2.0.0-rc.2] – 2026-11-25", links: []string{"[unreleased]: https://git.example.com/acme/app/compare/2.0.0-rc.2...HEAD\n[2.0.0-rc.2]: https://git.example.com/acme/app/compare/2.0.0-rc.1...2.0.0-rc.2\n[2.0.0-rc.1]:"}},
+	{name: "release after pre-releases", file: preReleases, ver: "2.0.0", prepared: "## [2.0.0] – TBD", finalized: "## [2.0.0] – 2026-11-25", links: []string{"[unreleased]: https://git.example.com/acme/app/compare/2.0.0...HEAD\n[2.0.0]: https://git.example.com/acme/app/compare/1.9.0...2.0.0\n[2.0.0-rc.1]:"}},
+	{name: "inline compare links, linked Unreleased", file: inlineCompare, ver: "1.2.0", prepared: "## [1.2.0] - TBD", finalized: "## [1.2.0](https://github.com/acme/app/compare/v1.1.0...v1.2.0) - 2026-11-25", links: []string{"## [Unreleased](https://github.com/acme/app/compare/v1.2.0...HEAD)\n"}},
+	{name: "mixed: newest released heading decides", file: mixed, ver: "0.5.0", prepared: "## [0.5.0] - TBD", finalized: "## [0.5.0](https://github.com/acme/mix/releases/tag/v0.5.0) - 2026-11-25"},
 }
 
 // TestStyles round-trips each style: every released version passes Check and finalizing it
@@ -86,7 +75,7 @@ var styleCases = []styleCase{
 func TestStyles(t *testing.T) {
 	for _, c := range styleCases {
 		t.Run(c.name, func(t *testing.T) {
-			checkReleased(t, c.file, c.released)
+			checkReleased(t, c.file, releasedNotes[c.file])
 			prep, changed, err := Prepare([]byte(c.file), v(c.ver))
 			if err != nil || !changed {
 				t.Fatalf("Prepare: %v changed=%v", err, changed)
@@ -115,7 +104,7 @@ func TestStyles(t *testing.T) {
 			if err != nil || string(direct.Content) != string(r.Content) {
 				t.Fatalf("finalize from Unreleased differs from prepare+finalize (%v):\n%s", err, direct.Content)
 			}
-			checkReleased(t, string(r.Content), c.released)
+			checkReleased(t, string(r.Content), releasedNotes[c.file])
 		})
 	}
 }
@@ -125,10 +114,7 @@ func TestStyles(t *testing.T) {
 func TestStylesRerunIsByteIdentical(t *testing.T) {
 	for _, c := range styleCases {
 		t.Run(c.name, func(t *testing.T) {
-			r1, err := Finalize([]byte(c.file), v(c.ver), Options{Now: day1})
-			if err != nil {
-				t.Fatal(err)
-			}
+			r1 := finalized(t, c.file, c.ver)
 			r2, err := Finalize(r1.Content, v(c.ver), Options{Now: day2.AddDate(0, 1, 0), RepoURL: "https://github.com/other/repo"})
 			if err != nil || r2.Changed || string(r2.Content) != string(r1.Content) || r2.Date != r1.Date {
 				t.Fatalf("re-run changed the file (%v):\n%s\n---\n%s", err, r1.Content, r2.Content)

@@ -11,6 +11,19 @@ func good() Settings {
 	return s
 }
 
+// refusal is Validate's error for good settings changed by mut; settings it accepts fail the test
+// case name, and give nil.
+func refusal(t *testing.T, name string, mut func(*Settings)) error {
+	t.Helper()
+	s := good()
+	mut(&s)
+	err := s.Validate()
+	if err == nil {
+		t.Errorf("%s: accepted", name)
+	}
+	return err
+}
+
 func TestDefaultsAreValid(t *testing.T) {
 	s := good()
 	if err := s.Validate(); err != nil {
@@ -70,14 +83,7 @@ func TestSpecificRules(t *testing.T) {
 		"bad regexp":         func(s *Settings) { s.CertIdentityRegexp = "(" },
 		"base branch option": func(s *Settings) { s.BaseBranch = "-rf" },
 	} {
-		s := good()
-		mut(&s)
-		err := s.Validate()
-		if err == nil {
-			t.Errorf("%s: accepted", name)
-			continue
-		}
-		if strings.Contains(err.Error(), "pw@") {
+		if err := refusal(t, name, mut); err != nil && strings.Contains(err.Error(), "pw@") {
 			t.Errorf("%s: error repeats the URL password: %v", name, err)
 		}
 	}

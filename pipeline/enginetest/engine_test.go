@@ -329,6 +329,16 @@ func (r report) get(key string) string {
 	return ""
 }
 
+// phase runs a call that has to succeed with --format json and returns its report, checking that
+// the progress output names every step of it (see namesEveryStep).
+func (w *world) phase(src string, args ...string) report {
+	w.t.Helper()
+	r := w.must(src, append([]string{"--format", "json", "--"}, args...)...)
+	rep := w.report(r)
+	w.namesEveryStep(r, rep)
+	return rep
+}
+
 // namesEveryStep checks that the progress output names each step of the report: the steps are
 // what an operator follows in `dagger call --progress=plain`.
 func (w *world) namesEveryStep(r result, rep report) {
@@ -378,6 +388,21 @@ func (w *world) unchanged(what, before string, versions ...string) {
 	if after := w.snapshot(versions...); after != before {
 		w.t.Errorf("%s changed the world:\nbefore:\n%s\nafter:\n%s", what, before, after)
 	}
+}
+
+// refusedUnchanged runs a call (without --source) that has to fail, saying why: names must accept
+// its output. The call must leave the world of version 1.0.0 as it was.
+func (w *world) refusedUnchanged(what string, names func(out string) bool, args ...string) {
+	w.t.Helper()
+	before := w.snapshot("1.0.0")
+	r := w.call("", args...)
+	if r.exitCode() == 0 {
+		w.t.Fatalf("%s succeeded:\n%s", what, r.stdout)
+	}
+	if !names(r.output()) {
+		w.t.Errorf("%s: the refusal does not name its reason:\n%s", what, r.output())
+	}
+	w.unchanged(what, before, "1.0.0")
 }
 
 // digest is what a tag holds, computed from the manifest bytes ("" when the tag does not exist).
@@ -487,14 +512,12 @@ func TestReleaseThroughTheModule(t *testing.T) {
 	})
 	s.run("publish names every step and makes SBOMs", func(t *testing.T) {
 		w.t = t
-		r := w.must(src, "--format", "json", "--", "publish", "--version", "1.0.0", "--test", "/app")
-		rep := w.report(r)
+		rep := w.phase(src, "publish", "--version", "1.0.0", "--test", "/app")
 		for _, st := range rep.Steps {
 			if st.Name == "image tests" && st.Status != "passed" {
 				t.Errorf("--test /app in the built images: %s", st.Status)
 			}
 		}
-		w.namesEveryStep(r, rep)
 		for _, st := range rep.Steps {
 			if strings.Contains(strings.ToLower(st.Name), "sbom") && st.Status != "acted" && st.Status != "done" {
 				t.Errorf("SBOM step %q is %s with SBOMs on", st.Name, st.Status)
@@ -510,15 +533,10 @@ func TestReleaseThroughTheModule(t *testing.T) {
 	})
 	s.run("a promote refused by a gate changes nothing", func(t *testing.T) {
 		w.t = t
-		before := w.snapshot("1.0.0")
-		r := w.call("", "promote", "--version", "1.0.0") // the smoke test has not passed
-		if r.exitCode() == 0 {
-			t.Fatalf("promote before the smoke test passed succeeded:\n%s", r.stdout)
-		}
-		if !strings.Contains(r.output(), "smoke test") || !strings.Contains(strings.ToLower(r.output()), "refused") {
-			t.Errorf("the refusal does not show the report naming the smoke-test gate:\n%s", r.output())
-		}
-		w.unchanged("a refused promote", before, "1.0.0")
+		// The smoke test has not passed: the refusal shows the report naming its gate.
+		w.refusedUnchanged("promote before the smoke test passed", func(out string) bool {
+			return strings.Contains(out, "smoke test") && strings.Contains(strings.ToLower(out), "refused")
+		}, "promote", "--version", "1.0.0")
 	})
 	s.run("--no-fail returns a refused promote's report as the value", func(t *testing.T) {
 		w.t = t
@@ -546,27 +564,19 @@ func TestReleaseThroughTheModule(t *testing.T) {
 	s.run("a bad --merge-method is refused before anything runs", func(t *testing.T) {
 		w.t = t
 		w.smokeTestPasses("1.0.0", idx1) // from here on, a promote would succeed
-		before := w.snapshot("1.0.0")
-		r := w.call("", "promote", "--version", "1.0.0", "--merge-method", "sqaush")
-		if r.exitCode() == 0 {
-			t.Fatalf("promote with --merge-method sqaush succeeded:\n%s", r.stdout)
-		}
-		if !strings.Contains(r.output(), "--merge-method") {
-			t.Errorf("the error does not name --merge-method:\n%s", r.output())
-		}
-		w.unchanged("promote with a bad --merge-method", before, "1.0.0")
+		w.refusedUnchanged("promote with --merge-method sqaush", func(out string) bool {
+			return strings.Contains(out, "--merge-method")
+		}, "promote", "--version", "1.0.0", "--merge-method", "sqaush")
 	})
 	s.run("promote --dry-run changes nothing", func(t *testing.T) {
 		w.t = t
 		before := w.snapshot("1.0.0")
-		r := w.must("", "--format", "json", "--", "promote", "--version", "1.0.0", "--dry-run")
-		w.namesEveryStep(r, w.report(r))
+		w.phase("", "promote", "--version", "1.0.0", "--dry-run")
 		w.unchanged("promote --dry-run", before, "1.0.0")
 	})
 	s.run("promote", func(t *testing.T) {
 		w.t = t
-		r := w.must("", "--format", "json", "--", "promote", "--version", "1.0.0")
-		w.namesEveryStep(r, w.report(r))
+		w.phase("", "promote", "--version", "1.0.0")
 		// latest holds exactly the index that passed the gates (no re-wrapping).
 		if got := w.digest("latest"); got != idx1 {
 			t.Fatalf("latest is %q after promote, want %s", got, idx1)
@@ -603,9 +613,7 @@ func TestReleaseThroughTheModule(t *testing.T) {
 	for _, p := range []string{"linux/amd64", "linux/arm64"} {
 		s.run("publish-platform "+p, func(t *testing.T) {
 			w.t = t
-			r := w.must(src2, "--format", "json", "--", "publish-platform", "--version", "1.1.0", "--platform", p, "--commit", fin)
-			rep := w.report(r)
-			w.namesEveryStep(r, rep)
+			rep := w.phase(src2, "publish-platform", "--version", "1.1.0", "--platform", p, "--commit", fin)
 			if digests[p] = rep.get("digest"); !strings.HasPrefix(digests[p], "sha256:") {
 				t.Fatalf("publish-platform %s printed no digest: %+v", p, rep)
 			}
@@ -613,9 +621,7 @@ func TestReleaseThroughTheModule(t *testing.T) {
 	}
 	s.run("publish --prebuilt joins the platforms", func(t *testing.T) {
 		w.t = t
-		r := w.must(src2, "--format", "json", "--", "publish", "--version", "1.1.0", "--prebuilt")
-		rep := w.report(r)
-		w.namesEveryStep(r, rep)
+		rep := w.phase(src2, "publish", "--version", "1.1.0", "--prebuilt")
 		if rep.get("finalize commit") != fin {
 			t.Errorf("the join finalized again: %s, want %s", rep.get("finalize commit"), fin)
 		}
@@ -645,8 +651,7 @@ func TestReleaseThroughTheModule(t *testing.T) {
 	})
 	s.run("rollback", func(t *testing.T) {
 		w.t = t
-		r := w.must("", "--format", "json", "--", "rollback", "--version", "1.0.0")
-		w.namesEveryStep(r, w.report(r))
+		w.phase("", "rollback", "--version", "1.0.0")
 		if got := w.digest("latest"); got != idx1 {
 			t.Fatalf("latest is %q after rolling back to 1.0.0, want %s", got, idx1)
 		}

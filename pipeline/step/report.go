@@ -70,12 +70,7 @@ func (r *Report) Set(key, value string) {
 func (r *Report) Get(key string) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, o := range r.Outputs {
-		if o.Key == key {
-			return o.Value
-		}
-	}
-	return ""
+	return first(r.Outputs, func(o Output) (string, bool) { return o.Value, o.Key == key })
 }
 
 // Note adds a line the operator should read (a skipped latest move, a hotfix, a warning).
@@ -89,12 +84,18 @@ func (r *Report) Note(format string, args ...any) {
 func (r *Report) Status(name string) Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, rec := range r.Records {
-		if rec.Name == name {
-			return rec.Status
+	return first(r.Records, func(rec Record) (Status, bool) { return rec.Status, rec.Name == name })
+}
+
+// first is what pick returns for the first item it matches, or the zero V when it matches none.
+func first[T, V any](items []T, pick func(T) (V, bool)) V {
+	for _, it := range items {
+		if v, ok := pick(it); ok {
+			return v
 		}
 	}
-	return ""
+	var zero V
+	return zero
 }
 
 // Count returns how many steps ended with status s.

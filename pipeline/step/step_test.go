@@ -336,6 +336,23 @@ func TestSkippedIsNotDone(t *testing.T) {
 }
 
 // Reading a report's counts while steps are still recorded (status readers, progress) is safe.
+// TestReportLookups: Get finds an output by its key (the last value set), Status a step by its
+// name; neither invents one that is not there.
+func TestReportLookups(t *testing.T) {
+	rep := NewReport("publish", "1.2.3")
+	rep.Set("index", "a")
+	rep.Set("digest", "b")
+	rep.Set("index", "c")
+	if got := [3]string{rep.Get("index"), rep.Get("digest"), rep.Get("none")}; got != [3]string{"c", "b", ""} {
+		t.Errorf("Get index, digest, none = %q", got)
+	}
+	rep.add(Record{Name: "x", Status: Passed})
+	rep.add(Record{Name: "y", Status: Failed})
+	if got := [3]Status{rep.Status("x"), rep.Status("y"), rep.Status("z")}; got != [3]Status{Passed, Failed, ""} {
+		t.Errorf("Status x, y, z = %q", got)
+	}
+}
+
 func TestReportReadsAreLocked(t *testing.T) {
 	rep := NewReport("promote", "1.2.3")
 	done := make(chan struct{})

@@ -8,65 +8,54 @@ import (
 	"github.com/shipgate/shipgate/pipeline/fault"
 )
 
-func TestParseAccepts(t *testing.T) {
-	cases := map[string]string{
-		"1.2.3":          "1.2.3",
-		"v1.2.3":         "1.2.3",
-		"0.0.1":          "0.0.1",
-		"10.20.30":       "10.20.30",
-		"1.2.3-rc.1":     "1.2.3-rc.1",
-		"v2.0.0-beta.11": "2.0.0-beta.11",
-		"1.0.0-0":        "1.0.0-0",
-		"1.0.0-x-y":      "1.0.0-x-y",
-	}
-	for in, want := range cases {
+// TestParse: an accepted version comes back in its canonical form; a rejected one gets an error
+// that says why.
+func TestParse(t *testing.T) {
+	for in, want := range map[string]struct{ canonical, reason string }{
+		"1.2.3":                             {canonical: "1.2.3"},
+		"v1.2.3":                            {canonical: "1.2.3"},
+		"0.0.1":                             {canonical: "0.0.1"},
+		"10.20.30":                          {canonical: "10.20.30"},
+		"1.2.3-rc.1":                        {canonical: "1.2.3-rc.1"},
+		"v2.0.0-beta.11":                    {canonical: "2.0.0-beta.11"},
+		"1.0.0-0":                           {canonical: "1.0.0-0"},
+		"1.0.0-x-y":                         {canonical: "1.0.0-x-y"},
+		"":                                  {reason: "empty"},
+		"1.2":                               {reason: "exactly three numbers"},
+		"1":                                 {reason: "exactly three numbers"},
+		"1.2.3.4":                           {reason: "exactly three numbers"},
+		"01.2.3":                            {reason: "leading zero"},
+		"1.02.3":                            {reason: "leading zero"},
+		"1.2.3;rm -rf":                      {reason: "whitespace"},
+		"1.2.3;rm":                          {reason: "contains ';'"},
+		"1.2.3$(id)":                        {reason: "contains '$'"},
+		" 1.2.3":                            {reason: "whitespace"},
+		"1.2.3\n":                           {reason: "whitespace"},
+		"1.2.3\t":                           {reason: "whitespace"},
+		"1.2.3+build.5":                     {reason: "build metadata"},
+		"1.2.3+":                            {reason: "build metadata"},
+		"1.2.3-amd64":                       {reason: "collides with the per-arch tag suffix -amd64"},
+		"1.2.3-arm64":                       {reason: "collides with the per-arch tag suffix -arm64"},
+		"1.2.3-arm-v7":                      {reason: "collides with the per-arch tag suffix -arm-v7"},
+		"1.2.3-rc.1-arm64":                  {reason: "collides"},
+		"1.2.3-":                            {reason: "ends in '-'"},
+		"1.2.3-rc..1":                       {reason: "empty pre-release identifier"},
+		"1.2.3-rc.01":                       {reason: "leading zero"},
+		"a.b.c":                             {reason: "not a number"},
+		"1..3":                              {reason: "empty number"},
+		"vv1.2.3":                           {reason: "not a number"},
+		"1.2.3-" + strings.Repeat("a", 130): {reason: "too long"},
+	} {
 		v, err := Parse(in)
-		if err != nil {
+		switch {
+		case want.reason == "" && err != nil:
 			t.Errorf("Parse(%q): %v", in, err)
-			continue
-		}
-		if v.String() != want {
-			t.Errorf("Parse(%q) = %q, want %q", in, v, want)
-		}
-	}
-}
-
-func TestParseRejectsWithReason(t *testing.T) {
-	cases := map[string]string{
-		"":                                  "empty",
-		"1.2":                               "exactly three numbers",
-		"1":                                 "exactly three numbers",
-		"1.2.3.4":                           "exactly three numbers",
-		"01.2.3":                            "leading zero",
-		"1.02.3":                            "leading zero",
-		"1.2.3;rm -rf":                      "whitespace",
-		"1.2.3;rm":                          "contains ';'",
-		"1.2.3$(id)":                        "contains '$'",
-		" 1.2.3":                            "whitespace",
-		"1.2.3\n":                           "whitespace",
-		"1.2.3\t":                           "whitespace",
-		"1.2.3+build.5":                     "build metadata",
-		"1.2.3+":                            "build metadata",
-		"1.2.3-amd64":                       "collides with the per-arch tag suffix -amd64",
-		"1.2.3-arm64":                       "collides with the per-arch tag suffix -arm64",
-		"1.2.3-arm-v7":                      "collides with the per-arch tag suffix -arm-v7",
-		"1.2.3-rc.1-arm64":                  "collides",
-		"1.2.3-":                            "ends in '-'",
-		"1.2.3-rc..1":                       "empty pre-release identifier",
-		"1.2.3-rc.01":                       "leading zero",
-		"a.b.c":                             "not a number",
-		"1..3":                              "empty number",
-		"vv1.2.3":                           "not a number",
-		"1.2.3-" + strings.Repeat("a", 130): "too long",
-	}
-	for in, want := range cases {
-		_, err := Parse(in)
-		if err == nil {
-			t.Errorf("Parse(%q) accepted, want rejection mentioning %q", in, want)
-			continue
-		}
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("Parse(%q) = %v, want it to mention %q", in, err, want)
+		case want.reason == "" && v.String() != want.canonical:
+			t.Errorf("Parse(%q) = %q, want %q", in, v, want.canonical)
+		case want.reason != "" && err == nil:
+			t.Errorf("Parse(%q) accepted, want rejection mentioning %q", in, want.reason)
+		case want.reason != "" && !strings.Contains(err.Error(), want.reason):
+			t.Errorf("Parse(%q) = %v, want it to mention %q", in, err, want.reason)
 		}
 	}
 }

@@ -131,13 +131,13 @@ func File(name string, content []byte) ([]Finding, error) {
 	}
 	c := &checker{file: name}
 	wf := root.Content[0]
-	c.triggers = triggers(get(wf, "on"))
-	if perms := get(wf, "permissions"); perms == nil {
+	c.triggers = triggers(Get(wf, "on"))
+	if perms := Get(wf, "permissions"); perms == nil {
 		c.add(wf.Line, "no workflow-level `permissions: {}`: set it, and grant each job only what it needs")
 	} else if !(perms.Kind == yaml.MappingNode && len(perms.Content) == 0) {
 		c.add(perms.Line, "workflow-level permissions must be `{}`: grant permissions per job")
 	}
-	if jobs := get(wf, "jobs"); jobs != nil && jobs.Kind == yaml.MappingNode {
+	if jobs := Get(wf, "jobs"); jobs != nil && jobs.Kind == yaml.MappingNode {
 		for i := 0; i+1 < len(jobs.Content); i += 2 {
 			c.job(jobs.Content[i].Value, jobs.Content[i+1])
 		}
@@ -188,45 +188,45 @@ func (c *checker) injection(line int, text, where, id string) {
 }
 
 func (c *checker) job(id string, j *yaml.Node) {
-	if get(j, "permissions") == nil {
+	if Get(j, "permissions") == nil {
 		c.add(j.Line, "job %s has no `permissions:`: declare exactly what it needs (e.g. contents: read)", id)
 	}
 	c.guard(id, j)
-	if u := get(j, "uses"); u != nil {
+	if u := Get(j, "uses"); u != nil {
 		c.uses(u)
 	}
-	steps := get(j, "steps")
+	steps := Get(j, "steps")
 	if steps == nil || steps.Kind != yaml.SequenceNode {
 		return
 	}
 	for _, s := range steps.Content {
-		if run := get(s, "run"); run != nil {
+		if run := Get(s, "run"); run != nil {
 			c.injection(run.Line, run.Value, "run:", id)
 			if c.triggers["pull_request_target"] && prFetchRE.MatchString(run.Value) {
 				c.add(run.Line, "job %s: a pull_request_target workflow fetches the pull request's head in run: — its code would run with this repository's secrets and write token: use `pull_request`", id)
 			}
 		}
-		u := get(s, "uses")
+		u := Get(s, "uses")
 		if u == nil {
 			continue
 		}
 		c.uses(u)
 		action := strings.SplitN(u.Value, "@", 2)[0]
-		with := get(s, "with")
+		with := Get(s, "with")
 		if action == "actions/checkout" {
-			if pc := get(with, "persist-credentials"); pc == nil || pc.Value != "false" {
+			if pc := Get(with, "persist-credentials"); pc == nil || pc.Value != "false" {
 				c.add(u.Line, "job %s: actions/checkout without `persist-credentials: false` leaves the token in .git/config", id)
 			}
 			if c.triggers["pull_request_target"] {
 				for _, k := range []string{"ref", "repository"} {
-					if v := get(with, k); v != nil && prHeadRE.MatchString(v.Value) {
+					if v := Get(with, k); v != nil && prHeadRE.MatchString(v.Value) {
 						c.add(v.Line, "job %s: a pull_request_target workflow checks out the pull request's head (%s: %s) — its code would run with this repository's secrets and write token: use `pull_request`", id, k, v.Value)
 					}
 				}
 			}
 		}
 		for _, input := range ExecutingInputs[action] {
-			if v := get(with, input); v != nil {
+			if v := Get(with, input); v != nil {
 				c.injection(v.Line, v.Value, fmt.Sprintf("%s's `%s` input, which it executes", action, input), id)
 			}
 		}
@@ -251,16 +251,16 @@ func (c *checker) guard(id string, j *yaml.Node) {
 			}
 		}
 	})
-	if p := get(j, "permissions"); p != nil {
-		if v := get(p, "id-token"); v != nil && v.Value == "write" {
+	if p := Get(j, "permissions"); p != nil {
+		if v := Get(p, "id-token"); v != nil && v.Value == "write" {
 			why = append(why, "id-token: write")
 		} else if p.Kind == yaml.ScalarNode && p.Value == "write-all" {
 			why = append(why, "write-all")
 		}
 	}
-	call := get(j, "uses") != nil
+	call := Get(j, "uses") != nil
 	if call {
-		if s := get(j, "secrets"); s != nil && !(s.Kind == yaml.MappingNode && len(s.Content) == 0) {
+		if s := Get(j, "secrets"); s != nil && !(s.Kind == yaml.MappingNode && len(s.Content) == 0) {
 			if s.Kind == yaml.ScalarNode {
 				why = append(why, "secrets: "+s.Value)
 			} else {
@@ -273,11 +273,11 @@ func (c *checker) guard(id string, j *yaml.Node) {
 	}
 	reason := strings.Join(why, ", ")
 	if !call {
-		if env := get(j, "environment"); env == nil || scalarOrName(env) == "" {
+		if env := Get(j, "environment"); env == nil || scalarOrName(env) == "" {
 			c.add(j.Line, "job %s can publish, sign, merge or move latest (%s) but declares no `environment:`: put those secrets in an environment with deployment-branch rules (see README \"Adopting\") and name it here", id, reason)
 		}
 	}
-	if cond := get(j, "if"); cond == nil || !refGuardRE.MatchString(cond.Value) {
+	if cond := Get(j, "if"); cond == nil || !refGuardRE.MatchString(cond.Value) {
 		c.add(j.Line, "job %s can publish, sign, merge or move latest (%s) but has no `if:` guarding on github.ref: run it only from its release ref (e.g. `if: github.ref == format('refs/heads/release/{0}', inputs.version)`)", id, reason)
 	}
 }
@@ -287,7 +287,7 @@ func scalarOrName(n *yaml.Node) string {
 	if n.Kind == yaml.ScalarNode {
 		return strings.TrimSpace(n.Value)
 	}
-	if v := get(n, "name"); v != nil {
+	if v := Get(n, "name"); v != nil {
 		return strings.TrimSpace(v.Value)
 	}
 	return ""
@@ -317,8 +317,9 @@ func (c *checker) uses(u *yaml.Node) {
 	}
 }
 
-// get returns the value of key in a mapping node, or nil.
-func get(m *yaml.Node, key string) *yaml.Node {
+// Get returns the value of key in a YAML mapping node (a workflow, a job, a step, its with:), or
+// nil when m is not a mapping or has no such key.
+func Get(m *yaml.Node, key string) *yaml.Node {
 	if m == nil || m.Kind != yaml.MappingNode {
 		return nil
 	}

@@ -5,9 +5,9 @@ import (
 	"testing"
 )
 
-const good = `name: ok
-on: workflow_dispatch
-permissions: {}
+// checkoutJob is the workflow permissions and job a of good and prTarget: a checkout that keeps
+// no credentials, then the steps each adds.
+const checkoutJob = `permissions: {}
 jobs:
   a:
     runs-on: ubuntu-24.04
@@ -17,7 +17,11 @@ jobs:
       - uses: actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.1
         with:
           persist-credentials: false
-      - uses: ./local-action
+`
+
+const good = `name: ok
+on: workflow_dispatch
+` + checkoutJob + `      - uses: ./local-action
       - env:
           VERSION: ${{ inputs.version }}
         run: echo "$VERSION"
@@ -33,9 +37,7 @@ func TestGoodWorkflowPasses(t *testing.T) {
 // TestSeededBadWorkflows changes the good workflow in one way each and expects exactly that
 // finding.
 func TestSeededBadWorkflows(t *testing.T) {
-	cases := []struct {
-		name, from, to, want string
-	}{
+	checkSeeds(t, good, []seed{
 		{"tag instead of sha", "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.1", "actions/checkout@v7", "not pinned to a full commit SHA"},
 		{"short sha", "@3d3c42e5aac5ba805825da76410c181273ba90b1", "@3d3c42e", "not pinned"},
 		{"no version comment", " # v7.0.1", "", "no version comment"},
@@ -64,26 +66,7 @@ func TestSeededBadWorkflows(t *testing.T) {
 		{"dagger action version input", "      - uses: ./local-action\n", "      - uses: dagger/dagger-for-github@27b130bf0f79a7f6fbbbe0fbca6760dc9bb40a77 # v8.4.1\n        with:\n          version: ${{ inputs.dagger }}\n", "inside dagger/dagger-for-github's `version` input"},
 		{"dagger action shell input", "      - uses: ./local-action\n", "      - uses: dagger/dagger-for-github@27b130bf0f79a7f6fbbbe0fbca6760dc9bb40a77 # v8.4.1\n        with:\n          shell: container | from ${{ github.event.inputs.image }}\n", "inside dagger/dagger-for-github's `shell` input"},
 		{"github-script", "      - uses: ./local-action\n", "      - uses: actions/github-script@f28e40c7f34bde8b3046d885e986cb6290c5673b # v7.1.0\n        with:\n          script: core.info('${{ github.event.issue.title }}')\n", "inside actions/github-script's `script` input"},
-	}
-	for _, c := range cases {
-		bad := strings.Replace(good, c.from, c.to, 1)
-		if bad == good {
-			t.Fatalf("%s: seed did not change the workflow", c.name)
-		}
-		fs, err := File("bad.yml", []byte(bad))
-		if err != nil {
-			t.Fatalf("%s: %v", c.name, err)
-		}
-		found := false
-		for _, f := range fs {
-			if strings.Contains(f.Msg, c.want) {
-				found = true
-			}
-		}
-		if !found {
-			t.Errorf("%s: findings %v lack %q", c.name, fs, c.want)
-		}
-	}
+	})
 	// A safe with: value of an executing action (no untrusted expression) is fine.
 	ok := strings.Replace(good, "      - uses: ./local-action\n", "      - uses: dagger/dagger-for-github@27b130bf0f79a7f6fbbbe0fbca6760dc9bb40a77 # v8.4.1\n        with:\n          version: v0.21.8\n          verb: version\n", 1)
 	if fs, _ := File("ok.yml", []byte(ok)); len(fs) != 0 {
@@ -126,17 +109,7 @@ const prTarget = `name: pr
 on:
   pull_request_target:
     types: [opened]
-permissions: {}
-jobs:
-  a:
-    runs-on: ubuntu-24.04
-    permissions:
-      contents: read
-    steps:
-      - uses: actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.1
-        with:
-          persist-credentials: false
-      - run: echo hello
+` + checkoutJob + `      - run: echo hello
 `
 
 // TestPullRequestTarget: a pull_request_target workflow may check out the base, never the head.
@@ -144,7 +117,7 @@ func TestPullRequestTarget(t *testing.T) {
 	if fs, err := File("ok.yml", []byte(prTarget)); err != nil || len(fs) != 0 {
 		t.Fatalf("base checkout flagged: %v %v", fs, err)
 	}
-	for name, seed := range map[string][2]string{
+	for name, c := range map[string][2]string{
 		"head sha":       {"          persist-credentials: false\n", "          persist-credentials: false\n          ref: ${{ github.event.pull_request.head.sha }}\n"},
 		"head ref":       {"          persist-credentials: false\n", "          persist-credentials: false\n          ref: ${{ github.head_ref }}\n"},
 		"head repo":      {"          persist-credentials: false\n", "          persist-credentials: false\n          repository: ${{ github.event.pull_request.head.repo.full_name }}\n"},
@@ -153,10 +126,7 @@ func TestPullRequestTarget(t *testing.T) {
 		"gh pr checkout": {"run: echo hello", "run: gh pr checkout \"$PR\""},
 		"git fetch pull": {"run: echo hello", "run: git fetch origin \"pull/$PR/head\" && git checkout FETCH_HEAD"},
 	} {
-		bad := strings.Replace(prTarget, seed[0], seed[1], 1)
-		if bad == prTarget {
-			t.Fatalf("%s: seed did not change the workflow", name)
-		}
+		bad := seeded(t, prTarget, seed{name: name, from: c[0], to: c[1]})
 		if !has(t, bad, "pull_request_target workflow") {
 			t.Errorf("%s: not flagged", name)
 		}
@@ -174,12 +144,52 @@ func has(t *testing.T, wf, want string) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return mentions(fs, want)
+}
+
+// mentions reports whether a finding's message contains want.
+func mentions(fs []Finding, want string) bool {
 	for _, f := range fs {
 		if strings.Contains(f.Msg, want) {
 			return true
 		}
 	}
 	return false
+}
+
+// seed is one change to a file that passes its check: the first from becomes to, and the check must
+// then report a finding containing want (for checkSeeds: no finding at all when want is "").
+type seed struct{ name, from, to, want string }
+
+// seeded returns base with the seed's change made; a seed that changes nothing is a broken test.
+func seeded(t *testing.T, base string, c seed) string {
+	t.Helper()
+	bad := strings.Replace(base, c.from, c.to, 1)
+	if bad == base {
+		t.Fatalf("%s: seed did not change the workflow", c.name)
+	}
+	return bad
+}
+
+// checkSeeds checks the workflow base changed by each seed in turn.
+func checkSeeds(t *testing.T, base string, seeds []seed) {
+	t.Helper()
+	for _, c := range seeds {
+		bad := seeded(t, base, c)
+		fs, err := File("bad.yml", []byte(bad))
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if c.want == "" {
+			if len(fs) != 0 {
+				t.Errorf("%s: %v", c.name, fs)
+			}
+			continue
+		}
+		if !mentions(fs, c.want) {
+			t.Errorf("%s: findings %v lack %q", c.name, fs, c.want)
+		}
+	}
 }
 
 const guarded = `name: publish
@@ -225,7 +235,7 @@ func TestReleasePowerNeedsEnvironmentAndRefGuard(t *testing.T) {
 	if fs, err := File("ok.yml", []byte(guarded)); err != nil || len(fs) != 0 {
 		t.Fatalf("guarded workflow flagged: %v %v", fs, err)
 	}
-	cases := []struct{ name, from, to, want string }{
+	checkSeeds(t, guarded, []seed{
 		{"no environment", "    environment: release-publish\n", "", "job publish can publish, sign, merge or move latest (secrets.SHIPGATE_GITHUB_TOKEN, id-token: write) but declares no `environment:`"},
 		{"empty environment", "    environment: release-publish\n", "    environment: {}\n", "declares no `environment:`"},
 		{"no ref guard", "    if: github.ref == format('refs/heads/release/{0}', inputs.version)\n    environment", "    environment", "job publish can publish, sign, merge or move latest (secrets.SHIPGATE_GITHUB_TOKEN, id-token: write) but has no `if:` guarding on github.ref"},
@@ -234,21 +244,5 @@ func TestReleasePowerNeedsEnvironmentAndRefGuard(t *testing.T) {
 		{"secret in a job without environment", "          REGISTRY_PASSWORD: ${{ secrets.GITHUB_TOKEN }}\n        run: echo ok\n  call", "          REGISTRY_PASSWORD: ${{ secrets.GITHUB_TOKEN }}\n          COSIGN_KEY: ${{ secrets.COSIGN_KEY }}\n        run: echo ok\n  call", "job build can publish, sign, merge or move latest (secrets.COSIGN_KEY) but declares no `environment:`"},
 		{"id-token without environment", "    permissions:\n      packages: write\n", "    permissions:\n      packages: write\n      id-token: write\n", "job build can publish, sign, merge or move latest (id-token: write) but declares no `environment:`"},
 		{"reusable call without guard", "  call:\n    if: github.ref == format('refs/heads/release/{0}', inputs.version)\n", "  call:\n", "job call can publish, sign, merge or move latest (secrets: inherit) but has no `if:` guarding on github.ref"},
-	}
-	for _, c := range cases {
-		bad := strings.Replace(guarded, c.from, c.to, 1)
-		if bad == guarded {
-			t.Fatalf("%s: seed did not change the workflow", c.name)
-		}
-		if c.want == "" {
-			if fs, _ := File("ok.yml", []byte(bad)); len(fs) != 0 {
-				t.Errorf("%s: %v", c.name, fs)
-			}
-			continue
-		}
-		if !has(t, bad, c.want) {
-			fs, _ := File("bad.yml", []byte(bad))
-			t.Errorf("%s: findings %v lack %q", c.name, fs, c.want)
-		}
-	}
+	})
 }

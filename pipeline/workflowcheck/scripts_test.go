@@ -32,10 +32,7 @@ func TestJustfileStaticCheck(t *testing.T) {
 		"second recipe":           {"    @true\n", "    @go run ./cmd/version {{VERSION}}\n"},
 		"default parameter":       {"_version VERSION:\n    @true", "demo format=\"text\":\n    go run ./demo -format {{format}}"},
 	} {
-		bad := strings.Replace(base, c[0], c[1], 1)
-		if bad == base {
-			t.Fatalf("%s: seed did not apply", name)
-		}
+		bad := seeded(t, base, seed{name: name, from: c[0], to: c[1]})
 		if fs := Justfile("justfile", []byte(bad)); len(fs) != 1 || !strings.Contains(fs[0].Msg, "pastes") {
 			t.Errorf("%s: findings %v", name, fs)
 		}
@@ -49,25 +46,11 @@ func TestJustfileStaticCheck(t *testing.T) {
 	}
 }
 
-// justBin finds `just`; without it the test skips, unless SHIPGATE_REQUIRE_JUST=1 (set by `just
-// unit`, which runs under just).
-func justBin(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("just")
-	if err != nil {
-		if os.Getenv("SHIPGATE_REQUIRE_JUST") == "1" {
-			t.Fatal("just not found and SHIPGATE_REQUIRE_JUST=1: run bash .ci/setup")
-		}
-		t.Skip("just not found (bash .ci/setup installs it)")
-	}
-	return p
-}
-
 // TestJustfileNeverRunsAnArgument (issue 11 item 10) runs every recipe that takes an argument with
 // values that would run a command if they were pasted into the shell, and checks the command never
 // ran. `demo` only compiles and runs the demo with "$1" as its -format; the static check covers it.
 func TestJustfileNeverRunsAnArgument(t *testing.T) {
-	just := justBin(t)
+	just := testkit.Just(t)
 	justfile, _ := filepath.Abs(filepath.Join(repoRoot, "justfile"))
 	out, err := exec.Command(just, "--justfile", justfile, "--dump", "--dump-format", "json").Output()
 	if err != nil {
@@ -93,15 +76,7 @@ func TestJustfileNeverRunsAnArgument(t *testing.T) {
 	}
 	dir := t.TempDir()
 	pwned := filepath.Join(dir, "pwned")
-	payloads := []string{
-		"1.0.0; touch " + pwned + " #",
-		"1.0.0 && touch " + pwned,
-		"1.0.0$(touch " + pwned + ")",
-		"1.0.0`touch " + pwned + "`",
-		"1.0.0'; touch " + pwned + "; echo '",
-		`1.0.0"; touch ` + pwned + `; echo "`,
-		"1.0.0\ntouch " + pwned,
-	}
+	payloads := testkit.InjectionPayloads(pwned)
 	// Every payload through the checks every release recipe starts with (_version, _need), one
 	// through each recipe (`just` starts in about a second here; the static check covers bodies).
 	for _, recipe := range recipes {
@@ -264,7 +239,7 @@ func TestShipgateScriptNeverEvaluatesExtraArgs(t *testing.T) {
 // there with --source ., the module is this checkout (or SHIPGATE_MODULE), and nothing of this
 // repository's tooling (.ci/setup, go run) is needed — only dagger on PATH.
 func TestJustfileRunsFromAnotherCheckout(t *testing.T) {
-	just := justBin(t)
+	just := testkit.Just(t)
 	justfile, _ := filepath.Abs(filepath.Join(repoRoot, "justfile"))
 	root, _ := filepath.Abs(repoRoot)
 	project := t.TempDir()
@@ -329,15 +304,15 @@ func toolSteps(t *testing.T) map[string]string {
 			t.Fatal(err)
 		}
 		wf := root.Content[0]
-		if c := get(get(wf, "on"), "workflow_call"); c == nil {
+		if c := Get(Get(wf, "on"), "workflow_call"); c == nil {
 			t.Errorf("%s is not a workflow_call workflow", f)
 		}
-		jobs := get(wf, "jobs")
+		jobs := Get(wf, "jobs")
 		for i := 0; i+1 < len(jobs.Content); i += 2 {
-			steps := get(jobs.Content[i+1], "steps")
+			steps := Get(jobs.Content[i+1], "steps")
 			for _, s := range steps.Content {
-				if id := get(s, "id"); id != nil && id.Value == "tool" {
-					out[filepath.Base(f)+":"+jobs.Content[i].Value] = get(s, "run").Value
+				if id := Get(s, "id"); id != nil && id.Value == "tool" {
+					out[filepath.Base(f)+":"+jobs.Content[i].Value] = Get(s, "run").Value
 				}
 			}
 		}
@@ -458,18 +433,18 @@ func TestCosignPubComesFromTheDefaultBranch(t *testing.T) {
 		if err := yaml.Unmarshal(b, &root); err != nil {
 			t.Fatal(err)
 		}
-		return get(root.Content[0], "jobs")
+		return Get(root.Content[0], "jobs")
 	}
 	const defaultBranch = "${{ github.event.repository.default_branch }}"
 	pub := read("shipgate-publish.yml")
 	for _, job := range []string{"publish", "join"} {
 		var keyCheckout, pubEnv bool
-		for _, s := range get(get(pub, job), "steps").Content {
-			with := get(s, "with")
-			if sc := get(with, "sparse-checkout"); sc != nil && sc.Value == "cosign.pub" && get(with, "ref").Value == defaultBranch {
-				keyCheckout = get(with, "path").Value == "default-branch"
+		for _, s := range Get(Get(pub, job), "steps").Content {
+			with := Get(s, "with")
+			if sc := Get(with, "sparse-checkout"); sc != nil && sc.Value == "cosign.pub" && Get(with, "ref").Value == defaultBranch {
+				keyCheckout = Get(with, "path").Value == "default-branch"
 			}
-			if v := get(get(s, "env"), "COSIGN_PUB"); v != nil {
+			if v := Get(Get(s, "env"), "COSIGN_PUB"); v != nil {
 				pubEnv = v.Value == "${{ github.workspace }}/default-branch/cosign.pub"
 			}
 		}
@@ -477,8 +452,8 @@ func TestCosignPubComesFromTheDefaultBranch(t *testing.T) {
 			t.Errorf("publish job %s: cosign.pub from the default branch: checkout %v, COSIGN_PUB %v", job, keyCheckout, pubEnv)
 		}
 	}
-	first := get(get(get(read("shipgate-promote.yml"), "promote"), "steps").Content[0], "with")
-	if get(first, "ref") == nil || get(first, "ref").Value != defaultBranch {
-		t.Errorf("promote does not check out the default branch: %v", get(first, "ref"))
+	first := Get(Get(Get(read("shipgate-promote.yml"), "promote"), "steps").Content[0], "with")
+	if Get(first, "ref") == nil || Get(first, "ref").Value != defaultBranch {
+		t.Errorf("promote does not check out the default branch: %v", Get(first, "ref"))
 	}
 }
