@@ -64,6 +64,7 @@ fuzz:
     go test -run '^$' -fuzz '^FuzzParseImage$' -fuzztime "$FUZZTIME" ./pipeline/config
     go test -run '^$' -fuzz '^FuzzValidate$' -fuzztime "$FUZZTIME" ./pipeline/config
     go test -run '^$' -fuzz '^FuzzParseCommand$' -fuzztime "$FUZZTIME" ./pipeline/config
+    go test -run '^$' -fuzz '^FuzzParseAge$' -fuzztime "$FUZZTIME" ./pipeline/config
     go test -run '^$' -fuzz '^FuzzParseModuleRef$' -fuzztime "$FUZZTIME" ./pipeline/adopt
     go test -run '^$' -fuzz '^FuzzValidateTag$' -fuzztime "$FUZZTIME" ./pipeline/registry
     go test -run '^$' -fuzz '^FuzzParseRepository$' -fuzztime "$FUZZTIME" ./pipeline/registry

@@ -375,6 +375,20 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg version", err))
 				}
 			}
+			var orphans bool
+			if inputArgs["orphans"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["orphans"]), &orphans)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg orphans", err))
+				}
+			}
+			var olderThan string
+			if inputArgs["olderThan"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["olderThan"]), &olderThan)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg olderThan", err))
+				}
+			}
 			var dryRun bool
 			if inputArgs["dryRun"] != nil {
 				err = json.Unmarshal([]byte(inputArgs["dryRun"]), &dryRun)
@@ -382,7 +396,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg dryRun", err))
 				}
 			}
-			return (*Shipgate).Cleanup(&parent, ctx, version, dryRun)
+			return (*Shipgate).Cleanup(&parent, ctx, version, orphans, olderThan, dryRun)
 		case "Demo":
 			var parent Shipgate
 			err = json.Unmarshal(parentJSON, &parent)

@@ -622,20 +622,40 @@ func (m *Shipgate) Rollback(
 // It removes the candidates' image tags (index and per-arch), their signatures and attestations,
 // their pre-releases and drafts on GitHub and their git tags; it never deletes a digest that
 // X.Y.Z, its per-arch tags, latest or the floating tags still refer to, and says what it kept.
+// With --orphans instead of --version it deletes what belongs to nothing any more.
 // +cache="never"
 func (m *Shipgate) Cleanup(
 	ctx context.Context,
 	// The final version whose candidates (X.Y.Z-rc.N) to delete; it must be published.
+	// +optional
 	version string,
+	// Delete orphans instead: referrers tags whose subject is gone, and on ghcr.io untagged
+	// versions no tag reaches, older than --older-than.
+	// +optional
+	orphans bool,
+	// How old an orphan must be to be deleted: 7d, 36h, 90m.
+	// +optional
+	// +default="7d"
+	olderThan string,
 	// Observe only: print the plan, change nothing.
 	// +optional
 	dryRun bool,
 ) (string, error) {
+	if orphans == (version != "") {
+		return "", fmt.Errorf("give either --version X.Y.Z (its candidates) or --orphans (what belongs to nothing)")
+	}
 	env, err := m.env(ctx, dryRun, run{})
 	if err != nil {
 		return "", err
 	}
-	return m.result(release.Cleanup(ctx, env, version))
+	if !orphans {
+		return m.result(release.Cleanup(ctx, env, version))
+	}
+	age, err := config.ParseAge(olderThan)
+	if err != nil {
+		return "", err
+	}
+	return m.result(release.CleanupOrphans(ctx, env, age))
 }
 
 // Dispatch sends the downstream smoke test of a published build again, after a flake.

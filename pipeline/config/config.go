@@ -33,6 +33,8 @@ const (
 	DefaultDownstreamGate = GatePrerelease
 	DefaultMergeMethod    = MergeCommit
 	DefaultFormat         = FormatText
+	// DefaultOrphanAge is how old an orphan must be before cleanup --orphans deletes it.
+	DefaultOrphanAge = "7d"
 	// DefaultSyftImage is the syft image, pinned by digest (v1.50.0), that makes publish's SBOMs.
 	DefaultSyftImage = "anchore/syft:v1.50.0@sha256:1288ea4c8b38767b4e620c1e312c8cb26b6e887a99b4f07ab6cd19fc6f225026"
 )
@@ -58,6 +60,7 @@ var flagDefaults = map[string]string{
 	"--syft-image":              DefaultSyftImage,
 	"--tag-prefix":              version.DefaultTagPrefix,
 	"--candidate-form":          string(version.CandidateDotted),
+	"--older-than":              DefaultOrphanAge,
 }
 
 // FlagDefault is the default of a flag ("--sign"), and whether it has one here. The module's
