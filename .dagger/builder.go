@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -96,13 +98,15 @@ func (b *engineBuilder) PlatformImage(ctx context.Context, p version.Platform, s
 // container builds platform p from the finalized tree, for its platform, with spec's labels.
 func (b *engineBuilder) container(ctx context.Context, p version.Platform, spec release.BuildSpec) (*dagger.Container, error) {
 	m := b.m
-	tree := m.Source
+	files := map[string][]byte{}
 	if spec.Changelog != nil { // a candidate's build leaves the CHANGELOG as it is
-		tree = tree.WithNewFile(spec.ChangelogPath, string(spec.Changelog))
+		files[spec.ChangelogPath] = spec.Changelog
 		for _, c := range spec.Copies {
-			tree = tree.WithNewFile(c, string(spec.Changelog))
+			files[c] = spec.Changelog
 		}
 	}
+	maps.Copy(files, spec.Files)
+	tree := withFiles(m.Source, files)
 	args, err := config.ParseBuildArgs(m.BuildArgs)
 	if err != nil {
 		return nil, err
@@ -221,3 +225,53 @@ func (b *engineBuilder) SBOM(ctx context.Context, p version.Platform, ref string
 }
 
 func sortedLabels(m map[string]string) []string { return config.SortedKeys(m) }
+
+// withFiles is dir with files (path → content) written in, in a stable order.
+func withFiles(dir *dagger.Directory, files map[string][]byte) *dagger.Directory {
+	for _, path := range slices.Sorted(maps.Keys(files)) {
+		dir = dir.WithNewFile(path, string(files[path]))
+	}
+	return dir
+}
+
+// RunFinalize implements release.Finalizer: spec.Argv runs in spec.Image with the source tree (and
+// spec.Files) at /src; the changes are read back from the engine's changeset of that directory.
+func (b *engineBuilder) RunFinalize(ctx context.Context, spec release.FinalizeSpec) (release.FinalizeResult, error) {
+	before := withFiles(b.m.Source, spec.Files)
+	ctr := dag.Container().From(spec.Image).
+		WithDirectory("/src", before).WithWorkdir("/src").
+		WithExec(spec.Argv, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+	code, err := ctr.ExitCode(ctx)
+	if err != nil {
+		return release.FinalizeResult{}, err
+	}
+	out, _ := ctr.CombinedOutput(ctx)
+	res := release.FinalizeResult{ExitCode: code, Output: out, Changed: map[string][]byte{}}
+	if code != 0 {
+		return res, nil
+	}
+	changes := ctr.Directory("/src").Changes(before)
+	if res.Removed, err = changes.RemovedPaths(ctx); err != nil {
+		return res, err
+	}
+	added, err := changes.AddedPaths(ctx)
+	if err != nil {
+		return res, err
+	}
+	modified, err := changes.ModifiedPaths(ctx)
+	if err != nil {
+		return res, err
+	}
+	after := ctr.Directory("/src")
+	for _, path := range append(added, modified...) {
+		if strings.HasSuffix(path, "/") {
+			continue // a directory: its files are listed themselves
+		}
+		body, err := after.File(path).Contents(ctx)
+		if err != nil {
+			return res, fmt.Errorf("read %s after --finalize-command: %w", path, err)
+		}
+		res.Changed[path] = []byte(body)
+	}
+	return res, nil
+}

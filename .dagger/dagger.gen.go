@@ -103,6 +103,8 @@ func (r Shipgate) MarshalJSON() ([]byte, error) {
 		CandidateForm             string
 		PrepareFrom               string
 		SyncBranch                string
+		FinalizeCommand           string
+		FinalizeImage             string
 	}
 	concrete.Source = r.Source
 	concrete.Image = r.Image
@@ -146,6 +148,8 @@ func (r Shipgate) MarshalJSON() ([]byte, error) {
 	concrete.CandidateForm = r.CandidateForm
 	concrete.PrepareFrom = r.PrepareFrom
 	concrete.SyncBranch = r.SyncBranch
+	concrete.FinalizeCommand = r.FinalizeCommand
+	concrete.FinalizeImage = r.FinalizeImage
 	return json.Marshal(&concrete)
 }
 
@@ -193,6 +197,8 @@ func (r *Shipgate) UnmarshalJSON(bs []byte) error {
 		CandidateForm             string
 		PrepareFrom               string
 		SyncBranch                string
+		FinalizeCommand           string
+		FinalizeImage             string
 	}
 	err := json.Unmarshal(bs, &concrete)
 	if err != nil {
@@ -240,6 +246,8 @@ func (r *Shipgate) UnmarshalJSON(bs []byte) error {
 	r.CandidateForm = concrete.CandidateForm
 	r.PrepareFrom = concrete.PrepareFrom
 	r.SyncBranch = concrete.SyncBranch
+	r.FinalizeCommand = concrete.FinalizeCommand
+	r.FinalizeImage = concrete.FinalizeImage
 	return nil
 }
 
@@ -1103,7 +1111,21 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg syncBranch", err))
 				}
 			}
-			return New(source, image, repo, githubApi, baseBranch, registryUsername, registryPassword, githubToken, downstreamToken, sign, signingKey, signingPassword, oidcRequestUrl, oidcRequestToken, fulcioUrl, rekorUrl, noTlogUpload, verifyKey, trustedRoot, certificateIdentity, certificateIdentityRegexp, certificateOidcIssuer, workflow, downstream, downstreamGate, downstreamTagOnly, eventType, platforms, dockerfile, buildArg, changelog, floatingTags, noSbom, format, plainHttp, noFail, skipReviewGate, changelogCopy, tagPrefix, candidateForm, prepareFrom, syncBranch)
+			var finalizeCommand string
+			if inputArgs["finalizeCommand"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["finalizeCommand"]), &finalizeCommand)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg finalizeCommand", err))
+				}
+			}
+			var finalizeImage string
+			if inputArgs["finalizeImage"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["finalizeImage"]), &finalizeImage)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg finalizeImage", err))
+				}
+			}
+			return New(source, image, repo, githubApi, baseBranch, registryUsername, registryPassword, githubToken, downstreamToken, sign, signingKey, signingPassword, oidcRequestUrl, oidcRequestToken, fulcioUrl, rekorUrl, noTlogUpload, verifyKey, trustedRoot, certificateIdentity, certificateIdentityRegexp, certificateOidcIssuer, workflow, downstream, downstreamGate, downstreamTagOnly, eventType, platforms, dockerfile, buildArg, changelog, floatingTags, noSbom, format, plainHttp, noFail, skipReviewGate, changelogCopy, tagPrefix, candidateForm, prepareFrom, syncBranch, finalizeCommand, finalizeImage)
 		default:
 			return nil, fmt.Errorf("unknown function %s", fnName)
 		}

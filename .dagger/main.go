@@ -159,6 +159,12 @@ type Shipgate struct {
 	// SyncBranch is the branch the base branch is merged back into after promote (--sync-branch).
 	// +private
 	SyncBranch string
+	// FinalizeCommand regenerates derived files before the finalize commit (--finalize-command).
+	// +private
+	FinalizeCommand string
+	// FinalizeImage is the image --finalize-command runs in (--finalize-image).
+	// +private
+	FinalizeImage string
 }
 
 // New configures shipgate for one repository and image.
@@ -322,6 +328,17 @@ func New(
 	// auto-merge when it merges cleanly); empty: none.
 	// +optional
 	syncBranch string,
+	// Command that regenerates derived files (docs, version files) in the finalized tree before
+	// the finalize commit; every file it adds or changes goes into that commit.
+	//
+	// It runs without a shell in --finalize-image with the source tree (the finalized CHANGELOG
+	// written in) as its working directory; a failure, a deleted file or a TBD next to the version
+	// refuses before anything is committed.
+	// +optional
+	finalizeCommand string,
+	// Image --finalize-command runs in, pinned by digest (IMAGE@sha256:…).
+	// +optional
+	finalizeImage string,
 ) (*Shipgate, error) {
 	m := &Shipgate{
 		Source: source, Image: image, Repo: repo, GithubAPI: githubAPI, BaseBranch: baseBranch,
@@ -337,6 +354,7 @@ func New(
 		Platforms: platforms, Dockerfile: dockerfile, BuildArgs: buildArg, Changelog: changelog,
 		FloatingTags: floatingTags, NoSbom: noSbom, Format: format, PlainHTTP: plainHTTP, NoFail: noFail, SkipReviewGate: skipReviewGate, ChangelogCopies: changelogCopy,
 		TagPrefix: tagPrefix, CandidateForm: candidateForm, PrepareFrom: prepareFrom, SyncBranch: syncBranch,
+		FinalizeCommand: finalizeCommand, FinalizeImage: finalizeImage,
 	}
 	if err := m.settings().ValidateGiven(); err != nil {
 		return nil, err
@@ -359,6 +377,7 @@ func (m *Shipgate) settings() config.Settings {
 		NoSBOM: m.NoSbom, FloatingTags: m.FloatingTags, SkipReviewGate: m.SkipReviewGate, ChangelogCopies: m.ChangelogCopies,
 		Format: config.Format(m.Format), PlainHTTP: m.PlainHTTP,
 		TagPrefix: &m.TagPrefix, CandidateForm: version.CandidateForm(m.CandidateForm), DevBranch: m.PrepareFrom, SyncBranch: m.SyncBranch,
+		FinalizeCommand: m.FinalizeCommand, FinalizeImage: m.FinalizeImage,
 	}
 	s.Defaults()
 	return s

@@ -135,7 +135,12 @@ type Settings struct {
 	// ChangelogCopies are further paths (--changelog-copy) the finalized CHANGELOG is written to,
 	// in the same finalize commit; the TBD rule and the image scan cover each.
 	ChangelogCopies []string
-	Format          Format
+	// FinalizeCommand (--finalize-command) runs in FinalizeImage on the tree with the finalized
+	// CHANGELOG before the finalize commit; every file it adds or changes goes into that commit.
+	FinalizeCommand string
+	// FinalizeImage is the image --finalize-command runs in, pinned by digest.
+	FinalizeImage string
+	Format        Format
 	// PlainHTTP lists registry hosts that may be reached without TLS (local registries).
 	PlainHTTP []string
 }
@@ -343,6 +348,23 @@ func (s Settings) checkBuild(v *problems) {
 	}
 	if _, err := ParseBuildArgs(s.BuildArgs); err != nil {
 		v.add("--build-arg: %v", err)
+	}
+	s.checkFinalize(v)
+}
+
+// checkFinalize: --finalize-command parses and runs in an image pinned by digest.
+func (s Settings) checkFinalize(v *problems) {
+	if s.FinalizeCommand == "" {
+		if s.FinalizeImage != "" {
+			v.add("--finalize-image is set but --finalize-command is not: give the command to run in it")
+		}
+		return
+	}
+	if _, err := ParseCommand(s.FinalizeCommand); err != nil {
+		v.add("--finalize-command: %v", err)
+	}
+	if _, err := name.NewDigest(s.FinalizeImage); err != nil || hasUserinfo(s.FinalizeImage) {
+		v.add("--finalize-image %s must be an image pinned by digest (IMAGE@sha256:…), so the finalize commit does not depend on a moving tag", show(s.FinalizeImage))
 	}
 }
 

@@ -133,7 +133,7 @@ func (p *platformRun) imageChecks() step.Step {
 			if img.Found && img.Labels[registry.LabelRevision] == p.commit {
 				return step.Observation{Done: true, Detail: "already pushed from the finalize commit (checked before its push)"}, nil
 			}
-			did, err := p.w.checkImage(ctx, p.in.Builder, p.v, p.pl, p.commit, p.cl, p.tests)
+			did, err := p.w.checkImage(ctx, p.in.Builder, p.v, p.pl, p.w.buildSpec(p.v, p.pl, p.commit, p.cl), p.tests)
 			if err != nil {
 				return step.Observation{}, err
 			}

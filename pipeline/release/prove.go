@@ -53,8 +53,8 @@ func parseTests(raw []string) ([][]string, error) {
 // --test runs in it (the first that fails refuses, with its last output lines), and its files are
 // scanned for a CHANGELOG or copy that still says TBD or is older than the finalized one. It
 // returns what it checked, in one line.
-func (w *world) checkImage(ctx context.Context, b Builder, v version.Version, pl version.Platform, commit string, cl []byte, tests [][]string) (string, error) {
-	spec := w.buildSpec(v, pl, commit, cl)
+func (w *world) checkImage(ctx context.Context, b Builder, v version.Version, pl version.Platform, spec BuildSpec, tests [][]string) (string, error) {
+	commit, cl := spec.Commit, spec.Changelog
 	var did []string
 	if len(tests) > 0 {
 		if err := w.testImage(ctx, b, pl, spec, tests); err != nil {

@@ -35,7 +35,10 @@ type BuildSpec struct {
 	ChangelogPath string
 	Changelog     []byte   // the finalized CHANGELOG to write into the tree before building; nil for a candidate (the tree as it is)
 	Copies        []string // further paths the finalized CHANGELOG is written to (--changelog-copy)
-	Labels        map[string]string
+	// Files are the files --finalize-command added or changed (path → content), written into the
+	// tree too; nil without one (and in publish-platform, whose checkout holds them already).
+	Files  map[string][]byte
+	Labels map[string]string
 }
 
 // PublishInput is one publish run.
@@ -79,14 +82,15 @@ type publishPlan struct {
 	tests   [][]string         // --test commands, parsed
 	tagAt   string             // the commit vX.Y.Z points at, "" when it does not exist
 	release *github.Release    // the draft found (nil: none yet)
+	derived map[string][]byte  // what --finalize-command added or changed
 }
 
 // publishRun is one publish: the plan of its gates and what its acts produced, in order.
 type publishRun struct {
-	w    *world
-	in   PublishInput
-	rep  *step.Report
-	v    version.Version // the version published (a candidate's once "candidate number" chose N)
+	w   *world
+	in  PublishInput
+	rep *step.Report
+	v   version.Version // the version published (a candidate's once "candidate number" chose N)
 	// final is X.Y.Z: v itself, or the version v is a candidate of.
 	final version.Version
 	plan  publishPlan
@@ -101,12 +105,15 @@ type publishRun struct {
 // Publish is phase 1. Its gates run first and every refusal shows at once:
 //
 //  1. source tree — the source directory is exactly the commit it releases;
-//  2. CHANGELOG — it finalizes without TBD;
+//     candidate number — with --candidate, N for X.Y.Z-rc.N (publish_candidate.go);
+//  2. CHANGELOG — it finalizes without TBD (a candidate leaves it alone);
+//     derived files — with --finalize-command, what it changes joins the finalize commit;
 //  3. pull request — the release PR is ready for review, approved as the base branch requires,
 //     and the source commit's required checks passed (a pre-release: the checks only);
 //  4. release — vX.Y.Z is not public yet;
 //  5. git tag — vX.Y.Z, if it exists, is at this release's finalize commit;
-//  6. rebuild — with --rebuild, promote has not started for X.Y.Z.
+//  6. rebuild — with --rebuild, promote has not started for X.Y.Z;
+//     candidate — with --require-candidate, a candidate of this commit passed its smoke test.
 //
 // Then the acts, each observing first so a re-run finishes the job:
 //
@@ -182,6 +189,7 @@ func (p *publishRun) gates() []step.Step {
 		p.sourceGate(),
 		p.candidateNumber(),
 		p.changelogGate(),
+		p.derivedFiles(),
 		p.prGate(),
 		p.releaseGate(),
 		p.tagGate(),

@@ -25,7 +25,7 @@ func (p *publishRun) finalizeCommit() step.Step {
 				}
 				return step.Skip(fmt.Sprintf("a candidate is built from %s head %s as it is", p.v.Branch(), short(p.plan.source))), nil
 			}
-			st, err := p.w.gh.ObserveFinalizeFiles(ctx, p.w.repo, p.v, p.plan.source, p.w.finalized(p.plan.fin.Content))
+			st, err := p.w.gh.ObserveFinalizeFiles(ctx, p.w.repo, p.v, p.plan.source, p.files())
 			if err != nil {
 				return step.Observation{}, err
 			}
@@ -35,7 +35,7 @@ func (p *publishRun) finalizeCommit() step.Step {
 			return step.Observation{Plan: fmt.Sprintf("commit the finalized %s (dated %s) on %s on top of %s", path, p.plan.fin.Date, p.v.Branch(), short(p.plan.source))}, nil
 		},
 		Act: func(ctx context.Context) (string, error) {
-			c, err := p.w.gh.FinalizeFiles(ctx, p.w.repo, p.v, p.plan.source, p.w.finalized(p.plan.fin.Content))
+			c, err := p.w.gh.FinalizeFiles(ctx, p.w.repo, p.v, p.plan.source, p.files())
 			if err != nil {
 				return "", err
 			}
@@ -123,7 +123,7 @@ func (p *publishRun) imageChecks() step.Step {
 			}
 			var did []string
 			for _, pl := range missing {
-				d, err := p.w.checkImage(ctx, p.in.Builder, p.v, pl, p.commit, p.plan.fin.Content, p.plan.tests)
+				d, err := p.w.checkImage(ctx, p.in.Builder, p.v, pl, p.buildSpec(pl), p.plan.tests)
 				if err != nil {
 					return step.Observation{}, err
 				}
@@ -166,7 +166,7 @@ func (p *publishRun) platformState(ctx context.Context) (missing []version.Platf
 
 // build builds one platform from the finalize commit's tree.
 func (p *publishRun) build(ctx context.Context, pl version.Platform) (v1.Hash, error) {
-	d, err := p.in.Builder.Build(ctx, pl, p.w.buildSpec(p.v, pl, p.commit, p.plan.fin.Content))
+	d, err := p.in.Builder.Build(ctx, pl, p.buildSpec(pl))
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("build %s: %w", pl, err)
 	}
@@ -185,6 +185,14 @@ func (w *world) finalized(cl []byte) map[string][]byte {
 		files[c] = cl
 	}
 	return files
+}
+
+// buildSpec is the build of platform pl from the finalize commit's tree: the source with the
+// finalized CHANGELOG, its copies and the files --finalize-command changed written in.
+func (p *publishRun) buildSpec(pl version.Platform) BuildSpec {
+	spec := p.w.buildSpec(p.v, pl, p.commit, p.plan.fin.Content)
+	spec.Files = p.plan.derived
+	return spec
 }
 
 // buildSpec is one platform build of version v from commit with the finalized CHANGELOG cl.

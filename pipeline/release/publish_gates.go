@@ -153,7 +153,7 @@ func (p *publishRun) tagGate() step.Step {
 			if p.plan.source == "" || p.plan.fin.Content == nil {
 				return step.Observation{}, notChecked("source tree and CHANGELOG")
 			}
-			st, err := p.w.gh.ObserveFinalizeFiles(ctx, p.w.repo, p.v, p.plan.source, p.w.finalized(p.plan.fin.Content))
+			st, err := p.w.gh.ObserveFinalizeFiles(ctx, p.w.repo, p.v, p.plan.source, p.files())
 			if err != nil {
 				return step.Observation{}, err
 			}

@@ -35,7 +35,7 @@ func TestPublishSpans(t *testing.T) {
 			steps = append(steps, s.Name())
 		}
 	}
-	want := []string{"source tree", "candidate number", "CHANGELOG", "pull request", "release", "existing git tag", "rebuild", "candidate", "finalize commit", "image checks", "platform images", "index", "signatures", "SBOMs", "provenance", "GitHub attestations", "git tag", "draft release", "release assets", "smoke test"}
+	want := []string{"source tree", "candidate number", "CHANGELOG", "derived files", "pull request", "release", "existing git tag", "rebuild", "candidate", "finalize commit", "image checks", "platform images", "index", "signatures", "SBOMs", "provenance", "GitHub attestations", "git tag", "draft release", "release assets", "smoke test"}
 	if strings.Join(steps, ",") != strings.Join(want, ",") {
 		t.Fatalf("step spans %q, want %q", steps, want)
 	}

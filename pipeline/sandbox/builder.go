@@ -39,6 +39,9 @@ type Builder struct {
 	// Stale plays a Dockerfile that copies an old CHANGELOG into the image: these files are
 	// added to every image as they are (path → content).
 	Stale map[string]string
+	// Finalize plays --finalize-command: given the files written into the tree and the command,
+	// what it does. nil: the sandbox runs no finalize command (RunFinalize fails).
+	Finalize func(files map[string][]byte, argv []string) release.FinalizeResult
 
 	mu     sync.Mutex
 	builds []string
@@ -49,7 +52,16 @@ var (
 	_ release.Builder     = (*Builder)(nil)
 	_ release.Prover      = (*Builder)(nil)
 	_ release.ImageSource = (*Builder)(nil)
+	_ release.Finalizer   = (*Builder)(nil)
 )
+
+// RunFinalize implements release.Finalizer through the Finalize hook.
+func (b *Builder) RunFinalize(ctx context.Context, spec release.FinalizeSpec) (release.FinalizeResult, error) {
+	if b.Finalize == nil {
+		return release.FinalizeResult{}, fmt.Errorf("the sandbox builder plays no --finalize-command (set Builder.Finalize)")
+	}
+	return b.Finalize(spec.Files, spec.Argv), nil
+}
 
 // PlatformImage implements release.ImageSource: the image Build would push.
 func (b *Builder) PlatformImage(ctx context.Context, p version.Platform, spec release.BuildSpec) (v1.Image, func(), error) {
@@ -139,6 +151,9 @@ func (b *Builder) image(p version.Platform, spec release.BuildSpec) (v1.Image, e
 		for _, c := range spec.Copies {
 			files[c] = string(spec.Changelog)
 		}
+	}
+	for path, body := range spec.Files {
+		files[path] = string(body)
 	}
 	for path, body := range b.Stale {
 		files[path] = body
