@@ -593,6 +593,13 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg reinstate", err))
 				}
 			}
+			var cleanup bool
+			if inputArgs["cleanup"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["cleanup"]), &cleanup)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg cleanup", err))
+				}
+			}
 			var runId string
 			if inputArgs["runID"] != nil {
 				err = json.Unmarshal([]byte(inputArgs["runID"]), &runId)
@@ -607,7 +614,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg runAttempt", err))
 				}
 			}
-			return (*Shipgate).Promote(&parent, ctx, version, dryRun, allowUnknownLatest, breakStaleLock, mergeMethod, autoMerge, reinstate, runId, runAttempt)
+			return (*Shipgate).Promote(&parent, ctx, version, dryRun, allowUnknownLatest, breakStaleLock, mergeMethod, autoMerge, reinstate, cleanup, runId, runAttempt)
 		case "Publish":
 			var parent Shipgate
 			err = json.Unmarshal(parentJSON, &parent)

@@ -569,6 +569,11 @@ func (m *Shipgate) Promote(
 	// Promote a version that was rolled back, clearing its rollback record (without it, refused).
 	// +optional
 	reinstate bool,
+	// Delete the candidates of X.Y.Z once it is public, as cleanup --version X.Y.Z does.
+	//
+	// A cleanup that cannot finish never fails the promote: a note names the command to re-run.
+	// +optional
+	cleanup bool,
 	// GitHub Actions run id (GITHUB_RUN_ID), named in the promote lock.
 	// +optional
 	runID string,
@@ -584,7 +589,7 @@ func (m *Shipgate) Promote(
 		return "", err
 	}
 	env.Lock.BreakStale = breakStaleLock
-	return m.result(release.Promote(ctx, env, release.PromoteInput{Version: version, AllowUnknownLatest: allowUnknownLatest, MergeMethod: mergeMethod, AutoMerge: autoMerge, Reinstate: reinstate}))
+	return m.result(release.Promote(ctx, env, release.PromoteInput{Version: version, AllowUnknownLatest: allowUnknownLatest, MergeMethod: mergeMethod, AutoMerge: autoMerge, Reinstate: reinstate, Cleanup: cleanup}))
 }
 
 // Status shows every artifact of a version and which promote gates pass; it changes nothing.

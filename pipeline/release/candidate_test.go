@@ -158,15 +158,15 @@ func TestBareTagsAndCompactCandidates(t *testing.T) {
 	}
 	rep := w.publish("1.0.0")
 	w.sb.PassSmokeTestOf("1.0.0", digestOf(rep, "index"))
-	w.mustPromote("1.0.0")
+	prep, err := release.Promote(w.ctx, w.env, release.PromoteInput{Version: "1.0.0", Cleanup: true})
+	if err != nil || prep.Status("cleanup candidates") != step.Acted {
+		t.Fatalf("promote --cleanup: %v\n%s", err, render(prep))
+	}
 	if _, ok := w.sb.GitHub.Ref(sandbox.Repo, "refs/tags/1.0.0"); !ok {
 		t.Fatal("no bare tag 1.0.0")
 	}
 	if rel, ok := w.ghRelease("1.0.0"); !ok || rel.Draft || w.latestLabel() != "1.0.0" {
 		t.Fatalf("release 1.0.0: %+v, Latest %q", rel, w.latestLabel())
-	}
-	if _, err := release.Cleanup(w.ctx, w.env, "1.0.0"); err != nil {
-		t.Fatal(err)
 	}
 	if w.tag("1.0.0-rc2") != "" {
 		t.Error("cleanup left 1.0.0-rc2")
@@ -238,5 +238,39 @@ func TestRedispatchAfterAFlake(t *testing.T) {
 	}
 	if rep, err := release.Dispatch(w.ctx, w.env, "1.1.0"); err == nil {
 		t.Fatalf("dispatch of an unpublished version:\n%s", render(rep))
+	}
+}
+
+// noDeletes is a registry transport that refuses every DELETE, as a registry without deletes
+// does.
+type noDeletes struct{ base http.RoundTripper }
+
+func (n noDeletes) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodDelete && strings.Contains(req.URL.Path, "/v2/") {
+		return &http.Response{StatusCode: http.StatusMethodNotAllowed, Status: "405 Method Not Allowed", Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+	}
+	return n.base.RoundTrip(req)
+}
+
+// TestPromoteCleanupNeverFailsPromote: when the candidates cannot be deleted, promote --cleanup
+// still promotes and says, in a note, to run cleanup; cleanup finishes once deletes work.
+func TestPromoteCleanupNeverFailsPromote(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, sandbox.Options{})
+	w.prepare("1.0.0")
+	w.mustCandidate("1.0.0", "1.0.0-rc.1")
+	idx := digestOf(w.publish("1.0.0"), "index")
+	w.sb.PassSmokeTest("1.0.0", idx)
+	w.env.Transport = noDeletes{http.DefaultTransport}
+	rep, err := release.Promote(w.ctx, w.env, release.PromoteInput{Version: "1.0.0", Cleanup: true})
+	if err != nil || w.tag("latest") != idx || !strings.Contains(render(rep), "run cleanup --version 1.0.0 to finish") {
+		t.Fatalf("promote with a failing cleanup: %v\n%s", err, render(rep))
+	}
+	if w.tag("1.0.0-rc.1") == "" {
+		t.Fatal("the candidate is gone although deletes were refused")
+	}
+	w.env.Transport = nil
+	if _, err := release.Cleanup(w.ctx, w.env, "1.0.0"); err != nil || w.tag("1.0.0-rc.1") != "" {
+		t.Fatalf("cleanup after: %v, rc.1 %q", err, w.tag("1.0.0-rc.1"))
 	}
 }

@@ -33,6 +33,9 @@ type PromoteInput struct {
 	// Reinstate promotes a version that was rolled back (its rollback record is cleared). Without
 	// it such a promote is refused: it would silently undo the rollback.
 	Reinstate bool
+	// Cleanup deletes the candidates of X.Y.Z once it is public (as cleanup --version X.Y.Z); a
+	// cleanup that cannot finish is a note, never a failed promote.
+	Cleanup bool
 }
 
 // promotePlan is what promote's gates found, on the index digest resolved once. The gates fill it
@@ -115,6 +118,7 @@ func (p *promoteRun) acts() []step.Step {
 		p.mergePR(),
 		p.publishRelease(),
 		p.reinstate(),
+		p.cleanupCandidates(),
 	}
 }
 
