@@ -33,7 +33,16 @@ func (p *promoteRun) cleanupCandidates() step.Step {
 				p.rep.Note("cleanup of the candidates of %s did not finish (%s): the release is promoted; run cleanup --version %s to finish", p.v, first, p.v)
 				return "not finished: see the note", nil
 			}
-			return fmt.Sprintf("%d step(s) acted, %d already done", rep.Count(step.Acted), rep.Count(step.Done)), nil
+			var did []string
+			for _, r := range rep.Records {
+				if r.Status == step.Acted {
+					did = append(did, r.Name+": "+r.Detail)
+				}
+			}
+			if len(did) == 0 {
+				return "no candidate left", nil
+			}
+			return strings.Join(did, "; "), nil
 		},
 	}
 }

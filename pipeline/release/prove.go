@@ -60,7 +60,7 @@ func (w *world) checkImage(ctx context.Context, b Builder, v version.Version, pl
 		if err := w.testImage(ctx, b, pl, spec, tests); err != nil {
 			return "", err
 		}
-		did = append(did, fmt.Sprintf("%d test(s) passed", len(tests)))
+		did = append(did, fmt.Sprintf("%s: %d test(s) passed", pl, len(tests)))
 	}
 	src, ok := b.(ImageSource)
 	if !ok || cl == nil { // nil: a candidate, whose CHANGELOG says TBD until the final

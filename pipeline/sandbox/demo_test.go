@@ -15,7 +15,10 @@ func TestDemoText(t *testing.T) {
 	s := out.String()
 	for _, want := range []string{
 		"shipgate prepare 0.4.0: OK",
+		"shipgate publish 0.4.0-rc.1: OK",
 		"shipgate publish 0.4.0: OK",
+		"passed   candidate: 0.4.0-rc.1 of this commit passed its smoke test",
+		"acted    cleanup candidates:",
 		"refused  smoke test:",
 		"promote refused by 1 gate(s), nothing changed",
 		"acted    move latest: latest, 0.4, 0 → sha256:",
@@ -53,8 +56,8 @@ func TestDemoFormats(t *testing.T) {
 		}
 		n++
 	}
-	if n != 5 {
-		t.Errorf("json demo printed %d reports, want 5 (prepare, publish, refused promote, promote, status)", n)
+	if n != 6 {
+		t.Errorf("json demo printed %d reports, want 6 (prepare, candidate, publish, refused promote, promote, status)", n)
 	}
 	if err := Demo(context.Background(), &js, "yaml"); err == nil {
 		t.Errorf("unknown format accepted")
