@@ -51,19 +51,32 @@ func (c *Client) branchHead(ctx context.Context, r Repo, branch string) (string,
 	return sha, err == nil, err
 }
 
-// CreateReleaseBranch creates release/X.Y.Z at the head of the base branch, or returns the head of
-// the release branch when it already exists (it is reused as it is).
+// CreateReleaseBranch creates release/X.Y.Z at the head of the base branch (--base-branch), or
+// returns the head of the release branch when it already exists (it is reused as it is).
 func (c *Client) CreateReleaseBranch(ctx context.Context, r Repo, v version.Version, base string) (string, error) {
+	return c.CreateReleaseBranchFrom(ctx, r, v, base, "--base-branch")
+}
+
+// CreateReleaseBranchFrom creates release/X.Y.Z at the head of branch src — the base branch, or a
+// development branch (--prepare-from) when releases are cut from one and their pull request goes
+// to the base branch — or returns the head of the release branch when it already exists (it is
+// reused as it is, whatever it was cut from). setting names where src came from ("--base-branch",
+// "--prepare-from"), for the error when src does not exist.
+func (c *Client) CreateReleaseBranchFrom(ctx context.Context, r Repo, v version.Version, src, setting string) (string, error) {
 	branch := v.Branch()
 	if sha, ok, err := c.ReleaseBranch(ctx, r, v); err != nil || ok {
 		return sha, err
 	}
-	from, ok, err := c.branchHead(ctx, r, base)
+	from, ok, err := c.branchHead(ctx, r, src)
 	if err != nil {
 		return "", err
 	}
 	if !ok {
-		return "", fault.BadInputf("base branch %s not found in %s: give the branch releases start from (--base-branch)", base, r)
+		kind := "branch"
+		if setting == "--base-branch" {
+			kind = "base branch"
+		}
+		return "", fault.BadInputf("%s %s not found in %s: give the branch releases are cut from (%s)", kind, src, r, setting)
 	}
 	op := fmt.Sprintf("create branch %s of %s at %s", branch, r, short(from))
 	return retryWrite(ctx, c, func() (string, error) {

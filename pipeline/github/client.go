@@ -12,6 +12,12 @@
 // (Options.TokenFlag) and the permission GitHub says is missing. The token is set only in the
 // Authorization header, is never logged and never appears in an error.
 //
+// The same transport sends a GET it has made before as a conditional request (If-None-Match with
+// the ETag GitHub sent): an unchanged answer costs a 304, which GitHub does not count against the
+// rate limit, and go-github gets the body kept from the first answer (see Options.CacheBytes).
+// Every read still asks GitHub, so no answer is stale; the kept answers are the Client's own
+// (never shared between tokens) and bounded in memory.
+//
 // Every error carries a fault class, wrapped with %w: Unreachable (connection failures, 5xx after
 // the retries, rate limits beyond the bound, cancellation), Unreadable (an answer that is not the
 // JSON expected, a listing longer than 100 pages), Refused (GitHub's refusals, and the world not
@@ -34,6 +40,8 @@
 //	promote  contents: write (publish release, lock ref, merge), pull_requests: write (mark ready,
 //	         merge, enable auto-merge); contents: read on the downstream repository for the gate
 //	status   contents: write to see drafts (read-only tokens do not see them), pull_requests: read
+//	sync     contents: read (compare the branches), pull_requests: write (open the pull request,
+//	         enable auto-merge), contents: write (merge it when it can merge at once)
 //	assets   contents: write (UploadAsset; attach to the draft: immutable releases refuse later)
 //	attest   attestations: write (StoreAttestation, EnsureAttestation; the signing workflow also
 //	         needs id-token: write); attestations: read to list them in a private repository
@@ -86,6 +94,11 @@ type Options struct {
 	MaxRetries int
 	// Log receives one line per retry or wait; nil discards. It never receives the token.
 	Log io.Writer
+	// CacheBytes bounds the memory of the conditional-request cache: the ETag and body of GET
+	// answers, sent back as If-None-Match so that an unchanged answer costs a 304, which GitHub
+	// does not count against the rate limit. Every read still asks GitHub. Zero means 8 MiB (and
+	// at most 1,024 answers, none over an eighth of the bound); negative turns the cache off.
+	CacheBytes int64
 	// TokenFlag names the setting the token came from ("--github-token", "--downstream-token"),
 	// so that a refusal (401, 403) says which token to fix; default "--github-token".
 	TokenFlag string
@@ -107,7 +120,8 @@ type Client struct {
 
 // New checks the options and builds a Client. It makes no request.
 func New(o Options) (*Client, error) {
-	t := &transport{base: o.Transport, token: o.Token, clk: clock.Or(o.Clock), maxWait: o.MaxWait, maxRetries: o.MaxRetries, log: o.Log}
+	t := &transport{base: o.Transport, token: o.Token, clk: clock.Or(o.Clock), maxWait: o.MaxWait, maxRetries: o.MaxRetries, log: o.Log,
+		cache: newETagCache(o.Token, o.CacheBytes)}
 	if t.base == nil {
 		t.base = http.DefaultTransport
 	}

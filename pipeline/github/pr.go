@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,9 +52,17 @@ func (c *Client) listReleasePRs(ctx context.Context, r Repo, v version.Version, 
 	return all, c.wrap(err, fmt.Sprintf("list pull requests from %s into %s in %s", v.Branch(), base, r), r, "pull_requests: read")
 }
 
+// openReleasePRs lists the open pull requests from release/X.Y.Z into base, newest first. It reads
+// the listing of every state, as PRState does, so that the second of the two reads in a run is a
+// conditional request answered 304.
+func (c *Client) openReleasePRs(ctx context.Context, r Repo, v version.Version, base string) ([]*gh.PullRequest, error) {
+	prs, err := c.listReleasePRs(ctx, r, v, base, "all")
+	return slices.DeleteFunc(prs, func(p *gh.PullRequest) bool { return p.GetState() != "open" }), err
+}
+
 // FindReleasePR returns the open pull request from release/X.Y.Z into base, nil if there is none.
 func (c *Client) FindReleasePR(ctx context.Context, r Repo, v version.Version, base string) (*PR, error) {
-	prs, err := c.listReleasePRs(ctx, r, v, base, "open")
+	prs, err := c.openReleasePRs(ctx, r, v, base)
 	if err != nil || len(prs) == 0 {
 		return nil, err
 	}

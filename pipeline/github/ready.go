@@ -48,7 +48,7 @@ type ReadinessOptions struct {
 // collaborator). GitHub remains the judge when the merge is made. Branch protection rules that
 // only an admin can read are not seen.
 func (c *Client) PRReadiness(ctx context.Context, r Repo, v version.Version, base string, o ReadinessOptions) (Readiness, error) {
-	prs, err := c.listReleasePRs(ctx, r, v, base, "open")
+	prs, err := c.openReleasePRs(ctx, r, v, base)
 	if err != nil {
 		return Readiness{}, err
 	}
@@ -183,7 +183,8 @@ func (c *Client) requiredChecks(ctx context.Context, r Repo, sha string, context
 		return nil, nil, nil
 	}
 	op := fmt.Sprintf("read the checks of %s in %s", short(sha), r)
-	st, _, err := c.gh.Repositories.GetCombinedStatus(ctx, r.Owner, r.Name, sha, &gh.ListOptions{PerPage: 100})
+	// Page 1 spelled out: the same URL as SmokeStatus's first page, so a second read is a 304.
+	st, _, err := c.gh.Repositories.GetCombinedStatus(ctx, r.Owner, r.Name, sha, &gh.ListOptions{PerPage: 100, Page: 1})
 	if err != nil {
 		return nil, nil, c.wrap(err, op, r, "statuses: read")
 	}

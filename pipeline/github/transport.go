@@ -67,6 +67,8 @@ type transport struct {
 	maxWait    time.Duration
 	maxRetries int
 	log        io.Writer
+	// cache holds the ETag and body of GET answers for conditional requests; nil: none.
+	cache *etagCache
 
 	mu        sync.Mutex
 	exhausted time.Time // primary quota known to be empty until then
@@ -79,8 +81,23 @@ func (t *transport) logf(format string, args ...any) {
 }
 
 // RoundTrip sends req, waiting out rate limits within the bound and retrying 5xx answers and
-// dropped connections (for requests that are safe to repeat) a bounded number of times.
+// dropped connections (for requests that are safe to repeat) a bounded number of times. A GET
+// whose answer is cached is sent as a conditional request (see etagCache).
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	key := t.cache.keyOf(req)
+	sent := t.cache.lookup(key)
+	if sent != nil {
+		req = conditional(req, sent)
+	}
+	resp, err := t.roundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	return t.cache.settle(key, sent, resp), nil
+}
+
+// roundTrip is RoundTrip without the cache.
+func (t *transport) roundTrip(req *http.Request) (*http.Response, error) {
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
 		b, err := io.ReadAll(req.Body)
 		req.Body.Close()

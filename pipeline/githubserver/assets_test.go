@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,17 +13,7 @@ import (
 func upload(t *testing.T, url, token, contentType string, data []byte) answer {
 	t.Helper()
 	req, _ := http.NewRequest("POST", url, bytes.NewReader(data))
-	req.Header.Set("Authorization", "Bearer "+token)
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	return answer{status: resp.StatusCode, header: resp.Header, raw: raw}
+	return send(t, req, token, "Content-Type", contentType)
 }
 
 func TestReleaseAssetsUploadListDelete(t *testing.T) {

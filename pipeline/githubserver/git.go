@@ -205,18 +205,24 @@ func (rp *repo) resolve(ref string) string {
 
 // isAncestor reports whether a is b or an ancestor of b.
 func (rp *repo) isAncestor(a, b string) bool {
+	return rp.ancestors(b, func(c string) bool { return c == a })
+}
+
+// ancestors visits sha and its ancestors, nearest first (breadth first), each once, until visit
+// returns true; it reports whether it did.
+func (rp *repo) ancestors(sha string, visit func(c string) bool) bool {
 	seen := map[string]bool{}
-	queue := []string{b}
+	queue := []string{sha}
 	for len(queue) > 0 {
 		c := queue[0]
 		queue = queue[1:]
-		if c == a {
-			return true
-		}
 		if seen[c] {
 			continue
 		}
 		seen[c] = true
+		if visit(c) {
+			return true
+		}
 		if o := rp.objects[c]; o != nil && o.kind == "commit" {
 			queue = append(queue, o.parents...)
 		}

@@ -101,7 +101,8 @@ func (s *Server) SetMergeConflict(full string, number int, conflict bool) {
 
 func (s *Server) newPullLocked(rp *repo, head, base, title, body string, draft bool, author string) *pull {
 	rp.nextNumber++
-	pr := &pull{id: s.id(), number: rp.nextNumber, title: title, body: body, head: head, base: base, draft: draft, author: author, created: s.clk.Now(), computed: s.opts.EagerMergeability}
+	pr := &pull{id: s.id(), number: rp.nextNumber, title: title, body: body, head: head, base: base, draft: draft, author: author, created: s.clk.Now(), computed: s.opts.EagerMergeability,
+		conflict: s.branchConflictLocked(rp, head, base)}
 	rp.pulls = append(rp.pulls, pr)
 	return pr
 }
@@ -386,12 +387,14 @@ func (s *Server) mergePull(w http.ResponseWriter, r *http.Request, rp *repo, c c
 	writeJSON(w, http.StatusOK, map[string]any{"sha": sha, "merged": true, "message": "Pull Request successfully merged"})
 }
 
-// mergeLocked merges pr with method and returns the new base head. The result takes the head's
-// tree: the server does not merge file contents (conflicts are simulated with SetMergeConflict).
+// mergeLocked merges pr with method and returns the new base head. The result has the base's files
+// with the head's changes since their merge base: the server does not merge file contents (the
+// head's version of a file both changed wins; conflicts are simulated with SetMergeConflict and
+// SetBranchConflict).
 func (s *Server) mergeLocked(rp *repo, pr *pull, method, title, login string) string {
 	head := rp.headSHA(pr)
 	base := rp.refs["refs/heads/"+pr.base]
-	tree := rp.objects[head].tree
+	tree := rp.mergedTree(base, head)
 	sig := signature{Name: login, Email: login + "@users.noreply.github.example", Date: s.clk.Now()}
 	var sha string
 	switch method {

@@ -334,6 +334,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /repos/{owner}/{repo}/git/tags", s.on(PermPush, "contents=write", s.createTagObject))
 	m.HandleFunc("GET /repos/{owner}/{repo}/git/tags/{sha}", s.on(PermPull, "contents=read", s.getTagObject))
 	m.HandleFunc("GET /repos/{owner}/{repo}/contents/{path...}", s.on(PermPull, "contents=read", s.getContents))
+	m.HandleFunc("GET /repos/{owner}/{repo}/compare/{basehead...}", s.on(PermPull, "contents=read", s.compare))
 	// releases
 	m.HandleFunc("GET /repos/{owner}/{repo}/releases", s.on(PermPull, "contents=read", s.listReleases))
 	m.HandleFunc("POST /repos/{owner}/{repo}/releases", s.on(PermPush, "contents=write", s.createRelease))

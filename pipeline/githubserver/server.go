@@ -18,7 +18,11 @@
 //   - primary rate limits (403 + X-RateLimit-Remaining: 0 until X-RateLimit-Reset), secondary rate
 //     limits (403 or 429 + Retry-After) and 5xx answers can be injected;
 //   - mergeability is computed lazily: the first read of a changed pull request has
-//     "mergeable": null;
+//     "mergeable": null; conflicts are set by the test (SetMergeConflict, SetBranchConflict), and
+//     a merge keeps the base's own changes (file by file: the head's version wins where both
+//     changed a file);
+//   - comparisons (compare.go): GET /compare/{base}...{head} with status identical, ahead,
+//     behind or diverged, ahead_by, behind_by, the merge base and the commits head adds;
 //   - pull request reviews, and the default branch's rules (GET /rules/branches/{branch}): a
 //     number of approving reviews from writers (not the author), and a required status check
 //     whose state per commit the test sets; merges refuse with 405 until both hold;
@@ -35,6 +39,9 @@
 //     a sigstore bundle under the digests it attests (the in-toto statement's subjects in its DSSE
 //     envelope, or a message signature's digest), GET /attestations/{subject_digest} lists them
 //     with an "after" cursor and a predicate_type filter, and answers 404 when there are none;
+//   - conditional requests (etag.go): every 200 answer to a GET carries an ETag (a hash of its
+//     body) and a GET whose If-None-Match names it gets 304 Not Modified, which, made with a
+//     token, does not count against its rate limit; Counts tells 304s from full answers;
 //   - container packages of users and organizations (packages.go): versions listed newest first
 //     with metadata.container.tags, nested names as one %2F segment, and DELETE of a version
 //     answering 404 "Package not found." (not 403) to a token without admin on the package.
@@ -137,6 +144,8 @@ type Server struct {
 	pkgs     map[string]*pkg
 	pkgPerms map[string]map[string]Perm
 	owners   map[string]bool
+	// branchConflicts marks head → base pairs whose pull requests conflict (SetBranchConflict).
+	branchConflicts map[string]bool
 }
 
 type token struct {
@@ -323,6 +332,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r2.URL.Path = path
 	r2.URL.RawPath = ""
 	r2 = r2.WithContext(withReqInfo(r2.Context(), &reqInfo{enterprise: enterprise, host: r.Host}))
+	if r.Method == http.MethodGet {
+		s.serveConditional(rec, r2, bearer(r)) // ETag, and 304 to a matching If-None-Match
+		return
+	}
 	s.inner.ServeHTTP(rec, r2)
 }
 

@@ -64,8 +64,20 @@ func call(t *testing.T, method, url, token string, body any) answer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return send(t, req, token)
+}
+
+// send sends req with token (none when empty) and headers (name, value, …; empty values are left
+// out) and reads the answer.
+func send(t *testing.T, req *http.Request, token string, headers ...string) answer {
+	t.Helper()
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i+1] != "" {
+			req.Header.Set(headers[i], headers[i+1])
+		}
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
