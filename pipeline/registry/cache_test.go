@@ -14,9 +14,9 @@ import (
 )
 
 // One phase reads content by digest once: a tag read keeps the bytes under their computed digest,
-// reads by digest are answered from the cache, tags are always read again (they move), the
-// referrers API is asked once on a registry that lacks it, and a plain-HTTP host is never tried
-// over HTTPS.
+// reads (GET and HEAD) by digest are answered from the cache except an existence check, tags are
+// always read again (they move), the registry is pinged once, the referrers API is asked once on
+// a registry that lacks it, and a plain-HTTP host is never tried over HTTPS.
 func TestContentReadOncePerPhase(t *testing.T) {
 	e := newEnv(t, testkit.Registry(t, testkit.RegistryOptions{}))
 	ctx := context.Background()
@@ -50,11 +50,25 @@ func TestContentReadOncePerPhase(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var byTag, byDigest, referrers, https int
+	for i := 0; i < 3; i++ {
+		if _, err := remote.Head(ref, opts...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An existence check asks the registry itself.
+	s, _ := c.session(ctx)
+	if ok, err := c.manifestExists(ctx, s, ref); !ok || err != nil {
+		t.Fatalf("manifestExists: %v %v", ok, err)
+	}
+	var byTag, byDigest, referrers, https, heads, pings int
 	for _, r := range rec.list() {
 		switch {
 		case r.URL.Scheme == "https":
 			https++
+		case r.URL.Path == "/v2/":
+			pings++
+		case r.Method == "HEAD" && r.URL.Path == "/v2/acme/app/manifests/"+d.String():
+			heads++
 		case r.Method == "GET" && r.URL.Path == "/v2/acme/app/manifests/1.0.0":
 			byTag++
 		case r.Method == "GET" && r.URL.Path == "/v2/acme/app/manifests/"+d.String():
@@ -63,8 +77,8 @@ func TestContentReadOncePerPhase(t *testing.T) {
 			referrers++
 		}
 	}
-	if byTag != 3 || byDigest != 0 || referrers != 1 || https != 0 {
-		t.Fatalf("by tag %d (want 3), by digest %d (want 0), referrers %d (want 1), https %d (want 0)", byTag, byDigest, referrers, https)
+	if byTag != 3 || byDigest != 0 || referrers != 1 || https != 0 || heads != 1 || pings != 1 {
+		t.Fatalf("by tag %d (want 3), by digest %d (want 0), referrers %d (want 1), https %d (want 0), HEAD by digest %d (want 1: the existence check), pings %d (want 1)", byTag, byDigest, referrers, https, heads, pings)
 	}
 }
 

@@ -546,18 +546,14 @@ func fallbackTag(subject v1.Hash) string { return subject.Algorithm + "-" + subj
 
 // referrersOf lists subject's referrers: those the referrers API lists, or (on a registry
 // without it) those in the sha256-<hex> index; and that index itself when it exists, on either
-// kind of registry (another tool may have written one).
+// kind of registry (another tool may have written one). On a registry without the API the tag is
+// read once, by the listing.
 func (c *Client) referrersOf(ctx context.Context, s *session, repo name.Repository, subject v1.Hash) ([]v1.Descriptor, *remote.Descriptor, error) {
-	ref := repo.Digest(subject.String())
-	idx, err := remote.Referrers(ref, c.RemoteOptions(ctx)...)
-	if err != nil {
-		return nil, nil, c.fail("listing referrers of", ref.String(), ref.RegistryStr(), err)
+	l, err := c.listReferrers(ctx, s, repo, subject, "")
+	if err != nil || !l.api {
+		return l.manifests, l.fallback, err
 	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		return nil, nil, fault.Unreadablef("the referrers listing of %s cannot be read: %w", ref, err)
-	}
-	out := append([]v1.Descriptor(nil), im.Manifests...)
+	out := l.manifests
 	fb, err := c.getTag(ctx, s, repo, fallbackTag(subject))
 	if err != nil {
 		return nil, nil, err
@@ -568,11 +564,7 @@ func (c *Client) referrersOf(ctx context.Context, s *session, repo name.Reposito
 			for _, d := range out {
 				have[d.Digest] = true
 			}
-			for _, d := range fim.Manifests {
-				if !have[d.Digest] {
-					out = append(out, d)
-				}
-			}
+			out = addReferrers(out, have, fim.Manifests, "")
 		}
 	}
 	return out, fb, nil

@@ -117,8 +117,9 @@ func WithClock(c clock.Clock) Option {
 
 // Client does everything shipgate does to images in registries. It is safe for concurrent use.
 // One Client is one registry session: every operation, and every package given its
-// RemoteOptions, shares one puller and one pusher, so each repository is pinged and each token
-// scope requested once for the Client's life (one phase).
+// RemoteOptions, shares one puller and one pusher, and the session keeps the auth handshake's
+// answers, so each registry is pinged and each token scope requested once for the Client's life
+// (one phase), also by the handshakes go-containerregistry starts per delete and per listing.
 type Client struct {
 	o    options
 	auth authn.Authenticator
@@ -144,7 +145,7 @@ func New(opts ...Option) *Client {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	c := &Client{o: o, auth: authn.Anonymous, cache: newContentCache()}
+	c := &Client{o: o, auth: authn.Anonymous, cache: newContentCache(o.clock.Now)}
 	if o.username != "" || o.password != "" {
 		c.auth = &authn.Basic{Username: o.username, Password: o.password}
 	}
@@ -246,7 +247,8 @@ func isDropped(err error) bool {
 }
 
 // session is the client's puller and pusher: they keep, per repository, the registry's auth
-// handshake (ping, token), so it happens once for everything the client does.
+// handshake (ping, token); the content cache keeps its answers (see handshake.go), so it happens
+// once for everything the client does.
 type session struct {
 	pull *remote.Puller
 	push *remote.Pusher

@@ -12,8 +12,10 @@
 // Publish writes the first two and never latest; nothing is ever pushed without an explicit
 // tag or digest. Platform images built on different machines are joined by digest: each
 // builder pushes its image by digest (the Dagger engine's own push) and Publish builds the index
-// from the digests. Every platform manifest's config is read back and must name the
-// platform that was built, since a real engine has been seen labelling arm64 builds amd64.
+// from the digests. Every platform manifest's config (read from the registry for a digest
+// source) must name the platform that was built, since a real engine has been seen labelling arm64
+// builds amd64. A manifest PUT by digest is not read back: the registry stores it under that digest
+// or refuses it; tags, which move, are.
 //
 // # Annotations
 //
@@ -66,8 +68,16 @@
 // refusal wrapping ErrDeleteUnsupported that says what to do (on ghcr.io: the plan's Digests are
 // the package versions to delete through GitHub's packages API). ListOrphans finds referrers tags
 // whose subject is gone; untagged manifests cannot be listed through the OCI API. The tag listing
-// makes its own token handshake (go-containerregistry's lister cannot send ?last=) over the
-// client's transport (same retries, plain-HTTP rule and scrubbing).
+// makes its requests (go-containerregistry's lister cannot send ?last=) over the client's session
+// and transport (same handshake, retries, plain-HTTP rule and scrubbing).
+//
+// # Referrers
+//
+// Referrers lists a subject's signatures and attestations completely: through the OCI referrers
+// API, following its Link pages (a listing over the page limit fails naming it), or, on a
+// registry without the API (ghcr.io; asked once per registry and phase), from the sha256-<hex>
+// tag's index; optionally of one artifact type, filtered by the registry when it says it did
+// (OCI-Filters-Applied) and here otherwise.
 //
 // # Auth, transport, retries
 //
@@ -80,6 +90,12 @@
 // transport, retries, plain-HTTP rule, logger) to other packages that use go-containerregistry,
 // such as the signature store, and Fail gives their errors the same treatment.
 //
+// One Client is one phase's session: the registry is pinged once, and a token (registries with
+// Bearer auth, such as ghcr.io) asked once per scope while it lives, whichever of the puller,
+// pusher, deletes or listings start the handshake; a token the registry stops taking is asked
+// for again. Content read by digest (manifests, configs, bundles) is read once; HEADs by digest
+// are answered from it, except existence checks.
+//
 // # Errors
 //
 // Every error is classified where it happens (package fault): a registry that cannot be reached
@@ -87,5 +103,6 @@
 // cannot be read (a manifest that does not parse) is Unreadable; 401, 403 and 404 and a world not
 // as required (a tag moved since the plan, an immutable version) are Refused; a bad reference or
 // argument is BadInput. An *Error names the operation, the reference and the flag to change
-// (--image, --registry-username, --plain-http). Secrets never appear in errors or logs.
+// (--image, --registry-username, --plain-http). Secrets — the password and registry tokens — never
+// appear in errors or logs.
 package registry

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -173,8 +174,21 @@ func isNotFound(err error) bool {
 	return false
 }
 
-// scrub removes the client's password, in the forms it could take in a request, from s.
+// tokenText matches where a registry token shows in text: a bearer Authorization value, or a
+// token field of a token service's answer.
+var tokenText = regexp.MustCompile(`(Bearer\s+)[A-Za-z0-9._~+/=-]+|("(?i:token|access_token|refresh_token|id_token|jwt)"\s*:\s*")[^"]*`)
+
+// unreadTokenAnswer is how go-containerregistry quotes a token answer it could not read.
+const unreadTokenAnswer = "no token in bearer response:"
+
+// scrub removes from s the client's password, in the forms it could take in a request, and
+// registry tokens: bearer values, token fields, and the whole of a token answer
+// go-containerregistry quotes because it found no token in it (it may hold one in another field).
 func (c *Client) scrub(s string) string {
+	if i := strings.Index(s, unreadTokenAnswer); i >= 0 {
+		s = s[:i+len(unreadTokenAnswer)] + " (the answer is not shown: it may hold a token)"
+	}
+	s = tokenText.ReplaceAllString(s, "${1}${2}***")
 	p := c.o.password
 	if len(p) < 4 {
 		return s

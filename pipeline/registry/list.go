@@ -100,11 +100,10 @@ func (c *Client) listTags(ctx context.Context, repo name.Repository, prefix stri
 	if prefix != "" {
 		what = fmt.Sprintf("listing the tags of %s that start with %q", repo, prefix)
 	}
-	rt, err := transport.NewWithContext(ctx, repo.Registry, c.auth, c.guard(), []string{repo.Scope(transport.PullScope)})
+	client, err := c.pullClient(ctx, repo)
 	if err != nil {
 		return c.fail("listing tags of", repo.Name(), repo.RegistryStr(), err)
 	}
-	client := &http.Client{Transport: rt}
 	base := url.URL{Scheme: repo.Scheme(), Host: repo.RegistryStr(), Path: fmt.Sprintf("/v2/%s/tags/list", repo.RepositoryStr())}
 	pageURL := func(last string) string {
 		u := base
@@ -184,7 +183,7 @@ func (c *Client) tagPage(ctx context.Context, client *http.Client, repo name.Rep
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&p); err != nil {
 		return nil, "", fault.Unreadablef("the tag listing of %s could not be read: %w", repo, err)
 	}
-	link, err := nextLink(resp, repo)
+	link, err := nextLink(resp, repo, "tag listing of "+repo.String())
 	if err != nil {
 		return nil, "", err
 	}
@@ -192,8 +191,8 @@ func (c *Client) tagPage(ctx context.Context, client *http.Client, repo name.Rep
 }
 
 // nextLink is the rel="next" target of a Link header, resolved against the request and checked
-// to stay on the registry.
-func nextLink(resp *http.Response, repo name.Repository) (string, error) {
+// to stay on the registry; what names the listing in errors.
+func nextLink(resp *http.Response, repo name.Repository, what string) (string, error) {
 	h := resp.Header.Get("Link")
 	if h == "" {
 		return "", nil
@@ -209,13 +208,13 @@ func nextLink(resp *http.Response, repo name.Repository) (string, error) {
 		}
 		u, err := url.Parse(part[1:end])
 		if err != nil {
-			return "", fault.Unreadablef("the tag listing of %s has a Link header that is not a URL: %q", repo, h)
+			return "", fault.Unreadablef("the %s has a Link header that is not a URL: %q", what, h)
 		}
 		if resp.Request != nil && resp.Request.URL != nil {
 			u = resp.Request.URL.ResolveReference(u)
 		}
 		if u.Host != repo.RegistryStr() {
-			return "", fault.Unreadablef("the tag listing of %s links to another host (%s): refusing to follow it", repo, u.Host)
+			return "", fault.Unreadablef("the %s links to another host (%s): refusing to follow it", what, u.Host)
 		}
 		return u.String(), nil
 	}

@@ -371,9 +371,10 @@ func (c *Client) Resolve(ctx context.Context, repository, tag string) (digest v1
 	return ts.Current, ts.Current != (v1.Hash{}), err
 }
 
-// manifestExists HEADs a manifest by digest (a digest names its bytes: no cache can make it lie).
+// manifestExists HEADs a manifest by digest (a digest names its bytes: no cache can make it lie),
+// asking the registry itself: another tool may have deleted it since the phase last saw it.
 func (c *Client) manifestExists(ctx context.Context, s *session, ref name.Digest) (bool, error) {
-	_, err := s.pull.Head(ctx, ref)
+	_, err := s.pull.Head(fresh(ctx), ref)
 	if err == nil {
 		return true, nil
 	}

@@ -12,7 +12,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/shipgate/shipgate/pipeline/fault"
-	"github.com/shipgate/shipgate/pipeline/version"
 )
 
 // rawManifest is manifest bytes to PUT unchanged (retag without re-wrapping).
@@ -60,33 +59,10 @@ func (c *Client) expectTag(ctx context.Context, s *session, repo name.Repository
 	return nil
 }
 
-// verifyPlatform reads a manifest and its config back from the registry and checks the platform.
-func (c *Client) verifyPlatform(ctx context.Context, s *session, repo name.Repository, p version.Platform, d v1.Hash) error {
-	ref := repo.Digest(d.String())
-	desc, err := s.pull.Get(ctx, ref)
-	if err != nil {
-		return c.fail("reading back", ref.String(), ref.RegistryStr(), err)
-	}
-	if !desc.MediaType.IsImage() {
-		return fault.Unreadablef("read back %s: media type %s is not an image manifest", ref, desc.MediaType)
-	}
-	img, err := desc.Image()
-	if err != nil {
-		return c.fail("reading back", ref.String(), ref.RegistryStr(), err)
-	}
-	cfg, err := img.ConfigFile()
-	if err != nil {
-		return c.fail("reading back config of", ref.String(), ref.RegistryStr(), err)
-	}
-	if got := (version.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}); !got.Equal(p) {
-		return mislabelled(p, d, got)
-	}
-	return nil
-}
-
 // pushImages uploads the distinct blobs of imgs (configs included) with at most jobs uploads at
 // a time, each only if the registry lacks it (HEAD, or a mount from the image's own repository),
-// then PUTs each manifest by digest.
+// then PUTs each manifest by digest: its bytes as they are, without go-containerregistry's
+// existence check (the caller found it missing) and without uploading the blobs again.
 func (c *Client) pushImages(ctx context.Context, s *session, repo name.Repository, imgs []*platformImage) error {
 	blobs, err := distinctBlobs(imgs)
 	if err != nil {
@@ -108,7 +84,11 @@ func (c *Client) pushImages(ctx context.Context, s *session, repo name.Repositor
 	}
 	for _, pi := range imgs {
 		ref := repo.Digest(pi.desc.Digest.String())
-		if err := s.push.Push(ctx, ref, pi.img); err != nil {
+		raw, err := pi.img.RawManifest()
+		if err != nil {
+			return fault.Unreadablef("platform %s manifest %s: %w", pi.platform, pi.desc.Digest, err)
+		}
+		if err := s.push.Put(ctx, ref, rawManifest{raw: raw, mediaType: pi.desc.MediaType}); err != nil {
 			return c.fail("pushing", ref.String(), ref.RegistryStr(), err)
 		}
 		c.o.logger.Info("registry: pushed manifest", "platform", pi.platform.String(), "ref", ref.String())

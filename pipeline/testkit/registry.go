@@ -22,24 +22,81 @@ import (
 
 // RegistryOptions shape a test registry.
 type RegistryOptions struct {
-	// Referrers turns on the OCI referrers API (GET /v2/<name>/referrers/<digest>). Off is like
-	// GHCR: signatures fall back to sha256-<hex> tags.
+	// Referrers turns on the OCI referrers API (GET /v2/<name>/referrers/<digest>), whose
+	// descriptors carry the artifactType the distribution spec says (the manifest's artifactType,
+	// else its config media type; go-containerregistry's registry alone always gives the config
+	// media type). Off is like GHCR: signatures fall back to sha256-<hex> tags.
 	Referrers bool
-	// Username and Password, when set, require HTTP Basic auth on every /v2/ request.
+	// ReferrersPage, with Referrers, answers the referrers API in pages of at most this many
+	// descriptors (sorted by digest), each but the last with a Link header to the next, as a
+	// registry may; 0 answers with every referrer at once.
+	ReferrersPage int
+	// ReferrersFilter, with Referrers, applies ?artifactType= on the referrers API and says so with
+	// the OCI-Filters-Applied header (go-containerregistry's registry ignores it).
+	ReferrersFilter bool
+	// Username and Password, when set, require HTTP Basic auth on every /v2/ request; with Token,
+	// they are what the token service checks instead.
 	Username, Password string
+	// Token puts a token service in front of the registry, as ghcr.io does: every /v2/ request
+	// needs a bearer token covering its repository and action, or is answered 401 with a
+	// "WWW-Authenticate: Bearer realm=...,service=...,scope=..." challenge; the realm
+	// (http://<host>/token) hands out tokens per scope and counts them (RegistryServer.Tokens).
+	// With Username, a wrong password is refused and anonymous callers get pull only.
+	Token bool
+}
+
+// RegistryServer is an in-process registry started by StartRegistry.
+type RegistryServer struct {
+	// Host is its host:port.
+	Host string
+	// Tokens counts what its token service did; nil without RegistryOptions.Token.
+	Tokens *TokenLog
+
+	auth *tokenAuth
+}
+
+// RevokeTokens makes every token handed out so far invalid, as an expiry would: requests bearing
+// one are answered 401 with an invalid_token challenge, and a client must ask for a new one.
+func (s *RegistryServer) RevokeTokens() {
+	if s.auth == nil {
+		return
+	}
+	s.auth.mu.Lock()
+	clear(s.auth.grants)
+	s.auth.mu.Unlock()
 }
 
 // Registry starts go-containerregistry's in-process registry on 127.0.0.1 and returns its
 // host:port; it stops when the test ends.
 func Registry(t testing.TB, o RegistryOptions) string {
 	t.Helper()
+	return StartRegistry(t, o).Host
+}
+
+// StartRegistry starts go-containerregistry's in-process registry on 127.0.0.1, shaped by o (the
+// referrers API, its pages and filter, Basic or token auth); it stops when the test ends.
+func StartRegistry(t testing.TB, o RegistryOptions) *RegistryServer {
+	t.Helper()
+	if (o.ReferrersPage > 0 || o.ReferrersFilter) && !o.Referrers {
+		t.Fatalf("StartRegistry: ReferrersPage and ReferrersFilter shape the referrers API: set Referrers too")
+	}
 	var h http.Handler = registry.New(registry.WithReferrersSupport(o.Referrers), registry.Logger(log.New(io.Discard, "", 0)))
-	if o.Username != "" {
+	if o.Referrers {
+		h = referrersFacade{next: h, page: o.ReferrersPage, filter: o.ReferrersFilter}
+	}
+	srv := &RegistryServer{}
+	switch {
+	case o.Token:
+		srv.Tokens = &TokenLog{}
+		srv.auth = &tokenAuth{next: h, user: o.Username, pass: o.Password, log: srv.Tokens, grants: map[string]grant{}}
+		h = srv.auth
+	case o.Username != "":
 		h = basicAuth(h, o.Username, o.Password)
 	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://")
+	s := httptest.NewServer(h)
+	t.Cleanup(s.Close)
+	srv.Host = strings.TrimPrefix(s.URL, "http://")
+	return srv
 }
 
 func basicAuth(next http.Handler, user, pass string) http.Handler {
@@ -82,6 +139,9 @@ func RegistryProcess(t testing.TB, o RegistryOptions) string {
 	}
 	if o.Referrers {
 		t.Fatalf("RegistryProcess: distribution v2.8 has no referrers API; use Registry for that lane")
+	}
+	if o.Token {
+		t.Fatalf("RegistryProcess: token auth is only in the in-process registry; use StartRegistry for that lane")
 	}
 	// A short directory: a unix socket path must stay under ~100 bytes.
 	dir, err := os.MkdirTemp("", "shipgate-registry-")
