@@ -56,7 +56,11 @@ func (p *prepareRun) branch() step.Step {
 			return step.Observation{Done: true, Detail: p.v.Branch() + " at " + short(sha)}, nil
 		},
 		Act: func(ctx context.Context) (string, error) {
-			sha, err := p.w.gh.CreateReleaseBranch(ctx, p.w.repo, p.v, p.from())
+			setting := "--base-branch"
+			if p.w.s.DevBranch != "" {
+				setting = "--prepare-from"
+			}
+			sha, err := p.w.gh.CreateReleaseBranchFrom(ctx, p.w.repo, p.v, p.from(), setting)
 			if err != nil {
 				return "", err
 			}

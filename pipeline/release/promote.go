@@ -117,6 +117,7 @@ func (p *promoteRun) acts() []step.Step {
 		p.moveLatest(),
 		p.mergePR(),
 		p.publishRelease(),
+		p.syncBranch(),
 		p.reinstate(),
 		p.cleanupCandidates(),
 	}

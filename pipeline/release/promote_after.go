@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/shipgate/shipgate/pipeline/github"
 	"github.com/shipgate/shipgate/pipeline/step"
 )
 
@@ -43,6 +44,50 @@ func (p *promoteRun) cleanupCandidates() step.Step {
 				return "no candidate left", nil
 			}
 			return strings.Join(did, "; "), nil
+		},
+	}
+}
+
+// syncBranch brings the base branch back into the development branch (--sync-branch) once the
+// release PR merged: a PR base → dev, opened or reused, merging by itself when nothing stands in
+// the way. What is left to a person (conflicts, auto-merge not allowed) is a note, not a failure.
+func (p *promoteRun) syncBranch() step.Step {
+	base, dev := p.w.s.BaseBranch, p.w.s.SyncBranch
+	return step.Step{
+		Name:     "sync branch",
+		Observes: "with --sync-branch: whether it holds the base branch's head, and the PR base → it", Changes: "opens or reuses that PR, with auto-merge",
+		Observe: func(ctx context.Context) (step.Observation, error) {
+			switch {
+			case dev == "":
+				return step.Skip("no --sync-branch"), nil
+			case p.v.IsPrerelease():
+				return step.Skip("a pre-release merges no PR"), nil
+			}
+			st, err := p.w.gh.ObserveSync(ctx, p.w.repo, base, dev)
+			if err != nil {
+				return step.Observation{}, err
+			}
+			if st.Done {
+				return step.Observation{Done: true, Detail: fmt.Sprintf("%s holds %s's head", dev, base)}, nil
+			}
+			if st.PR != nil && st.PR.AutoMerge {
+				return step.Observation{Done: true, Detail: fmt.Sprintf("#%d %s → %s merges by itself", st.PR.Number, base, dev)}, nil
+			}
+			return step.Observation{Plan: fmt.Sprintf("bring %s (%d commit(s) ahead) into %s through a PR", base, st.Missing, dev)}, nil
+		},
+		Act: func(ctx context.Context) (string, error) {
+			res, err := p.w.gh.SyncBranch(ctx, p.w.repo, base, dev, github.SyncOptions{Title: fmt.Sprintf("Sync %s into %s after %s", base, dev, p.v.GitTag())})
+			if err != nil {
+				return "", err
+			}
+			if res.Note != "" {
+				p.rep.Note("sync %s into %s: %s", base, dev, res.Note)
+			}
+			if res.PR == nil {
+				return res.Outcome.String(), nil
+			}
+			p.rep.Set("sync pull request", res.PR.URL)
+			return fmt.Sprintf("#%d %s → %s: %s", res.PR.Number, base, dev, res.Outcome), nil
 		},
 	}
 }
