@@ -56,6 +56,7 @@ demo-smoke:
 # Short fuzzing of every parser: one target per `go test -fuzz` run.
 fuzz:
     go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "$FUZZTIME" ./pipeline/version
+    go test -run '^$' -fuzz '^FuzzParseGitTag$' -fuzztime "$FUZZTIME" ./pipeline/version
     go test -run '^$' -fuzz '^FuzzFinalize$' -fuzztime "$FUZZTIME" ./pipeline/changelog
     go test -run '^$' -fuzz '^FuzzFindTBD$' -fuzztime "$FUZZTIME" ./pipeline/changelog
     go test -run '^$' -fuzz '^FuzzHeadingStyle$' -fuzztime "$FUZZTIME" ./pipeline/changelog
@@ -69,6 +70,7 @@ fuzz:
     go test -run '^$' -fuzz '^FuzzValidateTag$' -fuzztime "$FUZZTIME" ./pipeline/registry
     go test -run '^$' -fuzz '^FuzzParseRepository$' -fuzztime "$FUZZTIME" ./pipeline/registry
     go test -run '^$' -fuzz '^FuzzParseDigest$' -fuzztime "$FUZZTIME" ./pipeline/registry
+    go test -run '^$' -fuzz '^FuzzLegacyLayer$' -fuzztime "$FUZZTIME" ./pipeline/sign
 
 # Benchmarks once each, so CI proves they run; `just bench` measures for real.
 bench-smoke:

@@ -199,15 +199,7 @@ func TestCosignVerifiesKeySignatures(t *testing.T) {
 			if _, err := st.VerifyRelease(t.Context(), r.index, r.platforms, finalizeCommit, key.offlinePolicy()); err != nil {
 				t.Fatal(err)
 			}
-			amd := r.platforms["linux/amd64"].String()
-			for _, args := range [][]string{
-				{"verify", "--key", "cosign.pub", "--insecure-ignore-tlog", r.index.String()},
-				{"verify", "--key", "cosign.pub", "--insecure-ignore-tlog", amd},
-				{"verify-attestation", "--key", "cosign.pub", "--insecure-ignore-tlog", "--type", "spdxjson", amd},
-				{"verify-attestation", "--key", "cosign.pub", "--insecure-ignore-tlog", "--type", "slsaprovenance1", r.index.String()},
-			} {
-				c.must(nil, args...)
-			}
+			c.verifiesOffline(r)
 			c.mustFail(wrongKey, nil, "verify", "--key", "wrong.pub", "--insecure-ignore-tlog", r.index.String())
 			// The index has no SBOM: cosign must not find one there.
 			c.mustFail(noSBOM, nil, "verify-attestation", "--key", "cosign.pub", "--insecure-ignore-tlog", "--type", "spdxjson", r.index.String())
@@ -335,19 +327,5 @@ func TestWeAcceptCosignKeyless(t *testing.T) {
 	if f.FulcioHits.Load() < 1 || f.RekorHits.Load() < 2 {
 		t.Fatalf("cosign did not go through the stand-ins: Fulcio %d, Rekor %d requests", f.FulcioHits.Load(), f.RekorHits.Load())
 	}
-
-	st := NewStore()
-	p := DefaultKeylessPolicy("shipgate/demo", ".github/workflows/release.yml", "")
-	p.TrustedRootJSON = f.TrustedRoot()
-	if ok, err := st.Signed(t.Context(), r.index, p); err != nil || !ok {
-		t.Fatalf("cosign's keyless signature: Signed = %v, %v", ok, err)
-	}
-	if ok, err := st.Attested(t.Context(), r.index, ProvenancePredicateType, p, BuiltFrom(finalizeCommit)); err != nil || !ok {
-		t.Fatalf("cosign's keyless provenance: Attested = %v, %v", ok, err)
-	}
-	other := DefaultKeylessPolicy("shipgate/demo", ".github/workflows/other.yml", "")
-	other.TrustedRootJSON = p.TrustedRootJSON
-	if ok, err := st.Signed(t.Context(), r.index, other); err != nil || ok {
-		t.Fatalf("another workflow's policy: Signed = %v, %v", ok, err)
-	}
+	acceptsKeylessIndex(t, r, f.TrustedRoot(), "cosign's keyless")
 }

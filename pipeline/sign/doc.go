@@ -40,7 +40,44 @@
 // certificate identity and issuer, and that the statement names the digest as a subject; then its
 // predicate type must be the one asked for. Annotations are hints only; nothing unsigned decides.
 // Stock `cosign verify` / `cosign verify-attestation` accept what is written here, and bundles
-// that `cosign sign` / `cosign attest` (v3) write are accepted here.
+// that `cosign sign` / `cosign attest` (v3) write are accepted here, as are signatures and
+// attestations in cosign's older format (below).
+//
+// # Cosign's older format
+//
+// When no bundle satisfies a requirement (and only then: the normal path makes no request for
+// it), the tag cosign's older, tag-based format keeps next to the image is read: sha256-<hex>.sig
+// for signatures, sha256-<hex>.att for attestations, each an image manifest with one layer per
+// signature (cosign v2's default; cosign v3 writes it with --new-bundle-format=false). Each tag is
+// read at most once per subject and verification, each layer's blob at most once. A layer is
+// verified by sigstore-go like a bundle holding the same signature, under the same Policy:
+//
+//   - a .sig layer (application/vnd.dev.cosign.simplesigning.v1+json) is accepted when the
+//     signature in its dev.cosignproject.cosign/signature annotation verifies over the layer's
+//     bytes, and the payload is a "cosign container image signature" whose
+//     critical.image.docker-manifest-digest is the subject and whose critical.identity
+//     docker-reference names the subject's repository (tag or digest after it ignored). cosign
+//     verify does not check that name; containers/image does, and so does this package, so that
+//     a signature made for another repository (cosign copy) does not pass for this one;
+//   - an .att layer (application/vnd.dsse.envelope.v1+json) is a DSSE envelope whose signature
+//     over the PAE must verify, whose in-toto statement must name the subject, and which is then
+//     judged exactly as a bundle's statement is (predicate type, and the provenance's commit);
+//     its predicateType annotation only routes (skipping never accepts anything).
+//
+// Key mode verifies with the Policy's key. Keyless mode takes the Fulcio certificate from the
+// dev.sigstore.cosign/certificate annotation and chains it to the trusted root (the
+// dev.sigstore.cosign/chain annotation is not needed), with its SCT and identity checked as for
+// bundles. Unless the Policy ignores the transparency log, the Rekor entry cosign recorded in
+// the dev.sigstore.cosign/bundle annotation (entry body and signed entry timestamp) must verify
+// under the trusted root's log keys and match the signature and certificate or key; a layer
+// without one is refused saying so. An RFC 3161 timestamp annotation is not read. With
+// IgnoreTlog, as cosign --insecure-ignore-tlog, the entry is not looked at (offline key mode).
+//
+// Whatever is not accepted is refused naming the tag (repository:sha256-<hex>.sig or .att), why
+// each layer failed, and the cosign command that signs the digest again in the bundle format:
+// cosign sign [--key cosign.key] IMAGE@sha256:<hex>, or cosign attest [--key cosign.key] --type
+// slsaprovenance1|spdxjson --predicate FILE IMAGE@sha256:<hex> (--key in key mode only). Store.
+// Bundle refuses an attestation accepted in the older format: it has no bundle to hand on.
 //
 // VerifyRelease lists each subject's referrers once and fetches each bundle once for all the
 // requirements on that subject; a bundle whose own statement names another predicate type is not

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 	"sync"
@@ -70,6 +69,9 @@ func (s *Store) Bundle(ctx context.Context, subject name.Digest, predicateType s
 	if !v.ok {
 		return nil, fault.Wrap(v.class(), errors.New(v.reason(subject, predicateType)))
 	}
+	if v.fromLegacy {
+		return nil, fault.Refusedf("the attestation of type %s on %s is in cosign's older tag-based format (tag %s), which is not a sigstore bundle: sign again in the bundle format with cosign v3: %s", predicateType, subject.DigestStr(), v.legacyTag, v.resign)
+	}
 	return v.bundle, nil
 }
 
@@ -89,17 +91,29 @@ type verdict struct {
 	statement Statement
 	// bundle is the accepted bundle, as stored.
 	bundle []byte
-	// size is the accepted bundle's size in bytes.
+	// size is the accepted bundle's size in bytes (for the older format: the signed payload's).
 	size int
-	// candidates counts bundles of the predicate type (or of unknown type) examined.
+	// candidates counts what was examined: bundles of the predicate type (or of unknown type),
+	// and signatures in cosign's older format.
 	candidates int
+	// bundles counts the candidates that are bundles.
+	bundles int
 	// unreadable counts the candidates that could not be read (malformed, oversized).
 	unreadable int
 	// rejected says why each examined bundle was not accepted.
 	rejected []string
-	// legacy names a tag holding a signature in cosign's older format (sha256-<hex>.sig/.att),
-	// found when no bundle was.
-	legacy string
+
+	// legacyTag names the tag in cosign's older format (sha256-<hex>.sig or .att), read when no
+	// bundle was accepted; empty when there is none.
+	legacyTag string
+	// legacyExamined counts its signatures examined for the predicate type; legacyRejected says
+	// why each was not accepted.
+	legacyExamined int
+	legacyRejected []string
+	// resign is the cosign command that signs the subject again in the bundle format.
+	resign string
+	// fromLegacy says the accepted signature is in the older format (bundle is then empty).
+	fromLegacy bool
 }
 
 // class is how a lookup that accepted nothing failed: Unreadable when every bundle examined was
@@ -118,13 +132,25 @@ func (v verdict) reason(subject name.Digest, predicateType string) string {
 	if v.ok {
 		return ""
 	}
-	if v.candidates == 0 && v.legacy != "" {
-		return fmt.Sprintf("no sigstore bundle with predicate type %s refers to %s, but the tag %s holds one in cosign's older tag-based format, which shipgate does not read: sign again in the bundle format — cosign v3 (its default), or cosign v2 with --new-bundle-format", predicateType, subject.DigestStr(), v.legacy)
+	s := fmt.Sprintf("no sigstore bundle with predicate type %s refers to %s", predicateType, subject.DigestStr())
+	if v.bundles > 0 || len(v.rejected) > 0 {
+		s = fmt.Sprintf("%d bundle(s) found, none accepted: %s", v.bundles, strings.Join(v.rejected, "; "))
 	}
-	if v.candidates == 0 {
-		return fmt.Sprintf("no sigstore bundle with predicate type %s refers to %s", predicateType, subject.DigestStr())
+	if v.legacyTag == "" {
+		return s
 	}
-	return fmt.Sprintf("%d bundle(s) found, none accepted: %s", v.candidates, strings.Join(v.rejected, "; "))
+	noun, of := "attestation", " of predicate type "+predicateType
+	if predicateType == SignaturePredicateType {
+		noun, of = "signature", ""
+	}
+	held := "holds no " + noun + of
+	if len(v.legacyRejected) > 0 {
+		if v.legacyExamined != 1 {
+			noun += "s"
+		}
+		held = fmt.Sprintf("holds %d %s%s, none accepted: %s", v.legacyExamined, noun, of, strings.Join(v.legacyRejected, "; "))
+	}
+	return fmt.Sprintf("%s; the tag %s in cosign's older tag-based format %s; sign again in the bundle format with cosign v3 (its default format): %s", s, v.legacyTag, held, v.resign)
 }
 
 // lookup lists the referrers of subject and verifies candidate bundles, newest first, until one
@@ -144,8 +170,9 @@ type referrerSet struct {
 	im   *v1.IndexManifest
 	err  error
 
-	mu      sync.Mutex
-	fetches map[v1.Hash]*fetched
+	mu         sync.Mutex
+	fetches    map[v1.Hash]*fetched
+	legacyTags map[string]*legacyTag // by suffix, ".sig" or ".att"
 }
 
 // fetched is one referrer's bundle, fetched once.
@@ -158,7 +185,7 @@ type fetched struct {
 }
 
 func newReferrerSet(cn conn, subject name.Digest) *referrerSet {
-	return &referrerSet{cn: cn, subject: subject, fetches: map[v1.Hash]*fetched{}}
+	return &referrerSet{cn: cn, subject: subject, fetches: map[v1.Hash]*fetched{}, legacyTags: map[string]*legacyTag{}}
 }
 
 func (r *referrerSet) listing() (*v1.IndexManifest, error) {
@@ -185,7 +212,9 @@ func (r *referrerSet) bundle(d v1.Descriptor) *fetched {
 
 // lookup verifies the subject's candidate bundles of predicateType, newest first, until one is
 // accepted. A bundle whose own statement names another predicate type is routed elsewhere
-// without being verified here (a routing hint: skipping never accepts anything).
+// without being verified here (a routing hint: skipping never accepts anything). When no bundle
+// is accepted, the signatures of cosign's older tag-based format are looked at (and only then:
+// the normal path makes no request for them).
 func (r *referrerSet) lookup(c *checker, predicateType string, check func(Statement) error) (verdict, error) {
 	var v verdict
 	im, err := r.listing()
@@ -209,6 +238,7 @@ func (r *referrerSet) lookup(c *checker, predicateType string, check func(Statem
 			continue
 		}
 		v.candidates++
+		v.bundles++
 		if err == nil {
 			var st Statement
 			if st, err = c.accept(f.b, r.subject, predicateType, check); err == nil {
@@ -221,25 +251,7 @@ func (r *referrerSet) lookup(c *checker, predicateType string, check func(Statem
 		}
 		v.rejected = append(v.rejected, fmt.Sprintf("referrer %s: %v", short(d.Digest), err))
 	}
-	if v.candidates == 0 {
-		v.legacy = r.legacyTag(predicateType)
-	}
-	return v, nil
-}
-
-// legacyTag looks, when no bundle was found, for what cosign's older format writes instead: a
-// sha256-<hex>.sig (signatures) or .att (attestations) tag. Best effort: "" when there is none
-// or the registry cannot tell.
-func (r *referrerSet) legacyTag(predicateType string) string {
-	suffix := ".att"
-	if predicateType == SignaturePredicateType {
-		suffix = ".sig"
-	}
-	tag := strings.Replace(r.subject.DigestStr(), ":", "-", 1) + suffix
-	if _, err := remote.Head(r.subject.Context().Tag(tag), r.cn.opts...); err != nil {
-		return ""
-	}
-	return tag
+	return v, r.lookupLegacy(c, predicateType, check, &v)
 }
 
 // peekPredicateType reads, without verifying anything, the predicate type a bundle's DSSE
@@ -318,18 +330,9 @@ func fetchBundle(cn conn, subject name.Digest, d v1.Descriptor) (_ []byte, isBun
 		return nil, true, fault.Unreadablef("holds a %d-byte bundle, over the %d-byte limit", m.Layers[0].Size, maxBundleSize)
 	}
 	blob := subject.Context().Digest(m.Layers[0].Digest.String())
-	l, err := remote.Layer(blob, cn.opts...)
+	b, err := readBlob(cn, blob)
 	if err != nil {
-		return nil, true, fmt.Errorf("read bundle of referrer %s of %s: %w", d.Digest, subject, cn.fail("reading", blob, err))
-	}
-	rc, err := l.Compressed()
-	if err != nil {
-		return nil, true, fmt.Errorf("read bundle of referrer %s of %s: %w", d.Digest, subject, cn.fail("reading", blob, err))
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, maxBundleSize+1))
-	if err != nil {
-		return nil, true, fmt.Errorf("read bundle of referrer %s of %s: %w", d.Digest, subject, cn.fail("reading", blob, err))
+		return nil, true, fmt.Errorf("read bundle of referrer %s of %s: %w", d.Digest, subject, err)
 	}
 	return b, true, nil
 }
@@ -342,6 +345,12 @@ func (c *checker) accept(raw []byte, subject name.Digest, predicateType string, 
 	if err := b.UnmarshalJSON(raw); err != nil {
 		return Statement{}, fault.Unreadablef("not a valid sigstore bundle: %w", err)
 	}
+	return c.acceptEntity(b, subject, predicateType, check)
+}
+
+// acceptEntity is accept for a bundle already decoded (or put together from cosign's older
+// format): the one place that judges a DSSE statement.
+func (c *checker) acceptEntity(b *sgbundle.Bundle, subject name.Digest, predicateType string, check func(Statement) error) (Statement, error) {
 	env := b.GetDsseEnvelope()
 	if env == nil {
 		return Statement{}, fault.Refusedf("bundle holds a plain message signature, not a DSSE statement (cosign v2 --new-bundle-format signatures are not accepted: re-sign with cosign v3 or shipgate)")
@@ -372,8 +381,8 @@ func (c *checker) verifyEntity(e verify.SignedEntity, subject name.Digest) (Stat
 	if err != nil {
 		return Statement{}, fault.BadInputf("subject %s has a digest that is not hex", subject)
 	}
-	if _, err := c.verifier.Verify(e, verify.NewPolicy(verify.WithArtifactDigest(alg, digest), c.opts...)); err != nil {
-		return Statement{}, fault.Refusedf("does not verify under policy (%s): %w", c.policy, err)
+	if err := c.verify(e, verify.WithArtifactDigest(alg, digest)); err != nil {
+		return Statement{}, err
 	}
 	sc, err := e.SignatureContent()
 	if err != nil {
@@ -400,4 +409,12 @@ func (c *checker) verifyEntity(e verify.SignedEntity, subject name.Digest) (Stat
 		}
 	}
 	return st, nil
+}
+
+// verify verifies a signed entity under the policy, for the artifact given; failing is a refusal.
+func (c *checker) verify(e verify.SignedEntity, artifact verify.ArtifactPolicyOption) error {
+	if _, err := c.verifier.Verify(e, verify.NewPolicy(artifact, c.opts...)); err != nil {
+		return fault.Refusedf("does not verify under policy (%s): %w", c.policy, err)
+	}
+	return nil
 }

@@ -26,7 +26,8 @@ type Requirement struct {
 	OK bool
 	// Reason says why it does not hold (empty when OK).
 	Reason string
-	// BundleSize is the size in bytes of the accepted bundle (0 when not OK).
+	// BundleSize is the size in bytes of the accepted bundle (for a signature in cosign's older
+	// format, of its signed payload; 0 when not OK).
 	BundleSize int
 }
 

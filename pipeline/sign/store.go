@@ -171,7 +171,8 @@ type Statement struct {
 	PredicateType string
 	// Subjects are the artifacts the statement is about.
 	Subjects []Subject
-	// Predicate is the predicate JSON exactly as signed.
+	// Predicate is the predicate JSON exactly as signed (none for a signature in cosign's older
+	// format, whose payload has no predicate).
 	Predicate json.RawMessage
 }
 

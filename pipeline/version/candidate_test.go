@@ -70,3 +70,24 @@ func TestParseGitTag(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseGitTag(f *testing.F) {
+	for _, s := range []string{"v1.2.3", "1.2.3-rc4", "app-v1.2.3-rc.2", "release-2.0.0", "v01.2.3", "vv1.2.3", "\x001.2.3"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, tag string) {
+		v, err := ParseGitTag(tag)
+		if err != nil {
+			return
+		}
+		if v.GitTag() != tag {
+			t.Fatalf("%q reads as %q", tag, v.GitTag())
+		}
+		if n, ok := v.CandidateNumber(); ok {
+			c, err := v.Candidate(n, CandidateDotted)
+			if n > 0 && (err != nil || !c.Final().Equal(v.Final())) {
+				t.Fatalf("candidate %d of %q: %v %v", n, tag, c, err)
+			}
+		}
+	})
+}
