@@ -84,3 +84,38 @@ func TestApplyTagsReadsEveryMovedTagBack(t *testing.T) {
 	}
 	t.Logf("apply error: %v", err)
 }
+
+// TestApplyTagsUnderLockWritesWithoutReadingFirst: a plan made under the promote lock is written
+// without a read of each tag first; each tag is still read back after its write, and the result
+// is the same.
+func TestApplyTagsUnderLockWritesWithoutReadingFirst(t *testing.T) {
+	for _, underLock := range []bool{false, true} {
+		e := newEnv(t, testkit.Registry(t, testkit.RegistryOptions{}))
+		ctx := context.Background()
+		p1 := e.publish("1.2.3")
+		e.promote("1.2.3", p1, TagOptions{Floating: true})
+		p2 := e.publish("1.3.0")
+		plan, err := e.c.PlanTags(ctx, e.repo, version.MustParse("1.3.0"), p2.Index, TagOptions{Floating: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan.UnderLock = underLock
+		mark := len(e.proxy.Requests())
+		if err := e.c.ApplyTags(ctx, plan); err != nil {
+			t.Fatal(err)
+		}
+		gets, puts := e.count(http.MethodGet, `/manifests/(latest|1\.3|1)$`, mark), e.count(http.MethodPut, `/manifests/`, mark)
+		want := 2 * len(plan.Moves) // a read first and a read back
+		if underLock {
+			want = len(plan.Moves) // the read back only
+		}
+		if puts != len(plan.Moves) || gets != want {
+			t.Fatalf("under lock %v: %d PUTs, %d GETs of the moved tags; want %d and %d", underLock, puts, gets, len(plan.Moves), want)
+		}
+		for _, tag := range []string{"latest", "1.3", "1"} {
+			if d, _, err := e.c.Resolve(ctx, e.repo, tag); err != nil || d != p2.Index {
+				t.Fatalf("under lock %v: %s = %s %v", underLock, tag, d, err)
+			}
+		}
+	}
+}

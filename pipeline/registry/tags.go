@@ -70,6 +70,10 @@ type TagPlan struct {
 	Skips []TagSkip
 	// Already lists tags that already resolve to Digest (no PUT).
 	Already []string
+	// UnderLock says the plan was made under the promote lock, right before ApplyTags: no other
+	// shipgate run moves these tags meanwhile, so ApplyTags writes without reading each tag
+	// again first (the read-back after each write stays).
+	UnderLock bool
 
 	manifest []byte
 }
@@ -253,7 +257,7 @@ func (c *Client) PlanRollback(ctx context.Context, repository string, to version
 }
 
 // ApplyTags carries out a plan: for each move it checks the tag still holds what the plan saw
-// (another promote may have moved it), PUTs the index's exact manifest bytes under the tag unless
+// (another promote may have moved it; skipped for a plan made UnderLock), PUTs the index's exact manifest bytes under the tag unless
 // it is already there, and reads the tag back to assert the digest. Nothing is re-resolved.
 func (c *Client) ApplyTags(ctx context.Context, plan TagPlan) error {
 	if plan.manifest == nil {
@@ -274,17 +278,19 @@ func (c *Client) ApplyTags(ctx context.Context, plan TagPlan) error {
 		return err
 	}
 	for _, m := range plan.Moves {
-		ts, err := c.tagState(ctx, s, repo, m.Tag, plan.Digest)
-		if err != nil {
-			return err
-		}
-		if ts.Done() {
-			c.o.logger.Info("registry: tag already in place", "tag", m.Tag, "digest", plan.Digest.String())
-			continue
-		}
-		if ts.Current != m.From {
-			return fault.Refusedf("%s:%s moved since the plan (planned from %s, now %s): another promote or rollback ran; re-run to plan again",
-				repo, m.Tag, hashOrNone(m.From), hashOrNone(ts.Current))
+		if !plan.UnderLock {
+			ts, err := c.tagState(ctx, s, repo, m.Tag, plan.Digest)
+			if err != nil {
+				return err
+			}
+			if ts.Done() {
+				c.o.logger.Info("registry: tag already in place", "tag", m.Tag, "digest", plan.Digest.String())
+				continue
+			}
+			if ts.Current != m.From {
+				return fault.Refusedf("%s:%s moved since the plan (planned from %s, now %s): another promote or rollback ran; re-run to plan again",
+					repo, m.Tag, hashOrNone(m.From), hashOrNone(ts.Current))
+			}
 		}
 		if err := c.putTag(ctx, s, repo, m.Tag, rawManifest{raw: plan.manifest, mediaType: plan.MediaType}, true); err != nil {
 			return err

@@ -407,6 +407,7 @@ func (p *promoteRun) recheck() step.Step {
 			if err != nil {
 				return step.Observation{}, err
 			}
+			plan.UnderLock = true // planned under the lock: move latest writes without reading each tag again
 			p.plan.tags = plan
 			// Another run may have published a higher release meanwhile: GitHub's Latest label
 			// is decided again too.
