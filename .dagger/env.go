@@ -14,7 +14,10 @@ import (
 )
 
 // run carries GitHub Actions facts given as function arguments.
-type run struct{ id, attempt, workflowRef string }
+type run struct {
+	id, attempt, workflowRef string
+	breakStale               bool // --break-stale-lock
+}
 
 // env turns the module's settings and secrets into a release environment. Secrets become plain
 // text here, inside this function's process, and go nowhere else: not into argv, not into a
@@ -60,7 +63,27 @@ func (m *Shipgate) env(ctx context.Context, dryRun bool, r run) (*release.Env, e
 		Run:      release.Run{ID: r.id, Attempt: r.attempt, WorkflowRef: r.workflowRef},
 		DryRun:   dryRun,
 		Progress: os.Stderr,
+		Lock:     release.LockOptions{BreakStale: r.breakStale},
 	}, nil
+}
+
+// phase runs one phase with this call's environment and renders its report.
+func (m *Shipgate) phase(ctx context.Context, dryRun bool, r run, do func(env *release.Env) (*step.Report, error)) (string, error) {
+	env, err := m.env(ctx, dryRun, r)
+	if err != nil {
+		return "", err
+	}
+	return m.result(do(env))
+}
+
+// inCheckout is phase for the phases that read the source tree: it is exported into this
+// function's container first.
+func (m *Shipgate) inCheckout(ctx context.Context, dryRun bool, r run, do func(env *release.Env, dir string) (*step.Report, error)) (string, error) {
+	dir, err := m.checkout(ctx)
+	if err != nil {
+		return "", err
+	}
+	return m.phase(ctx, dryRun, r, func(env *release.Env) (*step.Report, error) { return do(env, dir) })
 }
 
 // result renders a phase's report in the chosen format. A failed phase is an error (a non-zero

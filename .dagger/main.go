@@ -20,6 +20,7 @@ import (
 	"github.com/shipgate/shipgate/pipeline/config"
 	"github.com/shipgate/shipgate/pipeline/release"
 	"github.com/shipgate/shipgate/pipeline/sandbox"
+	"github.com/shipgate/shipgate/pipeline/step"
 	"github.com/shipgate/shipgate/pipeline/version"
 )
 
@@ -396,11 +397,7 @@ func (m *Shipgate) Prepare(
 	// +optional
 	dryRun bool,
 ) (string, error) {
-	env, err := m.env(ctx, dryRun, run{})
-	if err != nil {
-		return "", err
-	}
-	return m.result(release.Prepare(ctx, env, version))
+	return m.phase(ctx, dryRun, run{}, func(env *release.Env) (*step.Report, error) { return release.Prepare(ctx, env, version) })
 }
 
 // Publish is phase 1: it builds, pushes, signs and drafts version X.Y.Z, never latest.
@@ -468,17 +465,10 @@ func (m *Shipgate) Publish(
 	if err != nil {
 		return "", err
 	}
-	env, err := m.env(ctx, dryRun, run{id: runID, attempt: runAttempt, workflowRef: workflowRef})
-	if err != nil {
-		return "", err
-	}
-	dir, err := m.checkout(ctx)
-	if err != nil {
-		return "", err
-	}
-	b := m.builder(syftImage)
-	return m.result(release.Publish(ctx, env, release.PublishInput{Version: version, Commit: commit, Dir: dir, Builder: b, Digests: digests, Prebuilt: prebuilt, Rebuild: rebuild, Tests: test,
-		Candidate: candidate, CandidateRelease: candidateRelease, RequireCandidate: requireCandidate}))
+	return m.inCheckout(ctx, dryRun, run{id: runID, attempt: runAttempt, workflowRef: workflowRef}, func(env *release.Env, dir string) (*step.Report, error) {
+		return release.Publish(ctx, env, release.PublishInput{Version: version, Commit: commit, Dir: dir, Builder: m.builder(syftImage), Digests: digests, Prebuilt: prebuilt, Rebuild: rebuild, Tests: test,
+			Candidate: candidate, CandidateRelease: candidateRelease, RequireCandidate: requireCandidate})
+	})
 }
 
 // Finalize commits the finalized CHANGELOG for native per-arch runners and prints the commit.
@@ -497,15 +487,9 @@ func (m *Shipgate) Finalize(
 	// +optional
 	dryRun bool,
 ) (string, error) {
-	env, err := m.env(ctx, dryRun, run{})
-	if err != nil {
-		return "", err
-	}
-	dir, err := m.checkout(ctx)
-	if err != nil {
-		return "", err
-	}
-	return m.result(release.Finalize(ctx, env, release.PublishInput{Version: version, Commit: commit, Dir: dir}))
+	return m.inCheckout(ctx, dryRun, run{}, func(env *release.Env, dir string) (*step.Report, error) {
+		return release.Finalize(ctx, env, release.PublishInput{Version: version, Commit: commit, Dir: dir})
+	})
 }
 
 // PublishPlatform builds one platform on a native runner and pushes it as X.Y.Z-<arch>.
@@ -525,15 +509,9 @@ func (m *Shipgate) PublishPlatform(
 	// +optional
 	test []string,
 ) (string, error) {
-	env, err := m.env(ctx, false, run{})
-	if err != nil {
-		return "", err
-	}
-	dir, err := m.checkout(ctx)
-	if err != nil {
-		return "", err
-	}
-	return m.result(release.PublishPlatform(ctx, env, release.PlatformInput{Version: version, Platform: platform, Commit: commit, Dir: dir, Builder: m.builder(""), Tests: test}))
+	return m.inCheckout(ctx, false, run{}, func(env *release.Env, dir string) (*step.Report, error) {
+		return release.PublishPlatform(ctx, env, release.PlatformInput{Version: version, Platform: platform, Commit: commit, Dir: dir, Builder: m.builder(""), Tests: test})
+	})
 }
 
 // Promote is phase 2: it checks every gate, then moves latest and publishes the release.
@@ -584,12 +562,9 @@ func (m *Shipgate) Promote(
 ) (string, error) {
 	// release.Promote parses --merge-method before its first step: a typo never surfaces after
 	// latest moved.
-	env, err := m.env(ctx, dryRun, run{id: runID, attempt: runAttempt})
-	if err != nil {
-		return "", err
-	}
-	env.Lock.BreakStale = breakStaleLock
-	return m.result(release.Promote(ctx, env, release.PromoteInput{Version: version, AllowUnknownLatest: allowUnknownLatest, MergeMethod: mergeMethod, AutoMerge: autoMerge, Reinstate: reinstate, Cleanup: cleanup}))
+	return m.phase(ctx, dryRun, run{id: runID, attempt: runAttempt, breakStale: breakStaleLock}, func(env *release.Env) (*step.Report, error) {
+		return release.Promote(ctx, env, release.PromoteInput{Version: version, AllowUnknownLatest: allowUnknownLatest, MergeMethod: mergeMethod, AutoMerge: autoMerge, Reinstate: reinstate, Cleanup: cleanup})
+	})
 }
 
 // Status shows every artifact of a version and which promote gates pass; it changes nothing.
@@ -601,11 +576,7 @@ func (m *Shipgate) Status(
 	// Version to inspect.
 	version string,
 ) (string, error) {
-	env, err := m.env(ctx, true, run{})
-	if err != nil {
-		return "", err
-	}
-	return m.result(release.Status(ctx, env, version))
+	return m.phase(ctx, true, run{}, func(env *release.Env) (*step.Report, error) { return release.Status(ctx, env, version) })
 }
 
 // Rollback moves latest back to an earlier promoted version whose signatures still verify.
@@ -633,12 +604,9 @@ func (m *Shipgate) Rollback(
 	// +optional
 	runAttempt string,
 ) (string, error) {
-	env, err := m.env(ctx, dryRun, run{id: runID, attempt: runAttempt})
-	if err != nil {
-		return "", err
-	}
-	env.Lock.BreakStale = breakStaleLock
-	return m.result(release.Rollback(ctx, env, release.RollbackInput{Version: version, AllowUnknownLatest: allowUnknownLatest}))
+	return m.phase(ctx, dryRun, run{id: runID, attempt: runAttempt, breakStale: breakStaleLock}, func(env *release.Env) (*step.Report, error) {
+		return release.Rollback(ctx, env, release.RollbackInput{Version: version, AllowUnknownLatest: allowUnknownLatest})
+	})
 }
 
 // Cleanup deletes the release candidates of a version that shipped, keeping what the final needs.
@@ -668,18 +636,16 @@ func (m *Shipgate) Cleanup(
 	if orphans == (version != "") {
 		return "", fmt.Errorf("give either --version X.Y.Z (its candidates) or --orphans (what belongs to nothing)")
 	}
-	env, err := m.env(ctx, dryRun, run{})
-	if err != nil {
-		return "", err
-	}
-	if !orphans {
-		return m.result(release.Cleanup(ctx, env, version))
-	}
 	age, err := config.ParseAge(olderThan)
-	if err != nil {
+	if err != nil && orphans {
 		return "", err
 	}
-	return m.result(release.CleanupOrphans(ctx, env, age))
+	return m.phase(ctx, dryRun, run{}, func(env *release.Env) (*step.Report, error) {
+		if orphans {
+			return release.CleanupOrphans(ctx, env, age)
+		}
+		return release.Cleanup(ctx, env, version)
+	})
 }
 
 // Dispatch sends the downstream smoke test of a published build again, after a flake.
@@ -698,11 +664,7 @@ func (m *Shipgate) Dispatch(
 	// +optional
 	runID string,
 ) (string, error) {
-	env, err := m.env(ctx, dryRun, run{id: runID})
-	if err != nil {
-		return "", err
-	}
-	return m.result(release.Dispatch(ctx, env, version))
+	return m.phase(ctx, dryRun, run{id: runID}, func(env *release.Env) (*step.Report, error) { return release.Dispatch(ctx, env, version) })
 }
 
 // Demo runs a whole release against local services inside the function; it needs no settings.
