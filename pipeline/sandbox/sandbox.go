@@ -27,6 +27,7 @@ import (
 	"github.com/shipgate/shipgate/pipeline/github"
 	"github.com/shipgate/shipgate/pipeline/githubserver"
 	"github.com/shipgate/shipgate/pipeline/release"
+	"github.com/shipgate/shipgate/pipeline/testkit"
 )
 
 // Names of the sandbox's repositories and tokens.
@@ -67,6 +68,9 @@ type Options struct {
 	Clock clock.Clock
 	// PageSize makes GitHub list pages small, to exercise pagination; 0 is GitHub's default.
 	PageSize int
+	// Token puts a token service in front of the registry, as ghcr.io has one (the registry
+	// user's password buys push tokens); Sandbox.RegistryTokens counts what it hands out.
+	Token bool
 }
 
 // Sandbox is a running release world.
@@ -79,6 +83,8 @@ type Sandbox struct {
 	KeyPEM, PubPEM []byte
 	// Builder builds platform images in memory and pushes them to the registry.
 	Builder *Builder
+	// RegistryTokens counts the registry's tokens (Options.Token); nil without a token service.
+	RegistryTokens *testkit.TokenLog
 
 	regSrv *http.Server
 }
@@ -90,10 +96,15 @@ func Start(o Options) (*Sandbox, error) {
 		return nil, err
 	}
 	var h http.Handler = ggcrregistry.New(ggcrregistry.WithReferrersSupport(o.Referrers), ggcrregistry.Logger(log.New(io.Discard, "", 0)))
-	h = basicAuth(h, RegistryUser, RegistryPass)
+	var tokens *testkit.TokenLog
+	if o.Token {
+		h, tokens = testkit.TokenAuth(h, RegistryUser, RegistryPass)
+	} else {
+		h = basicAuth(h, RegistryUser, RegistryPass)
+	}
 	srv := &http.Server{Handler: h}
 	go func() { _ = srv.Serve(ln) }()
-	s := &Sandbox{Registry: ln.Addr().String(), regSrv: srv}
+	s := &Sandbox{Registry: ln.Addr().String(), regSrv: srv, RegistryTokens: tokens}
 	s.Image = s.Registry + "/acme/app"
 
 	gh := githubserver.New(githubserver.Options{Clock: o.Clock, PageSize: o.PageSize, EagerMergeability: true})

@@ -87,9 +87,8 @@ func StartRegistry(t testing.TB, o RegistryOptions) *RegistryServer {
 	srv := &RegistryServer{}
 	switch {
 	case o.Token:
-		srv.Tokens = &TokenLog{}
-		srv.auth = &tokenAuth{next: h, user: o.Username, pass: o.Password, log: srv.Tokens, grants: map[string]grant{}}
-		h = srv.auth
+		srv.auth = newTokenAuth(h, o.Username, o.Password)
+		srv.Tokens, h = srv.auth.log, srv.auth
 	case o.Username != "":
 		h = basicAuth(h, o.Username, o.Password)
 	}

@@ -105,6 +105,19 @@ type tokenAuth struct {
 	grants map[string]grant
 }
 
+// newTokenAuth puts a token service in front of next (see RegistryOptions.Token).
+func newTokenAuth(next http.Handler, user, pass string) *tokenAuth {
+	return &tokenAuth{next: next, user: user, pass: pass, log: &TokenLog{}, grants: map[string]grant{}}
+}
+
+// TokenAuth puts a token service in front of a registry handler, as ghcr.io has one: the
+// handler RegistryOptions.Token gives, for a registry started elsewhere (the sandbox's). The
+// log counts the tokens it hands out.
+func TokenAuth(next http.Handler, user, pass string) (http.Handler, *TokenLog) {
+	a := newTokenAuth(next, user, pass)
+	return a, a.log
+}
+
 // repoPath finds the repository name and the API of a /v2/ request.
 var repoPath = regexp.MustCompile(`^/v2/(.+?)/(manifests|blobs|tags|referrers)/`)
 
