@@ -171,3 +171,41 @@ func seedHistory(b *testing.B, w *world, n int) {
 		b.Fatalf("seeded %d releases, want %d", got, n)
 	}
 }
+
+// BenchmarkPublish measures publish's registry part — builds pushed by the sandbox builder are
+// not counted (they go through their own client), everything shipgate does is: the index, the
+// signatures, SBOM and provenance attestations of 2 platforms — first, and re-run with
+// everything done (which must upload 0 bytes). Both registry lanes.
+func BenchmarkPublish(b *testing.B) {
+	for _, referrers := range []bool{false, true} {
+		b.Run(lane(referrers), func(b *testing.B) {
+			var first, rerun, rerunSent int64
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				w := newWorld(b, sandbox.Options{Referrers: referrers})
+				w.prepare("1.0.0")
+				run := func() testkit.Stats {
+					counter := testkit.NewCounter(nil)
+					env := *w.env
+					env.Transport = counter
+					if rep, err := release.Publish(w.ctx, &env, w.publishInput("1.0.0")); err != nil {
+						b.Fatalf("publish: %v\n%s", err, render(rep))
+					}
+					return counter.Host(w.sb.Registry)
+				}
+				b.StartTimer()
+				s := run()
+				b.StopTimer()
+				first += int64(s.Requests)
+				s = run()
+				rerun += int64(s.Requests)
+				rerunSent += s.BytesSent
+				w.sb.Close()
+			}
+			n := float64(b.N)
+			b.ReportMetric(float64(first)/n, "registry-requests/op")
+			b.ReportMetric(float64(rerun)/n, "rerun-registry-requests/op")
+			b.ReportMetric(float64(rerunSent)/n, "rerun-sent-B/op")
+		})
+	}
+}
