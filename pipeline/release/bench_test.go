@@ -4,7 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"strings"
 	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -37,8 +42,8 @@ func BenchmarkPromote(b *testing.B) {
 				w.ship("1.0.0")
 				w.mustPromote("1.0.0")
 				w.ship("1.1.0")
-				first.add(b, w, true)
-				again.add(b, w, false)
+				first.add(b, w, "1.1.0", true)
+				again.add(b, w, "1.1.0", false)
 				w.sb.Close() // now rather than when the benchmark ends: b.N sandboxes would pile up
 				b.StartTimer()
 			}
@@ -51,8 +56,8 @@ func BenchmarkPromote(b *testing.B) {
 // promoteCost sums what promotes cost.
 type promoteCost struct{ n, reg, gh, bytes, tokens int64 }
 
-// add runs one promote of 1.1.0, timing it when timed.
-func (c *promoteCost) add(b *testing.B, w *world, timed bool) {
+// add runs one promote of ver, timing it when timed.
+func (c *promoteCost) add(b *testing.B, w *world, ver string, timed bool) {
 	counter := testkit.NewCounter(nil)
 	env := *w.env
 	env.Transport = counter
@@ -62,7 +67,7 @@ func (c *promoteCost) add(b *testing.B, w *world, timed bool) {
 	if timed {
 		b.StartTimer()
 	}
-	rep, err := release.Promote(context.Background(), &env, release.PromoteInput{Version: "1.1.0"})
+	rep, err := release.Promote(context.Background(), &env, release.PromoteInput{Version: ver})
 	b.StopTimer()
 	if err != nil {
 		b.Fatalf("promote: %v\n%s", err, render(rep))
@@ -207,5 +212,62 @@ func BenchmarkPublish(b *testing.B) {
 			b.ReportMetric(float64(rerun)/n, "rerun-registry-requests/op")
 			b.ReportMetric(float64(rerunSent)/n, "rerun-sent-B/op")
 		})
+	}
+}
+
+// BenchmarkManyReferrers measures promote when the index carries 0, 100 or 1000 referrers of
+// other tools besides shipgate's own bundles (re-signing, scanners): the registry requests must not
+// grow with them beyond the listing's pages. Both lanes: the referrers API (pages of 100) and the
+// sha256-<hex> fallback tag.
+func BenchmarkManyReferrers(b *testing.B) {
+	for _, referrers := range []bool{false, true} {
+		for _, n := range []int{0, 100, 1000} {
+			b.Run(fmt.Sprintf("%s/referrers=%d", lane(referrers), n), func(b *testing.B) {
+				var cost promoteCost
+				for i := 0; i < b.N; i++ {
+					b.StopTimer()
+					w := newWorld(b, sandbox.Options{Referrers: referrers})
+					idx := w.ship("1.0.0")
+					addReferrers(b, w, idx, n, referrers)
+					cost.add(b, w, "1.0.0", true)
+					w.sb.Close()
+				}
+				cost.report(b, "", false)
+			})
+		}
+	}
+}
+
+// addReferrers gives the index n small referrers of another tool's artifact type: as manifests
+// with a subject (the referrers API lists them) or in the sha256-<hex> fallback index.
+func addReferrers(b *testing.B, w *world, index string, n int, api bool) {
+	if n == 0 {
+		return
+	}
+	subject, err := remote.Head(w.digestRef(index), w.regOpts()...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fallback := w.ref(strings.Replace(index, ":", "-", 1))
+	var idx v1.ImageIndex
+	if !api {
+		if idx, err = remote.Index(fallback, w.regOpts()...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := 0; i < n; i++ {
+		img := mutate.Subject(mutate.ConfigMediaType(mutate.Annotations(empty.Image, map[string]string{"n": fmt.Sprint(i)}).(v1.Image), "application/vnd.example.scan+json"), *subject).(v1.Image)
+		d, _ := img.Digest()
+		if err := remote.Write(w.digestRef(d.String()), img, w.regOpts()...); err != nil {
+			b.Fatal(err)
+		}
+		if !api {
+			idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{ArtifactType: "application/vnd.example.scan+json"}})
+		}
+	}
+	if !api {
+		if err := remote.WriteIndex(fallback, idx, w.regOpts()...); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
