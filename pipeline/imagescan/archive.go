@@ -33,22 +33,64 @@ func OpenOCIArchive(path string) (img v1.Image, done func(), err error) {
 	if err := untar(path, dir); err != nil {
 		return nil, nil, err
 	}
-	idx, err := layout.ImageIndexFromPath(dir)
-	if err != nil {
-		return nil, nil, fault.Unreadablef("%s is not an OCI image archive: %w", path, err)
-	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		return nil, nil, fault.Unreadablef("%s: %w", path, err)
-	}
-	if len(im.Manifests) != 1 {
-		return nil, nil, fault.Unreadablef("%s holds %d manifests, want one platform image", path, len(im.Manifests))
-	}
-	if img, err = idx.Image(im.Manifests[0].Digest); err != nil {
-		return nil, nil, fault.Unreadablef("%s: %w", path, err)
+	if img, err = openLayout(dir, path); err != nil {
+		return nil, nil, err
 	}
 	return img, remove, nil
 }
+
+// openLayout opens the one image of the OCI layout in dir (unpacked from the archive at path).
+// Its layers open their blobs as files, so the scan of an uncompressed layer skips the bodies of
+// the files it does not read (see openLayer).
+func openLayout(dir, path string) (v1.Image, error) {
+	idx, err := layout.ImageIndexFromPath(dir)
+	if err != nil {
+		return nil, fault.Unreadablef("%s is not an OCI image archive: %w", path, err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, fault.Unreadablef("%s: %w", path, err)
+	}
+	if len(im.Manifests) != 1 {
+		return nil, fault.Unreadablef("%s holds %d manifests, want one platform image", path, len(im.Manifests))
+	}
+	img, err := idx.Image(im.Manifests[0].Digest)
+	if err != nil {
+		return nil, fault.Unreadablef("%s: %w", path, err)
+	}
+	return archiveImage{Image: img, dir: dir}, nil
+}
+
+// archiveImage is an image of an unpacked OCI archive: Layers returns layers whose blobs open as
+// the files they are.
+type archiveImage struct {
+	v1.Image
+	dir string
+}
+
+// Layers returns the image's layers, each opening its blob as the file it is.
+func (a archiveImage) Layers() ([]v1.Layer, error) {
+	ls, err := a.Image.Layers()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]v1.Layer, len(ls))
+	for i, l := range ls {
+		out[i] = l
+		if h, err := l.Digest(); err == nil {
+			out[i] = archiveLayer{Layer: l, path: filepath.Join(a.dir, "blobs", h.Algorithm, h.Hex)}
+		}
+	}
+	return out, nil
+}
+
+// archiveLayer is a layer of an unpacked OCI archive, its blob the file at path.
+type archiveLayer struct {
+	v1.Layer
+	path string
+}
+
+func (l archiveLayer) openStored() (io.ReadSeekCloser, error) { return os.Open(l.path) }
 
 // untar unpacks the regular files and directories of a tar into dir; anything that would land
 // outside dir is refused.

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/random"
@@ -19,14 +20,7 @@ func TestOpenOCIArchive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	p, err := layout.Write(dir, empty.Index)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.AppendImage(img); err != nil {
-		t.Fatal(err)
-	}
+	dir := layoutOf(t, img)
 	archive := filepath.Join(t.TempDir(), "image.tar")
 	tarDir(t, dir, archive, "")
 	got, done, err := OpenOCIArchive(archive)
@@ -47,6 +41,20 @@ func TestOpenOCIArchive(t *testing.T) {
 	if _, _, err := OpenOCIArchive(evil); err == nil {
 		t.Fatal("an entry outside the archive was accepted")
 	}
+}
+
+// layoutOf writes img as the one image of an OCI layout and returns its directory.
+func layoutOf(t testing.TB, img v1.Image) string {
+	t.Helper()
+	dir := t.TempDir()
+	p, err := layout.Write(dir, empty.Index)
+	if err == nil {
+		err = p.AppendImage(img)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // tarDir writes dir as a tar at out, plus an entry named extra when given.

@@ -3,6 +3,7 @@ package imagescan
 import (
 	"archive/tar"
 	"context"
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"io"
@@ -36,11 +37,17 @@ func newFS(j *judge) *fsState {
 	return &fsState{j: j, seed: maphash.MakeSeed(), nodes: map[string]*node{}}
 }
 
+// aheadPerCPU bounds, per CPU, how many layers may be read ahead of the lowest layer not yet
+// applied (their deltas wait to be applied in order).
+const aheadPerCPU = 4
+
 // readImage streams every layer once. Layers are read concurrently, one per CPU, each into a
 // delta that needs nothing from the layers below it, and the deltas are applied bottom to top as
-// soon as they are ready, so the result is the one of reading the layers in order. A layer starts
-// only when a slot frees, and a slot frees when a delta is applied: at most one delta per CPU is
-// ever held.
+// soon as they are ready, so the result is the one of reading the layers in order. A CPU moves on
+// to the next layer as soon as it has read one, whether or not the layers below are done, so a
+// big layer (a base image) does not idle the other CPUs; what that costs is memory for the deltas
+// waiting their turn, at most aheadPerCPU per CPU (a delta holds 8 bytes a path and the verdicts
+// of CHANGELOG files, never file contents).
 func (s *fsState) readImage(ctx context.Context, img v1.Image, res *Result) error {
 	layers, err := img.Layers()
 	if err != nil {
@@ -48,12 +55,13 @@ func (s *fsState) readImage(ctx context.Context, img v1.Image, res *Result) erro
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	slots := make(chan struct{}, runtime.GOMAXPROCS(0))
+	cpus := runtime.GOMAXPROCS(0)
+	p := pacing{reading: make(chan struct{}, cpus), ahead: make(chan struct{}, aheadPerCPU*cpus)}
 	out := make([]chan layerRead, len(layers))
 	for i := range out {
 		out[i] = make(chan layerRead, 1)
 	}
-	go s.startLayers(ctx, layers, slots, out)
+	go s.startLayers(ctx, layers, p, out)
 	for i := range layers {
 		var r layerRead
 		select {
@@ -67,9 +75,15 @@ func (s *fsState) readImage(ctx context.Context, img v1.Image, res *Result) erro
 		}
 		s.apply(r.d)
 		res.Layers++
-		<-slots
+		<-p.ahead
 	}
 	return nil
+}
+
+// pacing holds a token for each layer being read (one per CPU) and for each layer started but not
+// yet applied.
+type pacing struct {
+	reading, ahead chan struct{}
 }
 
 // layerRead is one layer's delta, or why it could not be read.
@@ -78,16 +92,20 @@ type layerRead struct {
 	err error
 }
 
-// startLayers starts reading each layer, in order, as slots free.
-func (s *fsState) startLayers(ctx context.Context, layers []v1.Layer, slots chan struct{}, out []chan layerRead) {
+// startLayers starts reading each layer, in order, as soon as a CPU is free and the layer is not
+// too far ahead of the lowest one not yet applied.
+func (s *fsState) startLayers(ctx context.Context, layers []v1.Layer, p pacing, out []chan layerRead) {
 	for i, l := range layers {
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-			return
+		for _, tokens := range []chan struct{}{p.ahead, p.reading} {
+			select {
+			case tokens <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
 		}
 		go func() {
 			d, err := s.readLayer(ctx, l)
+			<-p.reading
 			out[i] <- layerRead{d, err}
 		}()
 	}
@@ -227,7 +245,7 @@ func unreadLink(t string, layer v1.Hash) *node {
 	return &node{layer: layer, target: t, c: verdict{v: Skipped, reason: fmt.Sprintf("hard link to %s, which is not named like a CHANGELOG, so its content was not read", t)}}
 }
 
-// countingReader counts the bytes read through it.
+// countingReader counts the bytes read through it, or skipped.
 type countingReader struct {
 	r io.Reader
 	n int64
@@ -237,4 +255,19 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err
+}
+
+// Seek skips forward when the stream can (a plain tar in a file, see fileTar): archive/tar then
+// skips the bodies the scan does not read instead of reading them. Otherwise it fails, and
+// archive/tar reads past them. Skipped bytes count as walked.
+func (c *countingReader) Seek(off int64, whence int) (int64, error) {
+	s, ok := c.r.(io.Seeker)
+	if !ok {
+		return -1, errors.ErrUnsupported
+	}
+	if _, err := s.Seek(off, whence); err != nil {
+		return -1, err
+	}
+	c.n += off
+	return c.n, nil
 }
