@@ -25,54 +25,50 @@ const (
 )
 
 func TestAuth(t *testing.T) {
-	for _, l := range faultLanes() {
-		t.Run(l.name, func(t *testing.T) {
-			upstream := l.start(t, testkit.RegistryOptions{Username: botUser, Password: botToken})
-			ok := newEnv(t, upstream, WithAuth(botUser, botToken))
-			ctx := context.Background()
-			p := ok.publish("1.2.3")
-			ok.promote("1.2.3", p, TagOptions{})
+	eachAuthLane(t, func(t *testing.T, upstream string, ok *env) {
+		ctx := context.Background()
+		p := ok.publish("1.2.3")
+		ok.promote("1.2.3", p, TagOptions{})
 
-			wrong := "ghp_WrongT0kenValue9999"
-			for _, tc := range []struct {
-				name string
-				opts []Option
-				leak string
-			}{
-				{"wrong token", []Option{WithAuth(botUser, wrong)}, wrong},
-				{"anonymous", nil, botToken},
-			} {
-				t.Run(tc.name, func(t *testing.T) {
-					e := newEnv(t, upstream, tc.opts...)
-					// Same registry, through its own proxy: same repository path.
-					e.repo = e.host + "/acme/app"
-					_, err := e.c.Publish(ctx, specFor(e.repo, "1.2.4", newRelease(t, 256).sources()))
-					var rerr *Error
-					if !errors.As(err, &rerr) || rerr.Status != 401 || !strings.HasPrefix(err.Error(), "401 from "+e.host+" ") || !strings.Contains(err.Error(), "check --registry-username and --registry-password") || fault.Of(err) != fault.Unreadable {
-						t.Fatalf("publish with %s: %v", tc.name, err)
-					}
-					t.Logf("publish error: %v", err)
-					_, err2 := e.c.PlanTags(ctx, e.repo, version.MustParse("1.2.3"), p.Index, TagOptions{})
-					if !errors.As(err2, &rerr) || rerr.Status != 401 {
-						t.Fatalf("plan tags with %s: %v", tc.name, err2)
-					}
-					// 401 is not retried: each operation asked once for what it needed first.
-					if n := e.count("", `/manifests/`, 0); n != 2 {
-						t.Fatalf("%d manifest requests, want 2 (one per operation, no retries):\n%v", n, e.proxy.Requests())
-					}
-					if len(e.writes()) != 0 {
-						t.Fatalf("wrote with %s", tc.name)
-					}
-					testkit.AssertNoSecret(t, tc.leak, err, err2, e.logs)
-					testkit.AssertNoSecret(t, botToken, err, err2, e.logs)
-				})
-			}
-			// Nothing changed.
-			if chk, err := ok.c.CheckIndex(ctx, ok.repo, version.MustParse("1.2.4"), both); err != nil || chk.Digest != (v1.Hash{}) {
-				t.Fatalf("1.2.4 exists: %v %+v", err, chk)
-			}
-		})
-	}
+		wrong := "ghp_WrongT0kenValue9999"
+		for _, tc := range []struct {
+			name string
+			opts []Option
+			leak string
+		}{
+			{"wrong token", []Option{WithAuth(botUser, wrong)}, wrong},
+			{"anonymous", nil, botToken},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				e := newEnv(t, upstream, tc.opts...)
+				// Same registry, through its own proxy: same repository path.
+				e.repo = e.host + "/acme/app"
+				_, err := e.c.Publish(ctx, specFor(e.repo, "1.2.4", newRelease(t, 256).sources()))
+				var rerr *Error
+				if !errors.As(err, &rerr) || rerr.Status != 401 || !strings.HasPrefix(err.Error(), "401 from "+e.host+" ") || !strings.Contains(err.Error(), "check --registry-username and --registry-password") || fault.Of(err) != fault.Unreadable {
+					t.Fatalf("publish with %s: %v", tc.name, err)
+				}
+				t.Logf("publish error: %v", err)
+				_, err2 := e.c.PlanTags(ctx, e.repo, version.MustParse("1.2.3"), p.Index, TagOptions{})
+				if !errors.As(err2, &rerr) || rerr.Status != 401 {
+					t.Fatalf("plan tags with %s: %v", tc.name, err2)
+				}
+				// 401 is not retried: each operation asked once for what it needed first.
+				if n := e.count("", `/manifests/`, 0); n != 2 {
+					t.Fatalf("%d manifest requests, want 2 (one per operation, no retries):\n%v", n, e.proxy.Requests())
+				}
+				if len(e.writes()) != 0 {
+					t.Fatalf("wrote with %s", tc.name)
+				}
+				testkit.AssertNoSecret(t, tc.leak, err, err2, e.logs)
+				testkit.AssertNoSecret(t, botToken, err, err2, e.logs)
+			})
+		}
+		// Nothing changed.
+		if chk, err := ok.c.CheckIndex(ctx, ok.repo, version.MustParse("1.2.4"), both); err != nil || chk.Digest != (v1.Hash{}) {
+			t.Fatalf("1.2.4 exists: %v %+v", err, chk)
+		}
+	})
 }
 
 func TestSecretsAreScrubbed(t *testing.T) {

@@ -70,8 +70,7 @@ func newPromoteFixture(tb testing.TB, upstream string, layerSize int64) *promote
 	tb.Helper()
 	e := newEnv(tb, upstream)
 	f := &promoteFixture{e: e}
-	f.old = e.publish("1.0.0")
-	e.promote("1.0.0", f.old, TagOptions{})
+	f.old = e.publishPromoted("1.0.0", TagOptions{})
 	base := &zeroLayer{n: layerSize}
 	srcs := []Source{
 		{Platform: amd64, Image: image(tb, amd64, base, layer(tb, 1024))},

@@ -9,8 +9,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-
-	"github.com/shipgate/shipgate/pipeline/testkit"
 )
 
 // One phase reads content by digest once: a tag read keeps the bytes under their computed digest,
@@ -18,7 +16,7 @@ import (
 // always read again (they move), the registry is pinged once, the referrers API is asked once on
 // a registry that lacks it, and a plain-HTTP host is never tried over HTTPS.
 func TestContentReadOncePerPhase(t *testing.T) {
-	e := newEnv(t, testkit.Registry(t, testkit.RegistryOptions{}))
+	e := localEnv(t)
 	ctx := context.Background()
 	img, err := random.Image(512, 1)
 	if err != nil {

@@ -55,7 +55,7 @@ func TestErrorsAreClassified(t *testing.T) {
 		}, fault.BadInput, "--plain-http"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, testkit.Registry(t, testkit.RegistryOptions{}), WithInsecureHosts(strings.TrimPrefix(closed.URL, "http://")))
+			e := localEnv(t, WithInsecureHosts(strings.TrimPrefix(closed.URL, "http://")))
 			var rule *testkit.Rule
 			if tc.fault != nil {
 				rule = e.proxy.Inject(*tc.fault)

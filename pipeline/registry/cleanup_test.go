@@ -43,10 +43,7 @@ func (e *env) attach(subject v1.Hash, created time.Time) v1.Hash {
 	img = mutate.ConfigMediaType(img, "application/vnd.oci.empty.v1+json")
 	img = mutate.Annotations(img, map[string]string{AnnotationCreated: created.UTC().Format(time.RFC3339)}).(v1.Image)
 	img = mutate.Subject(img, v1.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size}).(v1.Image)
-	d, err := img.Digest()
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	d := testkit.Digest(e.t, img)
 	if err := remote.Write(e.ref("acme/app@"+d.String()), img); err != nil {
 		e.t.Fatal(err)
 	}
@@ -91,149 +88,142 @@ func candidateNames(cs []Candidate) []string {
 // and signature, and keeps rc2's platform images (children of the kept 1.2.3 index), saying why.
 // Other versions and look-alike tags are untouched; a re-run converges.
 func TestCleanupCandidatesEveryLane(t *testing.T) {
-	for _, l := range lanes() {
-		t.Run(l.name, func(t *testing.T) {
-			e := laneEnv(t, l)
-			ctx := context.Background()
-			old := e.publish("1.2.2")
-			e.promote("1.2.2", old, TagOptions{})
-			rc1 := e.publish("1.2.3-rc.1")
-			r2 := newRelease(t, 512)
-			rc2 := e.publishFrom("1.2.3-rc2", r2)
-			other := e.publish("1.2.30-rc.1") // shares the prefix 1.2.3 but is another version
-			final := e.publishFrom("1.2.3", r2)
-			e.promote("1.2.3", final, TagOptions{})
-			t0 := created
-			sig1 := e.attach(rc1.Index, t0)
-			sig2 := e.attach(rc2.Index, t0)
-			sigFinal := e.attach(final.Index, t0)
+	eachLane(t, lanes(), func(t *testing.T, e *env) {
+		ctx := context.Background()
+		old := e.publishPromoted("1.2.2", TagOptions{})
+		rc1 := e.publish("1.2.3-rc.1")
+		r2 := newRelease(t, 512)
+		rc2 := e.publishFrom("1.2.3-rc2", r2)
+		other := e.publish("1.2.30-rc.1") // shares the prefix 1.2.3 but is another version
+		final := e.publishFrom("1.2.3", r2)
+		e.promote("1.2.3", final, TagOptions{})
+		t0 := created
+		sig1 := e.attach(rc1.Index, t0)
+		sig2 := e.attach(rc2.Index, t0)
+		sigFinal := e.attach(final.Index, t0)
 
-			cands, err := e.c.CandidateTags(ctx, e.repo, version.MustParse("1.2.3"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := []string{"1.2.3-rc.1", "1.2.3-rc.1-amd64", "1.2.3-rc.1-arm64", "1.2.3-rc2", "1.2.3-rc2-amd64", "1.2.3-rc2-arm64"}
-			if got := candidateNames(cands); !slices.Equal(got, want) {
-				t.Fatalf("candidates = %v, want %v", got, want)
-			}
-			if cands[0].N != 1 || cands[1].Arch != "amd64" || cands[3].N != 2 {
-				t.Fatalf("candidate fields: %+v", cands)
-			}
+		cands, err := e.c.CandidateTags(ctx, e.repo, version.MustParse("1.2.3"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"1.2.3-rc.1", "1.2.3-rc.1-amd64", "1.2.3-rc.1-arm64", "1.2.3-rc2", "1.2.3-rc2-amd64", "1.2.3-rc2-arm64"}
+		if got := candidateNames(cands); !slices.Equal(got, want) {
+			t.Fatalf("candidates = %v, want %v", got, want)
+		}
+		if cands[0].N != 1 || cands[1].Arch != "amd64" || cands[3].N != 2 {
+			t.Fatalf("candidate fields: %+v", cands)
+		}
 
-			keep := []string{"1.2.3", "1.2.3-amd64", "1.2.3-arm64", "latest", "1.2.2"}
-			plan, err := e.c.PlanDelete(ctx, e.repo, want, keep)
-			if err != nil {
-				t.Fatal(err)
+		keep := []string{"1.2.3", "1.2.3-amd64", "1.2.3-arm64", "latest", "1.2.2"}
+		plan, err := e.c.PlanDelete(ctx, e.repo, want, keep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("plan:\n%s", plan)
+		deleted := map[v1.Hash]string{}
+		for _, m := range plan.Delete {
+			deleted[m.Digest] = m.Kind
+		}
+		for d, kind := range map[v1.Hash]string{rc1.Index: KindIndex, rc2.Index: KindIndex, sig1: KindReferrer, sig2: KindReferrer,
+			rc1.Platforms["linux/amd64"]: KindImage, rc1.Platforms["linux/arm64"]: KindImage} {
+			if deleted[d] != kind {
+				t.Errorf("plan deletes %s as %q, want %q", d, deleted[d], kind)
 			}
-			t.Logf("plan:\n%s", plan)
-			deleted := map[v1.Hash]string{}
-			for _, m := range plan.Delete {
-				deleted[m.Digest] = m.Kind
+		}
+		for _, d := range []v1.Hash{final.Index, sigFinal, old.Index, rc2.Platforms["linux/amd64"], rc2.Platforms["linux/arm64"]} {
+			if _, ok := deleted[d]; ok {
+				t.Errorf("plan deletes %s, which a kept tag refers to", d)
 			}
-			for d, kind := range map[v1.Hash]string{rc1.Index: KindIndex, rc2.Index: KindIndex, sig1: KindReferrer, sig2: KindReferrer,
-				rc1.Platforms["linux/amd64"]: KindImage, rc1.Platforms["linux/arm64"]: KindImage} {
-				if deleted[d] != kind {
-					t.Errorf("plan deletes %s as %q, want %q", d, deleted[d], kind)
-				}
-			}
-			for _, d := range []v1.Hash{final.Index, sigFinal, old.Index, rc2.Platforms["linux/amd64"], rc2.Platforms["linux/arm64"]} {
-				if _, ok := deleted[d]; ok {
-					t.Errorf("plan deletes %s, which a kept tag refers to", d)
-				}
-			}
-			if len(plan.Kept) != 2 || !strings.Contains(plan.Kept[0].Reason, "kept tag 1.2.3") {
-				t.Errorf("kept = %+v, want rc2's two platform images kept by 1.2.3", plan.Kept)
-			}
-			if l.name != "referrers" && !slices.ContainsFunc(plan.Delete, func(m DeleteManifest) bool { return m.Kind == KindFallback && m.Subject == rc1.Index }) {
-				t.Errorf("no referrers tag of %s in the plan on a registry without the referrers API", rc1.Index)
-			}
+		}
+		if len(plan.Kept) != 2 || !strings.Contains(plan.Kept[0].Reason, "kept tag 1.2.3") {
+			t.Errorf("kept = %+v, want rc2's two platform images kept by 1.2.3", plan.Kept)
+		}
+		if e.lane != "referrers" && !slices.ContainsFunc(plan.Delete, func(m DeleteManifest) bool { return m.Kind == KindFallback && m.Subject == rc1.Index }) {
+			t.Errorf("no referrers tag of %s in the plan on a registry without the referrers API", rc1.Index)
+		}
 
-			res, err := e.c.ApplyDelete(ctx, plan)
-			if err != nil {
-				t.Fatalf("apply: %v\n%v", err, res.Lines())
+		res, err := e.c.ApplyDelete(ctx, plan)
+		if err != nil {
+			t.Fatalf("apply: %v\n%v", err, res.Lines())
+		}
+		t.Logf("result:\n%s", strings.Join(res.Lines(), "\n"))
+		for _, d := range []v1.Hash{rc1.Index, rc2.Index, sig1, sig2, rc1.Platforms["linux/amd64"]} {
+			if e.exists(d) {
+				t.Errorf("%s still exists", d)
 			}
-			t.Logf("result:\n%s", strings.Join(res.Lines(), "\n"))
-			for _, d := range []v1.Hash{rc1.Index, rc2.Index, sig1, sig2, rc1.Platforms["linux/amd64"]} {
-				if e.exists(d) {
-					t.Errorf("%s still exists", d)
-				}
+		}
+		for _, d := range []v1.Hash{final.Index, sigFinal, old.Index, other.Index, r2Digest(t, r2)} {
+			if !e.exists(d) {
+				t.Errorf("%s was deleted, but a kept tag refers to it", d)
 			}
-			for _, d := range []v1.Hash{final.Index, sigFinal, old.Index, other.Index, r2Digest(t, r2)} {
-				if !e.exists(d) {
-					t.Errorf("%s was deleted, but a kept tag refers to it", d)
-				}
+		}
+		for tag, d := range map[string]v1.Hash{"1.2.3": final.Index, "latest": final.Index, "1.2.2": old.Index, "1.2.30-rc.1": other.Index} {
+			if got := e.resolve("acme/app", tag); got != d {
+				t.Errorf("%s resolves to %s, want %s", tag, got, d)
 			}
-			for tag, d := range map[string]v1.Hash{"1.2.3": final.Index, "latest": final.Index, "1.2.2": old.Index, "1.2.30-rc.1": other.Index} {
-				if got := e.resolve("acme/app", tag); got != d {
-					t.Errorf("%s resolves to %s, want %s", tag, got, d)
-				}
+		}
+		for _, tag := range []string{"1.2.3-rc.1", "1.2.3-rc.1-amd64", "1.2.3-rc2"} {
+			if got := e.resolve("acme/app", tag); got != (v1.Hash{}) {
+				t.Errorf("candidate tag %s still resolves to %s", tag, got)
 			}
-			for _, tag := range []string{"1.2.3-rc.1", "1.2.3-rc.1-amd64", "1.2.3-rc2"} {
-				if got := e.resolve("acme/app", tag); got != (v1.Hash{}) {
-					t.Errorf("candidate tag %s still resolves to %s", tag, got)
-				}
+		}
+		if e.lane == "process" {
+			// distribution 2.x deletes a tag only with its manifest: rc2's per-arch tags stay, said why.
+			if len(res.Kept) != 2 || !strings.Contains(res.Kept[0], "still referred to by 1.2.3") {
+				t.Errorf("result kept = %v", res.Kept)
 			}
-			if l.name == "process" {
-				// distribution 2.x deletes a tag only with its manifest: rc2's per-arch tags stay, said why.
-				if len(res.Kept) != 2 || !strings.Contains(res.Kept[0], "still referred to by 1.2.3") {
-					t.Errorf("result kept = %v", res.Kept)
-				}
-			} else if got := e.resolve("acme/app", "1.2.3-rc2-amd64"); got != (v1.Hash{}) {
-				t.Errorf("1.2.3-rc2-amd64 still resolves to %s on a registry that deletes tags", got)
-			}
+		} else if got := e.resolve("acme/app", "1.2.3-rc2-amd64"); got != (v1.Hash{}) {
+			t.Errorf("1.2.3-rc2-amd64 still resolves to %s on a registry that deletes tags", got)
+		}
 
-			// A re-run converges: nothing left to delete, no error.
-			cands, err = e.fresh().CandidateTags(ctx, e.repo, version.MustParse("1.2.3"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			plan2, err := e.fresh().PlanDelete(ctx, e.repo, candidateNames(cands), keep)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(plan2.Delete) != 0 {
-				t.Errorf("re-run plans to delete again:\n%s", plan2)
-			}
-			if _, err := e.fresh().ApplyDelete(ctx, plan2); err != nil {
-				t.Errorf("re-run: %v", err)
-			}
-			// Applying the first plan again finds everything gone: still no error.
-			if _, err := e.fresh().ApplyDelete(ctx, plan); err != nil {
-				t.Errorf("applying the old plan again: %v", err)
-			}
-		})
-	}
+		// A re-run converges: nothing left to delete, no error.
+		cands, err = e.fresh().CandidateTags(ctx, e.repo, version.MustParse("1.2.3"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan2, err := e.fresh().PlanDelete(ctx, e.repo, candidateNames(cands), keep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(plan2.Delete) != 0 {
+			t.Errorf("re-run plans to delete again:\n%s", plan2)
+		}
+		if _, err := e.fresh().ApplyDelete(ctx, plan2); err != nil {
+			t.Errorf("re-run: %v", err)
+		}
+		// Applying the first plan again finds everything gone: still no error.
+		if _, err := e.fresh().ApplyDelete(ctx, plan); err != nil {
+			t.Errorf("applying the old plan again: %v", err)
+		}
+	})
 }
 
-func r2Digest(t testing.TB, r release) v1.Hash { return digestOf(t, r.amd) }
+func r2Digest(t testing.TB, r release) v1.Hash { return testkit.Digest(t, r.amd) }
 
 // TestDeleteRefusedSaysWhatToDo: a registry that answers DELETE with 405 UNSUPPORTED (GHCR,
 // distribution without storage.delete.enabled) stops the cleanup with a Refused error naming
 // the fix; nothing else is tried.
 func TestDeleteRefusedSaysWhatToDo(t *testing.T) {
-	for _, l := range faultLanes() {
-		t.Run(l.name, func(t *testing.T) {
-			e := laneEnv(t, l)
-			ctx := context.Background()
-			rc := e.publish("2.0.0-rc.1")
-			rule := e.proxy.Inject(testkit.Fault{Method: http.MethodDelete, Status: http.StatusMethodNotAllowed,
-				Body: `{"errors":[{"code":"UNSUPPORTED","message":"The operation is unsupported."}]}`})
-			plan, err := e.c.PlanDelete(ctx, e.repo, []string{"2.0.0-rc.1"}, []string{"2.0.0"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = e.c.ApplyDelete(ctx, plan)
-			if err == nil || !errors.Is(err, ErrDeleteUnsupported) || !errors.Is(err, fault.ErrRefused) || !strings.Contains(err.Error(), "storage.delete.enabled") {
-				t.Fatalf("err = %v, want a refusal naming storage.delete.enabled", err)
-			}
-			if rule.Injected() != 1 {
-				t.Errorf("%d DELETEs after the registry refused the first", rule.Injected())
-			}
-			if !e.exists(rc.Index) {
-				t.Error("the index went although the registry refused")
-			}
-		})
-	}
+	eachLane(t, faultLanes(), func(t *testing.T, e *env) {
+		ctx := context.Background()
+		rc := e.publish("2.0.0-rc.1")
+		rule := e.proxy.Inject(testkit.Fault{Method: http.MethodDelete, Status: http.StatusMethodNotAllowed,
+			Body: `{"errors":[{"code":"UNSUPPORTED","message":"The operation is unsupported."}]}`})
+		plan, err := e.c.PlanDelete(ctx, e.repo, []string{"2.0.0-rc.1"}, []string{"2.0.0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = e.c.ApplyDelete(ctx, plan)
+		if err == nil || !errors.Is(err, ErrDeleteUnsupported) || !errors.Is(err, fault.ErrRefused) || !strings.Contains(err.Error(), "storage.delete.enabled") {
+			t.Fatalf("err = %v, want a refusal naming storage.delete.enabled", err)
+		}
+		if rule.Injected() != 1 {
+			t.Errorf("%d DELETEs after the registry refused the first", rule.Injected())
+		}
+		if !e.exists(rc.Index) {
+			t.Error("the index went although the registry refused")
+		}
+	})
 }
 
 // TestDeleteOnGHCRNamesThePackagesAPI: the refusal for ghcr.io points at the packages API.
@@ -251,7 +241,7 @@ func TestDeleteOnGHCRNamesThePackagesAPI(t *testing.T) {
 // TestDeleteFailureIsReportedAndRerunFinishes: a DELETE that keeps failing (503) is reported in
 // the result and the error, the rest is still deleted, and a re-run finishes.
 func TestDeleteFailureIsReportedAndRerunFinishes(t *testing.T) {
-	e := laneEnv(t, lanes()[1])
+	e := localEnv(t)
 	ctx := context.Background()
 	rc := e.publish("2.0.0-rc.1")
 	e.proxy.Inject(testkit.Fault{Method: http.MethodDelete, Path: regexp.MustCompile(regexp.QuoteMeta(rc.Index.String())), Times: 4, Status: 503})
@@ -279,7 +269,7 @@ func TestDeleteFailureIsReportedAndRerunFinishes(t *testing.T) {
 }
 
 func TestPlanDeleteRejectsBadInput(t *testing.T) {
-	e := laneEnv(t, lanes()[1])
+	e := localEnv(t)
 	ctx := context.Background()
 	for _, tc := range []struct{ del, keep []string }{
 		{[]string{"1.2.3"}, []string{"1.2.3"}},
@@ -348,35 +338,32 @@ func setPaging(t testing.TB, size, pages int) {
 // TestCandidateTagsPagesAndStopsEarly: with small pages, every candidate is found, the listing
 // starts after "1.2.3-rc" and stops past the candidates (far fewer pages than the whole list).
 func TestCandidateTagsPagesAndStopsEarly(t *testing.T) {
-	for _, l := range faultLanes() {
-		t.Run(l.name, func(t *testing.T) {
-			setPaging(t, 7, 1000)
-			e := laneEnv(t, l)
-			all := historyTags(40, 60) // 160 other tags, 60 candidate tags
-			all = append(all, "1.2.3-rc.1x", "1.2.3-rca", "1.2.3-rc.01-amd64-extra", "1.2.4-rc.1")
-			e.tagMany(all)
-			mark := e.mark()
-			cands, err := e.c.CandidateTags(context.Background(), e.repo, version.MustParse("1.2.3"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(cands) != 60 {
-				t.Fatalf("%d candidates, want 60: %v", len(cands), candidateNames(cands))
-			}
-			pages := e.count(http.MethodGet, `/tags/list`, mark)
-			if pages > 60/7+3 {
-				t.Errorf("%d tag list pages for 60 candidates among %d tags: not stopping early", pages, len(all))
-			}
-			t.Logf("%d pages", pages)
-		})
-	}
+	eachLane(t, faultLanes(), func(t *testing.T, e *env) {
+		setPaging(t, 7, 1000)
+		all := historyTags(40, 60) // 160 other tags, 60 candidate tags
+		all = append(all, "1.2.3-rc.1x", "1.2.3-rca", "1.2.3-rc.01-amd64-extra", "1.2.4-rc.1")
+		e.tagMany(all)
+		mark := e.mark()
+		cands, err := e.c.CandidateTags(context.Background(), e.repo, version.MustParse("1.2.3"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cands) != 60 {
+			t.Fatalf("%d candidates, want 60: %v", len(cands), candidateNames(cands))
+		}
+		pages := e.count(http.MethodGet, `/tags/list`, mark)
+		if pages > 60/7+3 {
+			t.Errorf("%d tag list pages for 60 candidates among %d tags: not stopping early", pages, len(all))
+		}
+		t.Logf("%d pages", pages)
+	})
 }
 
 // TestCandidateTagsLimitNamesTheListing: a listing that reaches the page limit fails, naming the
 // listing; it never returns what it read so far.
 func TestCandidateTagsLimitNamesTheListing(t *testing.T) {
 	setPaging(t, 5, 3)
-	e := laneEnv(t, lanes()[1])
+	e := localEnv(t)
 	e.tagMany(historyTags(0, 30))
 	_, err := e.c.CandidateTags(context.Background(), e.repo, version.MustParse("1.2.3"))
 	if err == nil || !errors.Is(err, fault.ErrUnreadable) || !strings.Contains(err.Error(), `listing the tags of`) || !strings.Contains(err.Error(), `"1.2.3-rc"`) || !strings.Contains(err.Error(), "more than 3 pages") {
@@ -388,86 +375,79 @@ func TestCandidateTagsLimitNamesTheListing(t *testing.T) {
 // sha256-<hex> tag whose subject is gone is an orphan; its age comes from the referrers' creation
 // annotation; deleting it through PlanDelete converges.
 func TestListOrphansFindsReferrerTagsOfDeletedSubjects(t *testing.T) {
-	for _, l := range faultLanes() {
-		t.Run(l.name, func(t *testing.T) {
-			e := laneEnv(t, l)
-			ctx := context.Background()
-			gone := e.publish("3.0.0-rc.1")
-			kept := e.publish("3.0.0")
-			e.attach(gone.Index, created.Add(-10*24*time.Hour))
-			e.attach(kept.Index, created.Add(-10*24*time.Hour))
-			// Another tool deleted the subject, not its referrers tag.
-			if err := remote.Delete(e.ref("acme/app@" + gone.Index.String())); err != nil {
-				t.Fatal(err)
-			}
-			o, err := e.c.ListOrphans(ctx, e.repo, 7*24*time.Hour, created)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(o.Found) != 1 || o.Found[0].Subject != gone.Index || !o.Found[0].AgeKnown || !o.Found[0].Old || len(o.Old()) != 1 {
-				t.Fatalf("orphans = %+v", o)
-			}
-			if len(o.Limits) == 0 {
-				t.Error("no word on what cannot be listed")
-			}
-			recent, err := e.c.ListOrphans(ctx, e.repo, 30*24*time.Hour, created)
-			if err != nil || len(recent.Old()) != 0 {
-				t.Fatalf("orphans older than 30 days: %+v, %v", recent.Old(), err)
-			}
-			plan, err := e.c.PlanDelete(ctx, e.repo, []string{o.Found[0].Tag}, []string{"3.0.0"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := e.c.ApplyDelete(ctx, plan); err != nil {
-				t.Fatal(err)
-			}
-			after, err := e.fresh().ListOrphans(ctx, e.repo, 0, created)
-			if err != nil || len(after.Found) != 0 {
-				t.Fatalf("after deleting: %+v, %v", after.Found, err)
-			}
-		})
-	}
+	eachLane(t, faultLanes(), func(t *testing.T, e *env) {
+		ctx := context.Background()
+		gone := e.publish("3.0.0-rc.1")
+		kept := e.publish("3.0.0")
+		e.attach(gone.Index, created.Add(-10*24*time.Hour))
+		e.attach(kept.Index, created.Add(-10*24*time.Hour))
+		// Another tool deleted the subject, not its referrers tag.
+		if err := remote.Delete(e.ref("acme/app@" + gone.Index.String())); err != nil {
+			t.Fatal(err)
+		}
+		o, err := e.c.ListOrphans(ctx, e.repo, 7*24*time.Hour, created)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(o.Found) != 1 || o.Found[0].Subject != gone.Index || !o.Found[0].AgeKnown || !o.Found[0].Old || len(o.Old()) != 1 {
+			t.Fatalf("orphans = %+v", o)
+		}
+		if len(o.Limits) == 0 {
+			t.Error("no word on what cannot be listed")
+		}
+		recent, err := e.c.ListOrphans(ctx, e.repo, 30*24*time.Hour, created)
+		if err != nil || len(recent.Old()) != 0 {
+			t.Fatalf("orphans older than 30 days: %+v, %v", recent.Old(), err)
+		}
+		plan, err := e.c.PlanDelete(ctx, e.repo, []string{o.Found[0].Tag}, []string{"3.0.0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.c.ApplyDelete(ctx, plan); err != nil {
+			t.Fatal(err)
+		}
+		after, err := e.fresh().ListOrphans(ctx, e.repo, 0, created)
+		if err != nil || len(after.Found) != 0 {
+			t.Fatalf("after deleting: %+v, %v", after.Found, err)
+		}
+	})
 }
 
 // TestCleanupWithAuth: listing, planning and deleting authenticate like every other operation;
 // a wrong token is a 401 that names the flags and holds no secret.
 func TestCleanupWithAuth(t *testing.T) {
-	for _, l := range faultLanes() {
-		t.Run(l.name, func(t *testing.T) {
-			upstream := l.start(t, testkit.RegistryOptions{Username: botUser, Password: botToken})
-			e := newEnv(t, upstream, WithAuth(botUser, botToken))
-			ctx := context.Background()
-			rc := e.c
-			if _, err := rc.Publish(ctx, specFor(e.repo, "1.2.3-rc.1", newRelease(t, 256).sources())); err != nil {
-				t.Fatal(err)
-			}
-			cands, err := e.fresh().CandidateTags(ctx, e.repo, version.MustParse("1.2.3"))
-			if err != nil || len(cands) != 3 {
-				t.Fatalf("candidates: %v, %v", cands, err)
-			}
-			plan, err := e.c.PlanDelete(ctx, e.repo, candidateNames(cands), []string{"1.2.3"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := e.c.ApplyDelete(ctx, plan); err != nil {
-				t.Fatal(err)
-			}
-			wrong := newEnv(t, upstream, WithAuth(botUser, "ghp_WrongT0kenValue9999"))
-			_, err = wrong.c.CandidateTags(ctx, wrong.host+"/acme/app", version.MustParse("1.2.3"))
-			var rerr *Error
-			if !errors.As(err, &rerr) || rerr.Status != 401 || !strings.Contains(err.Error(), "--registry-username") {
-				t.Fatalf("wrong token: %v", err)
-			}
-			testkit.AssertNoSecret(t, botToken, err, e.logs, wrong.logs)
-			testkit.AssertNoSecret(t, "ghp_WrongT0kenValue9999", err, wrong.logs)
-		})
-	}
+	eachAuthLane(t, func(t *testing.T, upstream string, e *env) {
+		ctx := context.Background()
+		rc := e.c
+		if _, err := rc.Publish(ctx, specFor(e.repo, "1.2.3-rc.1", newRelease(t, 256).sources())); err != nil {
+			t.Fatal(err)
+		}
+		cands, err := e.fresh().CandidateTags(ctx, e.repo, version.MustParse("1.2.3"))
+		if err != nil || len(cands) != 3 {
+			t.Fatalf("candidates: %v, %v", cands, err)
+		}
+		plan, err := e.c.PlanDelete(ctx, e.repo, candidateNames(cands), []string{"1.2.3"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.c.ApplyDelete(ctx, plan); err != nil {
+			t.Fatal(err)
+		}
+		wrong := newEnv(t, upstream, WithAuth(botUser, "ghp_WrongT0kenValue9999"))
+		_, err = wrong.c.CandidateTags(ctx, wrong.host+"/acme/app", version.MustParse("1.2.3"))
+		var rerr *Error
+		if !errors.As(err, &rerr) || rerr.Status != 401 || !strings.Contains(err.Error(), "--registry-username") {
+			t.Fatalf("wrong token: %v", err)
+		}
+		testkit.AssertNoSecret(t, botToken, err, e.logs, wrong.logs)
+		testkit.AssertNoSecret(t, "ghp_WrongT0kenValue9999", err, wrong.logs)
+	})
 }
 
 // TestReachableFromTags: the manifests tags hold and the children of indexes among them, and the
 // referrers a sha256-<hex> tag lists; an untagged manifest is not reachable.
 func TestReachableFromTags(t *testing.T) {
-	e := laneEnv(t, lanes()[1])
+	e := localEnv(t)
 	p := e.publish("1.0.0")
 	sig := e.attach(p.Index, created)
 	stray := e.publish("1.0.1-rc.1")

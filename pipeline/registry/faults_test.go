@@ -21,38 +21,35 @@ import (
 func faultLanes() []lane { return lanes()[1:] }
 
 func TestPublishSurvivesFaults(t *testing.T) {
-	for _, l := range faultLanes() {
-		t.Run(l.name, func(t *testing.T) {
-			e := laneEnv(t, l)
-			rules := map[string]*testkit.Rule{
-				"503 on blob data":        e.proxy.Inject(testkit.Fault{Method: "PATCH", Path: regexp.MustCompile(`/blobs/uploads/`), Times: 2, Status: 503}),
-				"429 on a manifest HEAD":  e.proxy.Inject(testkit.Fault{Method: "HEAD", Path: regexp.MustCompile(`/manifests/`), Times: 1, Status: 429, RetryAfter: "7"}),
-				"dropped manifest PUT":    e.proxy.Inject(testkit.Fault{Method: "PUT", Path: regexp.MustCompile(`/manifests/sha256:`), Times: 1, Drop: true}),
-				"dropped blob HEAD":       e.proxy.Inject(testkit.Fault{Method: "HEAD", Path: regexp.MustCompile(`/blobs/sha256:`), Times: 1, Drop: true}),
-				"answer lost after write": e.proxy.Inject(testkit.Fault{Method: "PUT", Path: regexp.MustCompile(`/manifests/1\.2\.3$`), Times: 1, DropResponse: true}),
-				"500 on a commit":         e.proxy.Inject(testkit.Fault{Method: "PUT", Path: regexp.MustCompile(`/blobs/uploads/.*digest=`), Times: 1, Status: 500}),
+	eachLane(t, faultLanes(), func(t *testing.T, e *env) {
+		rules := map[string]*testkit.Rule{
+			"503 on blob data":        e.proxy.Inject(testkit.Fault{Method: "PATCH", Path: regexp.MustCompile(`/blobs/uploads/`), Times: 2, Status: 503}),
+			"429 on a manifest HEAD":  e.proxy.Inject(testkit.Fault{Method: "HEAD", Path: regexp.MustCompile(`/manifests/`), Times: 1, Status: 429, RetryAfter: "7"}),
+			"dropped manifest PUT":    e.proxy.Inject(testkit.Fault{Method: "PUT", Path: regexp.MustCompile(`/manifests/sha256:`), Times: 1, Drop: true}),
+			"dropped blob HEAD":       e.proxy.Inject(testkit.Fault{Method: "HEAD", Path: regexp.MustCompile(`/blobs/sha256:`), Times: 1, Drop: true}),
+			"answer lost after write": e.proxy.Inject(testkit.Fault{Method: "PUT", Path: regexp.MustCompile(`/manifests/1\.2\.3$`), Times: 1, DropResponse: true}),
+			"500 on a commit":         e.proxy.Inject(testkit.Fault{Method: "PUT", Path: regexp.MustCompile(`/blobs/uploads/.*digest=`), Times: 1, Status: 500}),
+		}
+		r := newRelease(t, 8192)
+		p, err := e.c.Publish(context.Background(), specFor(e.repo, "1.2.3", r.sources()))
+		if err != nil {
+			t.Fatalf("publish through faults: %v\nlogs:\n%s", err, e.logs)
+		}
+		for what, rule := range rules {
+			if rule.Injected() == 0 {
+				t.Errorf("fault %q never happened", what)
 			}
-			r := newRelease(t, 8192)
-			p, err := e.c.Publish(context.Background(), specFor(e.repo, "1.2.3", r.sources()))
-			if err != nil {
-				t.Fatalf("publish through faults: %v\nlogs:\n%s", err, e.logs)
-			}
-			for what, rule := range rules {
-				if rule.Injected() == 0 {
-					t.Errorf("fault %q never happened", what)
-				}
-			}
-			if chk, err := e.c.CheckIndex(context.Background(), e.repo, version.MustParse("1.2.3"), both); err != nil || !chk.OK() || chk.Digest != p.Index {
-				t.Fatalf("check: %v %v", err, chk.Err())
-			}
-			if !hasSleep(e.clock.Sleeps(), 7*time.Second) {
-				t.Fatalf("Retry-After: 7 not waited out: %v", e.clock.Sleeps())
-			}
-			if !strings.Contains(e.logs.String(), "retrying") {
-				t.Fatalf("retries not logged:\n%s", e.logs)
-			}
-		})
-	}
+		}
+		if chk, err := e.c.CheckIndex(context.Background(), e.repo, version.MustParse("1.2.3"), both); err != nil || !chk.OK() || chk.Digest != p.Index {
+			t.Fatalf("check: %v %v", err, chk.Err())
+		}
+		if !hasSleep(e.clock.Sleeps(), 7*time.Second) {
+			t.Fatalf("Retry-After: 7 not waited out: %v", e.clock.Sleeps())
+		}
+		if !strings.Contains(e.logs.String(), "retrying") {
+			t.Fatalf("retries not logged:\n%s", e.logs)
+		}
+	})
 }
 
 func hasSleep(ds []time.Duration, want time.Duration) bool {
@@ -65,100 +62,86 @@ func hasSleep(ds []time.Duration, want time.Duration) bool {
 }
 
 func TestPublishFailsCleanlyThenReRunFinishes(t *testing.T) {
-	for _, l := range faultLanes() {
-		t.Run(l.name, func(t *testing.T) {
-			e := laneEnv(t, l)
-			ctx := context.Background()
-			r := newRelease(t, 8192)
-			spec := specFor(e.repo, "1.2.3", r.sources())
-			rule := e.proxy.Inject(testkit.Fault{Method: "PUT", Path: regexp.MustCompile(`/manifests/1\.2\.3$`), Status: 500})
-			_, err := e.c.Publish(ctx, spec)
-			var rerr *Error
-			if !errors.As(err, &rerr) || rerr.Status != 500 || !strings.Contains(err.Error(), "500 from "+e.host+" tagging "+e.repo+":1.2.3: the registry kept failing (tried 4 times)") {
-				t.Fatalf("persistent 500: %v", err)
-			}
-			t.Logf("publish error: %v", err)
-			if rule.Injected() != 4 {
-				t.Fatalf("the index PUT was tried %d times, want 4 (1 + 3 retries)", rule.Injected())
-			}
-			if got := e.resolve("acme/app", "1.2.3"); got != (v1.Hash{}) {
-				t.Fatalf("1.2.3 exists after a failed publish: %s", got)
-			}
-			e.proxy.Clear()
-			mark := e.mark()
-			p, err := e.c.Publish(ctx, spec)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n := e.count("PATCH", ``, mark) + e.count("POST", ``, mark); n != 0 {
-				t.Fatalf("re-run uploaded blobs again (%d requests)", n)
-			}
-			if len(p.Wrote) != 1 || !strings.Contains(p.Wrote[0], "tag 1.2.3 → index") {
-				t.Fatalf("re-run wrote %v, want only the index tag", p.Wrote)
-			}
-		})
-	}
+	eachLane(t, faultLanes(), func(t *testing.T, e *env) {
+		ctx := context.Background()
+		r := newRelease(t, 8192)
+		spec := specFor(e.repo, "1.2.3", r.sources())
+		rule := e.proxy.Inject(testkit.Fault{Method: "PUT", Path: regexp.MustCompile(`/manifests/1\.2\.3$`), Status: 500})
+		_, err := e.c.Publish(ctx, spec)
+		var rerr *Error
+		if !errors.As(err, &rerr) || rerr.Status != 500 || !strings.Contains(err.Error(), "500 from "+e.host+" tagging "+e.repo+":1.2.3: the registry kept failing (tried 4 times)") {
+			t.Fatalf("persistent 500: %v", err)
+		}
+		t.Logf("publish error: %v", err)
+		if rule.Injected() != 4 {
+			t.Fatalf("the index PUT was tried %d times, want 4 (1 + 3 retries)", rule.Injected())
+		}
+		if got := e.resolve("acme/app", "1.2.3"); got != (v1.Hash{}) {
+			t.Fatalf("1.2.3 exists after a failed publish: %s", got)
+		}
+		e.proxy.Clear()
+		mark := e.mark()
+		p, err := e.c.Publish(ctx, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := e.count("PATCH", ``, mark) + e.count("POST", ``, mark); n != 0 {
+			t.Fatalf("re-run uploaded blobs again (%d requests)", n)
+		}
+		if len(p.Wrote) != 1 || !strings.Contains(p.Wrote[0], "tag 1.2.3 → index") {
+			t.Fatalf("re-run wrote %v, want only the index tag", p.Wrote)
+		}
+	})
 }
 
 func TestRetagSurvivesFaults(t *testing.T) {
-	for _, l := range faultLanes() {
-		t.Run(l.name, func(t *testing.T) {
-			e := laneEnv(t, l)
-			ctx := context.Background()
-			p1 := e.publish("1.2.3")
-			plan, err := e.c.PlanTags(ctx, e.repo, version.MustParse("1.2.3"), p1.Index, TagOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			lost := e.proxy.Inject(testkit.Fault{Method: "PUT", Path: regexp.MustCompile(`/manifests/latest$`), Times: 1, DropResponse: true})
-			flaky := e.proxy.Inject(testkit.Fault{Method: "GET", Path: regexp.MustCompile(`/manifests/latest$`), Times: 1, Status: 503})
-			if err := e.c.ApplyTags(ctx, plan); err != nil {
-				t.Fatalf("retag through faults: %v", err)
-			}
-			if lost.Injected() != 1 || flaky.Injected() != 1 || e.resolve("acme/app", "latest") != p1.Index {
-				t.Fatalf("faults %d %d, latest %s", lost.Injected(), flaky.Injected(), e.resolve("acme/app", "latest"))
-			}
+	eachLane(t, faultLanes(), func(t *testing.T, e *env) {
+		ctx := context.Background()
+		p1 := e.publish("1.2.3")
+		plan := e.planTags("1.2.3", p1, TagOptions{})
+		lost := e.proxy.Inject(testkit.Fault{Method: "PUT", Path: regexp.MustCompile(`/manifests/latest$`), Times: 1, DropResponse: true})
+		flaky := e.proxy.Inject(testkit.Fault{Method: "GET", Path: regexp.MustCompile(`/manifests/latest$`), Times: 1, Status: 503})
+		if err := e.c.ApplyTags(ctx, plan); err != nil {
+			t.Fatalf("retag through faults: %v", err)
+		}
+		if lost.Injected() != 1 || flaky.Injected() != 1 || e.resolve("acme/app", "latest") != p1.Index {
+			t.Fatalf("faults %d %d, latest %s", lost.Injected(), flaky.Injected(), e.resolve("acme/app", "latest"))
+		}
 
-			p2 := e.publish("1.3.0")
-			plan, err = e.c.PlanTags(ctx, e.repo, version.MustParse("1.3.0"), p2.Index, TagOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			down := e.proxy.Inject(testkit.Fault{Method: "PUT", Path: regexp.MustCompile(`/manifests/latest$`), Status: 503})
-			err = e.c.ApplyTags(ctx, plan)
-			var rerr *Error
-			if !errors.As(err, &rerr) || rerr.Status != 503 || rerr.Op != "tagging" || fault.Of(err) != fault.Unreachable {
-				t.Fatalf("persistent 503 on retag: %v", err)
-			}
-			if down.Injected() != 4 {
-				t.Fatalf("the 503 answered %d PUTs, want 4 (1 + 3 retries)", down.Injected())
-			}
-			if e.resolve("acme/app", "latest") != p1.Index {
-				t.Fatalf("latest changed by a failed retag")
-			}
-			e.proxy.Clear()
-			dropped := e.proxy.Inject(testkit.Fault{Method: "PUT", Path: regexp.MustCompile(`/manifests/latest$`), Drop: true})
-			err = e.c.ApplyTags(ctx, plan)
-			if err == nil || !strings.Contains(err.Error(), "could not talk to "+e.host+" (tried 4 times)") || fault.Of(err) != fault.Unreachable {
-				t.Fatalf("dropped retag: %v", err)
-			}
-			if dropped.Injected() != 4 {
-				t.Fatalf("%d PUTs dropped, want 4 (1 + 3 retries)", dropped.Injected())
-			}
-			e.proxy.Clear()
-			// The same plan finishes on a re-run.
-			if err := e.c.ApplyTags(ctx, plan); err != nil {
-				t.Fatal(err)
-			}
-			if e.resolve("acme/app", "latest") != p2.Index {
-				t.Fatal("re-run did not move latest")
-			}
-		})
-	}
+		p2 := e.publish("1.3.0")
+		plan = e.planTags("1.3.0", p2, TagOptions{})
+		down := e.proxy.Inject(testkit.Fault{Method: "PUT", Path: regexp.MustCompile(`/manifests/latest$`), Status: 503})
+		err := e.c.ApplyTags(ctx, plan)
+		var rerr *Error
+		if !errors.As(err, &rerr) || rerr.Status != 503 || rerr.Op != "tagging" || fault.Of(err) != fault.Unreachable {
+			t.Fatalf("persistent 503 on retag: %v", err)
+		}
+		if down.Injected() != 4 {
+			t.Fatalf("the 503 answered %d PUTs, want 4 (1 + 3 retries)", down.Injected())
+		}
+		if e.resolve("acme/app", "latest") != p1.Index {
+			t.Fatalf("latest changed by a failed retag")
+		}
+		e.proxy.Clear()
+		dropped := e.proxy.Inject(testkit.Fault{Method: "PUT", Path: regexp.MustCompile(`/manifests/latest$`), Drop: true})
+		err = e.c.ApplyTags(ctx, plan)
+		if err == nil || !strings.Contains(err.Error(), "could not talk to "+e.host+" (tried 4 times)") || fault.Of(err) != fault.Unreachable {
+			t.Fatalf("dropped retag: %v", err)
+		}
+		if dropped.Injected() != 4 {
+			t.Fatalf("%d PUTs dropped, want 4 (1 + 3 retries)", dropped.Injected())
+		}
+		e.proxy.Clear()
+		// The same plan finishes on a re-run.
+		e.applyTags(plan)
+		if e.resolve("acme/app", "latest") != p2.Index {
+			t.Fatal("re-run did not move latest")
+		}
+	})
 }
 
 func TestForbiddenIsNotRetried(t *testing.T) {
-	e := newEnv(t, testkit.Registry(t, testkit.RegistryOptions{}))
+	e := localEnv(t)
 	rule := e.proxy.Inject(testkit.Fault{Method: "PUT", Path: regexp.MustCompile(`/manifests/`), Status: 403, Body: `{"errors":[{"code":"DENIED","message":"permission_denied: write_package"}]}`})
 	_, err := e.c.Publish(context.Background(), specFor(e.repo, "1.2.3", newRelease(t, 256).sources()))
 	var rerr *Error
@@ -194,7 +177,7 @@ func TestRetryAfterParsing(t *testing.T) {
 }
 
 func TestRetryAfterIsCapped(t *testing.T) {
-	e := newEnv(t, testkit.Registry(t, testkit.RegistryOptions{}))
+	e := localEnv(t)
 	limited := e.proxy.Inject(testkit.Fault{Method: "GET", Path: regexp.MustCompile(`/manifests/`), Times: 1, Status: 429, RetryAfter: "86400"})
 	if _, err := e.c.CheckIndex(context.Background(), e.repo, version.MustParse("1.0.0"), both); err != nil {
 		t.Fatal(err)
@@ -243,21 +226,18 @@ func TestPlainHTTPOnlyWhenAllowed(t *testing.T) {
 // scratch (a new upload session), not by sending the data again into the same session, where it
 // would be appended twice.
 func TestLostUploadAnswerRestartsTheUpload(t *testing.T) {
-	for _, l := range faultLanes() {
-		t.Run(l.name, func(t *testing.T) {
-			e := laneEnv(t, l)
-			lost := e.proxy.Inject(testkit.Fault{Method: "PATCH", Path: regexp.MustCompile(`/blobs/uploads/`), Times: 1, DropResponse: true})
-			r := newRelease(t, 8192)
-			p, err := e.c.Publish(context.Background(), specFor(e.repo, "1.2.3", r.sources()))
-			if err != nil {
-				t.Fatalf("publish after a lost PATCH answer: %v", err)
-			}
-			if lost.Injected() != 1 {
-				t.Fatalf("the lost answer happened %d times", lost.Injected())
-			}
-			if chk, err := e.c.CheckIndex(context.Background(), e.repo, version.MustParse("1.2.3"), both); err != nil || !chk.OK() || chk.Digest != p.Index {
-				t.Fatalf("check: %v %v", err, chk.Err())
-			}
-		})
-	}
+	eachLane(t, faultLanes(), func(t *testing.T, e *env) {
+		lost := e.proxy.Inject(testkit.Fault{Method: "PATCH", Path: regexp.MustCompile(`/blobs/uploads/`), Times: 1, DropResponse: true})
+		r := newRelease(t, 8192)
+		p, err := e.c.Publish(context.Background(), specFor(e.repo, "1.2.3", r.sources()))
+		if err != nil {
+			t.Fatalf("publish after a lost PATCH answer: %v", err)
+		}
+		if lost.Injected() != 1 {
+			t.Fatalf("the lost answer happened %d times", lost.Injected())
+		}
+		if chk, err := e.c.CheckIndex(context.Background(), e.repo, version.MustParse("1.2.3"), both); err != nil || !chk.OK() || chk.Digest != p.Index {
+			t.Fatalf("check: %v %v", err, chk.Err())
+		}
+	})
 }

@@ -57,6 +57,7 @@ type env struct {
 	clock   *clock.Fake
 	c       *Client
 	opts    []Option
+	lane    string // the lane's name, when the env was started by laneEnv
 }
 
 // fresh is a new client with the env's options: a new phase, with its own registry session.
@@ -84,7 +85,37 @@ func newEnv(t testing.TB, upstream string, opts ...Option) *env {
 // laneEnv starts a lane's registry and an env in front of it.
 func laneEnv(t testing.TB, l lane, opts ...Option) *env {
 	t.Helper()
-	return newEnv(t, l.start(t, testkit.RegistryOptions{}), opts...)
+	e := newEnv(t, l.start(t, testkit.RegistryOptions{}), opts...)
+	e.lane = l.name
+	return e
+}
+
+// localEnv starts an in-process registry (the tag-fallback lane) and an env in front of it.
+func localEnv(t testing.TB, opts ...Option) *env {
+	t.Helper()
+	return laneEnv(t, lanes()[1], opts...)
+}
+
+// eachLane runs body as a subtest named after each lane of ls, with a fresh env (laneEnv) of that lane.
+func eachLane(t *testing.T, ls []lane, body func(t *testing.T, e *env)) {
+	t.Helper()
+	for _, l := range ls {
+		t.Run(l.name, func(t *testing.T) { body(t, laneEnv(t, l)) })
+	}
+}
+
+// eachAuthLane runs body as a subtest for each fault lane, against a fresh registry that wants
+// the bot's credentials (upstream, for envs with other credentials) and an env logged in as the bot.
+func eachAuthLane(t *testing.T, body func(t *testing.T, upstream string, e *env)) {
+	t.Helper()
+	for _, l := range faultLanes() {
+		t.Run(l.name, func(t *testing.T) {
+			upstream := l.start(t, testkit.RegistryOptions{Username: botUser, Password: botToken})
+			e := newEnv(t, upstream, WithAuth(botUser, botToken))
+			e.lane = l.name
+			body(t, upstream, e)
+		})
+	}
 }
 
 // writes counts requests that change something (PUT, POST, PATCH, DELETE) seen by the proxy.
@@ -194,15 +225,6 @@ func (r release) sources() []Source {
 	return []Source{{Platform: amd64, Image: r.amd}, {Platform: arm64, Image: r.arm}}
 }
 
-func digestOf(t testing.TB, img v1.Image) v1.Hash {
-	t.Helper()
-	d, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
 func specFor(repo, v string, sources []Source) IndexSpec {
 	return IndexSpec{
 		Repository: repo,
@@ -233,14 +255,44 @@ func (e *env) promote(v string, p Published, o TagOptions) TagPlan {
 	if err != nil || !chk.OK() {
 		e.t.Fatalf("check %s: %v %v", v, err, chk.Err())
 	}
-	plan, err := e.c.PlanTags(ctx, e.repo, version.MustParse(v), p.Index, o)
+	plan := e.planTags(v, p, o)
+	e.applyTags(plan)
+	return plan
+}
+
+// applyTags applies plan; an error fails the test.
+func (e *env) applyTags(plan TagPlan) {
+	e.t.Helper()
+	if err := e.c.ApplyTags(context.Background(), plan); err != nil {
+		e.t.Fatalf("apply tags %s: %v", plan.Version, err)
+	}
+}
+
+// planTags plans the tags of v, published as p, with o; an error fails the test.
+func (e *env) planTags(v string, p Published, o TagOptions) TagPlan {
+	e.t.Helper()
+	plan, err := e.c.PlanTags(context.Background(), e.repo, version.MustParse(v), p.Index, o)
 	if err != nil {
 		e.t.Fatalf("plan tags %s: %v", v, err)
 	}
-	if err := e.c.ApplyTags(ctx, plan); err != nil {
-		e.t.Fatalf("apply tags %s: %v", v, err)
-	}
 	return plan
+}
+
+// publishPromoted publishes a fresh release of v and promotes it with o.
+func (e *env) publishPromoted(v string, o TagOptions) Published {
+	e.t.Helper()
+	p := e.publish(v)
+	e.promote(v, p, o)
+	return p
+}
+
+// planAfter publishes and promotes prev, then publishes next and plans its tags without applying
+// them: a promote of next half done. It returns both releases and the plan.
+func (e *env) planAfter(prev, next string, o TagOptions) (Published, Published, TagPlan) {
+	e.t.Helper()
+	p1 := e.publishPromoted(prev, o)
+	p2 := e.publish(next)
+	return p1, p2, e.planTags(next, p2, o)
 }
 
 // retag points dst (repo:tag) at the manifest src (repo@digest or repo:tag) as another tool would.

@@ -21,103 +21,100 @@ import (
 )
 
 func TestPublishInMemoryEveryLane(t *testing.T) {
-	for _, l := range lanes() {
-		t.Run(l.name, func(t *testing.T) {
-			e := laneEnv(t, l)
-			ctx := context.Background()
-			r := newRelease(t, 4096)
-			spec := specFor(e.repo, "1.2.3", r.sources())
+	eachLane(t, lanes(), func(t *testing.T, e *env) {
+		ctx := context.Background()
+		r := newRelease(t, 4096)
+		spec := specFor(e.repo, "1.2.3", r.sources())
 
-			// Dry run: the plan, and nothing written.
-			st, err := e.c.ObservePublish(ctx, spec)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if st.Done() || st.Refusal != "" || len(st.Plan()) != 5 {
-				t.Fatalf("fresh observe: done=%v refusal=%q plan:\n%s", st.Done(), st.Refusal, st)
-			}
-			if w := e.writes(); len(w) != 0 {
-				t.Fatalf("observe wrote: %v", w)
-			}
+		// Dry run: the plan, and nothing written.
+		st, err := e.c.ObservePublish(ctx, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Done() || st.Refusal != "" || len(st.Plan()) != 5 {
+			t.Fatalf("fresh observe: done=%v refusal=%q plan:\n%s", st.Done(), st.Refusal, st)
+		}
+		if w := e.writes(); len(w) != 0 {
+			t.Fatalf("observe wrote: %v", w)
+		}
 
-			p, err := e.c.Publish(ctx, spec)
-			if err != nil {
-				t.Fatal(err)
+		p, err := e.c.Publish(ctx, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Reused || p.Index != st.Index {
+			t.Fatalf("published %+v, observe predicted %s", p, st.Index)
+		}
+		// Tags: X.Y.Z is the index, per-arch tags are the platform manifests, no latest.
+		if got := e.resolve("acme/app", "1.2.3"); got != p.Index {
+			t.Fatalf("1.2.3 → %s, want %s", got, p.Index)
+		}
+		if got := e.resolve("acme/app", "1.2.3-amd64"); got != testkit.Digest(t, r.amd) {
+			t.Fatalf("1.2.3-amd64 → %s", got)
+		}
+		if got := e.resolve("acme/app", "1.2.3-arm64"); got != testkit.Digest(t, r.arm) {
+			t.Fatalf("1.2.3-arm64 → %s", got)
+		}
+		if n := e.count("", `/manifests/latest`, 0); n != 0 {
+			t.Fatalf("publish sent %d requests for latest", n)
+		}
+		if got := e.resolve("acme/app", "latest"); got != (v1.Hash{}) {
+			t.Fatalf("publish wrote latest → %s", got)
+		}
+		// The index: OCI, platforms, annotations.
+		im, err := v1.ParseIndexManifest(bytes.NewReader(e.manifestBytes("acme/app:1.2.3")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if im.MediaType != types.OCIImageIndex || len(im.Manifests) != 2 {
+			t.Fatalf("index %+v", im)
+		}
+		for i, want := range []version.Platform{amd64, arm64} {
+			m := im.Manifests[i]
+			if m.Platform == nil || m.Platform.OS != want.OS || m.Platform.Architecture != want.Architecture || m.ArtifactType != "" || len(m.Annotations) != 0 {
+				t.Fatalf("entry %d: %+v", i, m)
 			}
-			if p.Reused || p.Index != st.Index {
-				t.Fatalf("published %+v, observe predicted %s", p, st.Index)
+		}
+		wantAnn := map[string]string{
+			AnnotationVersion:  "1.2.3",
+			AnnotationSource:   "https://github.com/acme/app",
+			AnnotationRevision: "0123456789abcdef0123456789abcdef01234567",
+			AnnotationCreated:  "2026-11-03T09:30:00Z",
+		}
+		for k, v := range wantAnn {
+			if im.Annotations[k] != v {
+				t.Errorf("annotation %s = %q, want %q", k, im.Annotations[k], v)
 			}
-			// Tags: X.Y.Z is the index, per-arch tags are the platform manifests, no latest.
-			if got := e.resolve("acme/app", "1.2.3"); got != p.Index {
-				t.Fatalf("1.2.3 → %s, want %s", got, p.Index)
-			}
-			if got := e.resolve("acme/app", "1.2.3-amd64"); got != digestOf(t, r.amd) {
-				t.Fatalf("1.2.3-amd64 → %s", got)
-			}
-			if got := e.resolve("acme/app", "1.2.3-arm64"); got != digestOf(t, r.arm) {
-				t.Fatalf("1.2.3-arm64 → %s", got)
-			}
-			if n := e.count("", `/manifests/latest`, 0); n != 0 {
-				t.Fatalf("publish sent %d requests for latest", n)
-			}
-			if got := e.resolve("acme/app", "latest"); got != (v1.Hash{}) {
-				t.Fatalf("publish wrote latest → %s", got)
-			}
-			// The index: OCI, platforms, annotations.
-			im, err := v1.ParseIndexManifest(bytes.NewReader(e.manifestBytes("acme/app:1.2.3")))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if im.MediaType != types.OCIImageIndex || len(im.Manifests) != 2 {
-				t.Fatalf("index %+v", im)
-			}
-			for i, want := range []version.Platform{amd64, arm64} {
-				m := im.Manifests[i]
-				if m.Platform == nil || m.Platform.OS != want.OS || m.Platform.Architecture != want.Architecture || m.ArtifactType != "" || len(m.Annotations) != 0 {
-					t.Fatalf("entry %d: %+v", i, m)
-				}
-			}
-			wantAnn := map[string]string{
-				AnnotationVersion:  "1.2.3",
-				AnnotationSource:   "https://github.com/acme/app",
-				AnnotationRevision: "0123456789abcdef0123456789abcdef01234567",
-				AnnotationCreated:  "2026-11-03T09:30:00Z",
-			}
-			for k, v := range wantAnn {
-				if im.Annotations[k] != v {
-					t.Errorf("annotation %s = %q, want %q", k, im.Annotations[k], v)
-				}
-			}
-			chk, err := e.c.CheckIndex(ctx, e.repo, spec.Version, both)
-			if err != nil || !chk.OK() || chk.Digest != p.Index {
-				t.Fatalf("check after publish: %v %v", err, chk.Err())
-			}
+		}
+		chk, err := e.c.CheckIndex(ctx, e.repo, spec.Version, both)
+		if err != nil || !chk.OK() || chk.Digest != p.Index {
+			t.Fatalf("check after publish: %v %v", err, chk.Err())
+		}
 
-			// Re-run: same digest, nothing written, not one byte sent.
-			mark := e.mark()
-			e.counter.Reset()
-			again, err := e.c.Publish(ctx, spec)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !again.Reused || again.Index != p.Index {
-				t.Fatalf("re-run: %+v", again)
-			}
-			tot := e.counter.Total()
-			if tot.BytesSent != 0 || tot.ByMethod["PUT"]+tot.ByMethod["POST"]+tot.ByMethod["PATCH"] != 0 {
-				t.Fatalf("re-run sent %d bytes, methods %v", tot.BytesSent, tot.ByMethod)
-			}
-			if n := e.count("", "", mark); n > 8 {
-				t.Fatalf("re-run made %d requests, want a handful of reads", n)
-			}
-		})
-	}
+		// Re-run: same digest, nothing written, not one byte sent.
+		mark := e.mark()
+		e.counter.Reset()
+		again, err := e.c.Publish(ctx, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !again.Reused || again.Index != p.Index {
+			t.Fatalf("re-run: %+v", again)
+		}
+		tot := e.counter.Total()
+		if tot.BytesSent != 0 || tot.ByMethod["PUT"]+tot.ByMethod["POST"]+tot.ByMethod["PATCH"] != 0 {
+			t.Fatalf("re-run sent %d bytes, methods %v", tot.BytesSent, tot.ByMethod)
+		}
+		if n := e.count("", "", mark); n > 8 {
+			t.Fatalf("re-run made %d requests, want a handful of reads", n)
+		}
+	})
 }
 
 func TestPublishIsDeterministic(t *testing.T) {
 	r := newRelease(t, 1024)
-	a := newEnv(t, testkit.Registry(t, testkit.RegistryOptions{}))
-	b := newEnv(t, testkit.Registry(t, testkit.RegistryOptions{}))
+	a := localEnv(t)
+	b := localEnv(t)
 	pa, err := a.c.Publish(context.Background(), specFor(a.repo, "1.2.3", r.sources()))
 	if err != nil {
 		t.Fatal(err)
@@ -144,87 +141,81 @@ func TestPublishIsDeterministic(t *testing.T) {
 
 // Platform images built on different machines are pushed by digest and joined.
 func TestPublishJoinsDigestsFromNativeBuilders(t *testing.T) {
-	for _, l := range lanes() {
-		t.Run(l.name, func(t *testing.T) {
-			e := laneEnv(t, l)
-			ctx := context.Background()
-			r := newRelease(t, 2048)
-			// Two builders, each pushing its image by digest as the engine does.
-			amdDigest, armDigest := digestOf(t, r.amd), digestOf(t, r.arm)
-			for _, img := range []v1.Image{r.amd, r.arm} {
-				if err := remote.Write(e.ref("acme/app@"+digestOf(t, img).String()), img); err != nil {
-					t.Fatal(err)
-				}
-			}
-			// Digests as the engine reports them: alone, or as ref@digest.
-			spec := specFor(e.repo, "2.0.0", []Source{
-				{Platform: amd64, Digest: amdDigest.String()},
-				{Platform: arm64, Digest: e.repo + ":2.0.0-arm64@" + armDigest.String()},
-			})
-			mark := e.mark()
-			p, err := e.c.Publish(ctx, spec)
-			if err != nil {
+	eachLane(t, lanes(), func(t *testing.T, e *env) {
+		ctx := context.Background()
+		r := newRelease(t, 2048)
+		// Two builders, each pushing its image by digest as the engine does.
+		amdDigest, armDigest := testkit.Digest(t, r.amd), testkit.Digest(t, r.arm)
+		for _, img := range []v1.Image{r.amd, r.arm} {
+			if err := remote.Write(e.ref("acme/app@"+testkit.Digest(t, img).String()), img); err != nil {
 				t.Fatal(err)
 			}
-			if n := e.count("", `/blobs/`, mark); n != 2 {
-				// only the two config reads; no blob is uploaded for a join
-				t.Fatalf("join touched blobs %d times, want 2 config reads", n)
-			}
-			if e.count("PATCH", ``, mark)+e.count("POST", ``, mark) != 0 {
-				t.Fatalf("join uploaded blobs")
-			}
-			// The join equals an in-memory publish of the same images.
-			st, err := e.c.ObservePublish(ctx, specFor(e.repo, "2.0.0", r.sources()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if st.Index != p.Index || !st.Done() {
-				t.Fatalf("in-memory observe of the same images: %s done=%v, join %s", st.Index, st.Done(), p.Index)
-			}
+		}
+		// Digests as the engine reports them: alone, or as ref@digest.
+		spec := specFor(e.repo, "2.0.0", []Source{
+			{Platform: amd64, Digest: amdDigest.String()},
+			{Platform: arm64, Digest: e.repo + ":2.0.0-arm64@" + armDigest.String()},
 		})
-	}
+		mark := e.mark()
+		p, err := e.c.Publish(ctx, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := e.count("", `/blobs/`, mark); n != 2 {
+			// only the two config reads; no blob is uploaded for a join
+			t.Fatalf("join touched blobs %d times, want 2 config reads", n)
+		}
+		if e.count("PATCH", ``, mark)+e.count("POST", ``, mark) != 0 {
+			t.Fatalf("join uploaded blobs")
+		}
+		// The join equals an in-memory publish of the same images.
+		st, err := e.c.ObservePublish(ctx, specFor(e.repo, "2.0.0", r.sources()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Index != p.Index || !st.Done() {
+			t.Fatalf("in-memory observe of the same images: %s done=%v, join %s", st.Index, st.Done(), p.Index)
+		}
+	})
 }
 
 // A digest pushed to another repository of the same registry is mounted, not uploaded.
 func TestPublishMountsAcrossRepositories(t *testing.T) {
-	for _, l := range lanes() {
-		t.Run(l.name, func(t *testing.T) {
-			e := laneEnv(t, l)
-			ctx := context.Background()
-			r := newRelease(t, 2048)
-			staging := e.host + "/acme/staging"
-			var sources []Source
-			for _, s := range r.sources() {
-				d := digestOf(t, s.Image)
-				if err := remote.Write(e.ref("acme/staging@"+d.String()), s.Image); err != nil {
-					t.Fatal(err)
-				}
-				sources = append(sources, Source{Platform: s.Platform, Digest: staging + "@" + d.String()})
-			}
-			mark := e.mark()
-			e.counter.Reset()
-			p, err := e.c.Publish(ctx, specFor(e.repo, "1.0.0", sources))
-			if err != nil {
+	eachLane(t, lanes(), func(t *testing.T, e *env) {
+		ctx := context.Background()
+		r := newRelease(t, 2048)
+		staging := e.host + "/acme/staging"
+		var sources []Source
+		for _, s := range r.sources() {
+			d := testkit.Digest(t, s.Image)
+			if err := remote.Write(e.ref("acme/staging@"+d.String()), s.Image); err != nil {
 				t.Fatal(err)
 			}
-			if n := e.count("PATCH", ``, mark); n != 0 {
-				t.Fatalf("%d blob uploads; every blob should have been mounted or found", n)
+			sources = append(sources, Source{Platform: s.Platform, Digest: staging + "@" + d.String()})
+		}
+		mark := e.mark()
+		e.counter.Reset()
+		p, err := e.c.Publish(ctx, specFor(e.repo, "1.0.0", sources))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := e.count("PATCH", ``, mark); n != 0 {
+			t.Fatalf("%d blob uploads; every blob should have been mounted or found", n)
+		}
+		if e.lane == "process" {
+			// distribution answers HEAD 404 in the new repository, then mounts: 6 distinct blobs.
+			if n := e.count("POST", `mount=sha256`, mark); n != 6 {
+				t.Fatalf("%d mount requests, want 6", n)
 			}
-			if l.name == "process" {
-				// distribution answers HEAD 404 in the new repository, then mounts: 6 distinct blobs.
-				if n := e.count("POST", `mount=sha256`, mark); n != 6 {
-					t.Fatalf("%d mount requests, want 6", n)
-				}
-			}
-			if chk, err := e.c.CheckIndex(ctx, e.repo, version.MustParse("1.0.0"), both); err != nil || !chk.OK() || chk.Digest != p.Index {
-				t.Fatalf("check: %v %v", err, chk.Err())
-			}
-		})
-	}
+		}
+		if chk, err := e.c.CheckIndex(ctx, e.repo, version.MustParse("1.0.0"), both); err != nil || !chk.OK() || chk.Digest != p.Index {
+			t.Fatalf("check: %v %v", err, chk.Err())
+		}
+	})
 }
 
 func TestPublishUploadsSharedBlobsOnceWithBoundedJobs(t *testing.T) {
-	e := newEnv(t, testkit.Registry(t, testkit.RegistryOptions{}), WithJobs(2))
+	e := localEnv(t, WithJobs(2))
 	r := newRelease(t, 64<<10)
 	var inflight, peak atomic.Int64
 	e.c.o.transport = roundTripFunc(func(req *http.Request) (*http.Response, error) {
@@ -275,49 +266,46 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func TestPublishRefusesMislabelledPlatform(t *testing.T) {
-	for _, l := range lanes() {
-		t.Run(l.name, func(t *testing.T) {
-			e := laneEnv(t, l)
-			ctx := context.Background()
-			// What a real engine produced: an arm64 build whose config says amd64.
-			good := image(t, amd64, layer(t, 256))
-			bad := image(t, amd64, layer(t, 256))
+	eachLane(t, lanes(), func(t *testing.T, e *env) {
+		ctx := context.Background()
+		// What a real engine produced: an arm64 build whose config says amd64.
+		good := image(t, amd64, layer(t, 256))
+		bad := image(t, amd64, layer(t, 256))
 
-			// In memory: refused before anything is written.
-			_, err := e.c.Publish(ctx, specFor(e.repo, "1.2.3", []Source{{Platform: amd64, Image: good}, {Platform: arm64, Image: bad}}))
-			if err == nil || !strings.Contains(err.Error(), "built for linux/arm64 but its config says linux/amd64") || !strings.Contains(err.Error(), "nothing was published") {
-				t.Fatalf("publish of a mislabelled image: %v", err)
-			}
-			if w := e.writes(); len(w) != 0 {
-				t.Fatalf("wrote %d requests before refusing: %v", len(w), w)
-			}
-			if fault.Of(err) != fault.Refused {
-				t.Fatalf("a mislabelled image is a refusal, got %v", fault.Of(err))
-			}
+		// In memory: refused before anything is written.
+		_, err := e.c.Publish(ctx, specFor(e.repo, "1.2.3", []Source{{Platform: amd64, Image: good}, {Platform: arm64, Image: bad}}))
+		if err == nil || !strings.Contains(err.Error(), "built for linux/arm64 but its config says linux/amd64") || !strings.Contains(err.Error(), "nothing was published") {
+			t.Fatalf("publish of a mislabelled image: %v", err)
+		}
+		if w := e.writes(); len(w) != 0 {
+			t.Fatalf("wrote %d requests before refusing: %v", len(w), w)
+		}
+		if fault.Of(err) != fault.Refused {
+			t.Fatalf("a mislabelled image is a refusal, got %v", fault.Of(err))
+		}
 
-			// Pushed by the engine: the registry's config is read and the publish refused.
-			if err := remote.Write(e.ref("acme/app@"+digestOf(t, bad).String()), bad); err != nil {
-				t.Fatal(err)
+		// Pushed by the engine: the registry's config is read and the publish refused.
+		if err := remote.Write(e.ref("acme/app@"+testkit.Digest(t, bad).String()), bad); err != nil {
+			t.Fatal(err)
+		}
+		gd := testkit.Digest(t, good)
+		if err := remote.Write(e.ref("acme/app@"+gd.String()), good); err != nil {
+			t.Fatal(err)
+		}
+		mark := e.mark()
+		_, err = e.c.Publish(ctx, specFor(e.repo, "1.2.3", []Source{{Platform: amd64, Digest: gd.String()}, {Platform: arm64, Digest: testkit.Digest(t, bad).String()}}))
+		if err == nil || !strings.Contains(err.Error(), "config says linux/amd64") {
+			t.Fatalf("publish of a mislabelled digest: %v", err)
+		}
+		if n := len(e.writes()) - countWrites(e.proxy.Requests()[:mark]); n != 0 {
+			t.Fatalf("wrote %d requests", n)
+		}
+		for _, tag := range []string{"1.2.3", "1.2.3-amd64", "1.2.3-arm64"} {
+			if got := e.resolve("acme/app", tag); got != (v1.Hash{}) {
+				t.Fatalf("tag %s written: %s", tag, got)
 			}
-			gd := digestOf(t, good)
-			if err := remote.Write(e.ref("acme/app@"+gd.String()), good); err != nil {
-				t.Fatal(err)
-			}
-			mark := e.mark()
-			_, err = e.c.Publish(ctx, specFor(e.repo, "1.2.3", []Source{{Platform: amd64, Digest: gd.String()}, {Platform: arm64, Digest: digestOf(t, bad).String()}}))
-			if err == nil || !strings.Contains(err.Error(), "config says linux/amd64") {
-				t.Fatalf("publish of a mislabelled digest: %v", err)
-			}
-			if n := len(e.writes()) - countWrites(e.proxy.Requests()[:mark]); n != 0 {
-				t.Fatalf("wrote %d requests", n)
-			}
-			for _, tag := range []string{"1.2.3", "1.2.3-amd64", "1.2.3-arm64"} {
-				if got := e.resolve("acme/app", tag); got != (v1.Hash{}) {
-					t.Fatalf("tag %s written: %s", tag, got)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 func countWrites(rs []testkit.Request) int {
@@ -331,7 +319,7 @@ func countWrites(rs []testkit.Request) int {
 }
 
 func TestPublishBadInput(t *testing.T) {
-	e := newEnv(t, testkit.Registry(t, testkit.RegistryOptions{}))
+	e := localEnv(t)
 	ctx := context.Background()
 	r := newRelease(t, 256)
 	img := r.amd
@@ -383,63 +371,60 @@ func mustIndex(t testing.TB) v1.ImageIndex {
 }
 
 func TestPublishImmutability(t *testing.T) {
-	for _, l := range lanes() {
-		t.Run(l.name, func(t *testing.T) {
-			e := laneEnv(t, l)
-			ctx := context.Background()
-			first := e.publish("1.2.3")
-			other := newRelease(t, 512)
-			spec := specFor(e.repo, "1.2.3", other.sources())
+	eachLane(t, lanes(), func(t *testing.T, e *env) {
+		ctx := context.Background()
+		first := e.publish("1.2.3")
+		other := newRelease(t, 512)
+		spec := specFor(e.repo, "1.2.3", other.sources())
 
-			st, err := e.c.ObservePublish(ctx, spec)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if st.Conflict == "" || st.Refusal == "" || !strings.HasPrefix(st.Plan()[0], "refuse:") {
-				t.Fatalf("observe of different content: %+v", st)
-			}
-			mark := countWrites(e.proxy.Requests())
-			_, err = e.c.Publish(ctx, spec)
-			if !errors.Is(err, ErrImmutable) || !strings.Contains(err.Error(), "--rebuild") || !strings.Contains(err.Error(), first.Index.String()) || fault.Of(err) != fault.Refused {
-				t.Fatalf("different content without rebuild: %v", err)
-			}
-			if n := countWrites(e.proxy.Requests()) - mark; n != 0 {
-				t.Fatalf("refusal wrote %d requests", n)
-			}
+		st, err := e.c.ObservePublish(ctx, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Conflict == "" || st.Refusal == "" || !strings.HasPrefix(st.Plan()[0], "refuse:") {
+			t.Fatalf("observe of different content: %+v", st)
+		}
+		mark := countWrites(e.proxy.Requests())
+		_, err = e.c.Publish(ctx, spec)
+		if !errors.Is(err, ErrImmutable) || !strings.Contains(err.Error(), "--rebuild") || !strings.Contains(err.Error(), first.Index.String()) || fault.Of(err) != fault.Refused {
+			t.Fatalf("different content without rebuild: %v", err)
+		}
+		if n := countWrites(e.proxy.Requests()) - mark; n != 0 {
+			t.Fatalf("refusal wrote %d requests", n)
+		}
 
-			promoted := spec
-			promoted.Rebuild, promoted.Promoted = true, true
-			if _, err := e.c.Publish(ctx, promoted); !errors.Is(err, ErrImmutable) || !strings.Contains(err.Error(), "was promoted") {
-				t.Fatalf("rebuild of a promoted version: %v", err)
-			}
-			if got := e.resolve("acme/app", "1.2.3"); got != first.Index {
-				t.Fatalf("1.2.3 changed to %s", got)
-			}
+		promoted := spec
+		promoted.Rebuild, promoted.Promoted = true, true
+		if _, err := e.c.Publish(ctx, promoted); !errors.Is(err, ErrImmutable) || !strings.Contains(err.Error(), "was promoted") {
+			t.Fatalf("rebuild of a promoted version: %v", err)
+		}
+		if got := e.resolve("acme/app", "1.2.3"); got != first.Index {
+			t.Fatalf("1.2.3 changed to %s", got)
+		}
 
-			rebuild := spec
-			rebuild.Rebuild = true
-			p, err := e.c.Publish(ctx, rebuild)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if p.Replaced != first.Index || p.Index == first.Index {
-				t.Fatalf("rebuild: %+v", p)
-			}
-			if chk, err := e.c.CheckIndex(ctx, e.repo, spec.Version, both); err != nil || !chk.OK() || chk.Digest != p.Index {
-				t.Fatalf("after rebuild: %v %v", err, chk.Err())
-			}
-			// Same content once promoted is still just reused.
-			same := spec
-			same.Promoted = true
-			if p2, err := e.c.Publish(ctx, same); err != nil || !p2.Reused {
-				t.Fatalf("re-run of a promoted version: %+v %v", p2, err)
-			}
-		})
-	}
+		rebuild := spec
+		rebuild.Rebuild = true
+		p, err := e.c.Publish(ctx, rebuild)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Replaced != first.Index || p.Index == first.Index {
+			t.Fatalf("rebuild: %+v", p)
+		}
+		if chk, err := e.c.CheckIndex(ctx, e.repo, spec.Version, both); err != nil || !chk.OK() || chk.Digest != p.Index {
+			t.Fatalf("after rebuild: %v %v", err, chk.Err())
+		}
+		// Same content once promoted is still just reused.
+		same := spec
+		same.Promoted = true
+		if p2, err := e.c.Publish(ctx, same); err != nil || !p2.Reused {
+			t.Fatalf("re-run of a promoted version: %+v %v", p2, err)
+		}
+	})
 }
 
 func TestPublishReplacesSingleManifestOnlyWithRebuild(t *testing.T) {
-	e := newEnv(t, testkit.Registry(t, testkit.RegistryOptions{}))
+	e := localEnv(t)
 	ctx := context.Background()
 	r := newRelease(t, 256)
 	// The engine bug: one amd64 manifest pushed as 1.2.3.
@@ -465,7 +450,7 @@ func TestPublishReplacesSingleManifestOnlyWithRebuild(t *testing.T) {
 }
 
 func TestPublishRepairsPerArchTag(t *testing.T) {
-	e := newEnv(t, testkit.Registry(t, testkit.RegistryOptions{}))
+	e := localEnv(t)
 	ctx := context.Background()
 	r := newRelease(t, 256)
 	spec := specFor(e.repo, "1.2.3", r.sources())
@@ -473,9 +458,9 @@ func TestPublishRepairsPerArchTag(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Someone points 1.2.3-arm64 at the amd64 manifest.
-	e.retag("acme/app@"+digestOf(t, r.amd).String(), "acme/app:1.2.3-arm64")
+	e.retag("acme/app@"+testkit.Digest(t, r.amd).String(), "acme/app:1.2.3-arm64")
 	chk, err := e.c.CheckIndex(ctx, e.repo, spec.Version, both)
-	if err != nil || chk.OK() || !strings.Contains(chk.Err().Error(), "tag 1.2.3-arm64 resolves to "+digestOf(t, r.amd).String()+", but the index's linux/arm64 entry is "+digestOf(t, r.arm).String()) {
+	if err != nil || chk.OK() || !strings.Contains(chk.Err().Error(), "tag 1.2.3-arm64 resolves to "+testkit.Digest(t, r.amd).String()+", but the index's linux/arm64 entry is "+testkit.Digest(t, r.arm).String()) {
 		t.Fatalf("check of a moved per-arch tag: %v %v", err, chk.Err())
 	}
 	// The index is the same, so a re-run repairs the per-arch tag without Rebuild.

@@ -13,7 +13,6 @@ import (
 
 	"github.com/shipgate/shipgate/pipeline/fault"
 	"github.com/shipgate/shipgate/pipeline/testkit"
-	"github.com/shipgate/shipgate/pipeline/version"
 )
 
 // staleHead makes the proxy answer HEAD of repo:tag as a cache in front of the registry might:
@@ -34,48 +33,33 @@ func (e *env) staleHead(tag string, d v1.Hash, size int) *testkit.Rule {
 // A HEAD answered from a stale cache must not make promote skip a write: whether latest already
 // holds the digest is decided from a GET, by the digest of the bytes returned.
 func TestApplyTagsIgnoresAStaleHead(t *testing.T) {
-	for _, l := range faultLanes() {
-		t.Run(l.name, func(t *testing.T) {
-			e := laneEnv(t, l)
-			ctx := context.Background()
-			p1 := e.publish("1.2.3")
-			e.promote("1.2.3", p1, TagOptions{})
-			p2 := e.publish("1.3.0")
-			plan, err := e.c.PlanTags(ctx, e.repo, version.MustParse("1.3.0"), p2.Index, TagOptions{})
-			if err != nil || len(plan.Moves) != 1 {
-				t.Fatalf("plan: %v %v", err, plan)
-			}
-			// The cache claims latest already is 1.3.0.
-			stale := e.staleHead(LatestTag, p2.Index, len(e.manifestBytes("acme/app@"+p2.Index.String())))
-			if d, err := remote.Head(e.ref("acme/app:latest")); err != nil || d.Digest != p2.Index || stale.Injected() != 1 {
-				t.Fatalf("the stale HEAD is not in place: %v %v (fired %d)", err, d, stale.Injected())
-			}
-			if err := e.c.ApplyTags(ctx, plan); err != nil {
-				t.Fatal(err)
-			}
-			e.proxy.Clear()
-			if got := e.resolve("acme/app", LatestTag); got != p2.Index {
-				t.Fatalf("latest is %s after ApplyTags reported success, want %s (a stale HEAD made it skip the write)", got, p2.Index)
-			}
-		})
-	}
+	eachLane(t, faultLanes(), func(t *testing.T, e *env) {
+		_, p2, plan := e.planAfter("1.2.3", "1.3.0", TagOptions{})
+		if len(plan.Moves) != 1 {
+			t.Fatalf("plan: %v", plan)
+		}
+		// The cache claims latest already is 1.3.0.
+		stale := e.staleHead(LatestTag, p2.Index, len(e.manifestBytes("acme/app@"+p2.Index.String())))
+		if d, err := remote.Head(e.ref("acme/app:latest")); err != nil || d.Digest != p2.Index || stale.Injected() != 1 {
+			t.Fatalf("the stale HEAD is not in place: %v %v (fired %d)", err, d, stale.Injected())
+		}
+		e.applyTags(plan)
+		e.proxy.Clear()
+		if got := e.resolve("acme/app", LatestTag); got != p2.Index {
+			t.Fatalf("latest is %s after ApplyTags reported success, want %s (a stale HEAD made it skip the write)", got, p2.Index)
+		}
+	})
 }
 
 // A write the registry acknowledges but does not make (a proxy answering 201 without passing the
 // PUT on) is caught by reading the tag back.
 func TestApplyTagsReadsEveryMovedTagBack(t *testing.T) {
-	e := newEnv(t, testkit.Registry(t, testkit.RegistryOptions{}))
+	e := localEnv(t)
 	ctx := context.Background()
-	p1 := e.publish("1.2.3")
-	e.promote("1.2.3", p1, TagOptions{})
-	p2 := e.publish("1.3.0")
-	plan, err := e.c.PlanTags(ctx, e.repo, version.MustParse("1.3.0"), p2.Index, TagOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p1, p2, plan := e.planAfter("1.2.3", "1.3.0", TagOptions{})
 	swallowed := e.proxy.Inject(testkit.Fault{Method: http.MethodPut, Path: regexp.MustCompile(`/manifests/latest$`), Status: http.StatusCreated, Body: "{}",
 		Header: http.Header{"Docker-Content-Digest": {p2.Index.String()}}})
-	err = e.c.ApplyTags(ctx, plan)
+	err := e.c.ApplyTags(ctx, plan)
 	if swallowed.Injected() == 0 {
 		t.Fatal("the swallowed PUT never happened")
 	}
@@ -90,20 +74,12 @@ func TestApplyTagsReadsEveryMovedTagBack(t *testing.T) {
 // is the same.
 func TestApplyTagsUnderLockWritesWithoutReadingFirst(t *testing.T) {
 	for _, underLock := range []bool{false, true} {
-		e := newEnv(t, testkit.Registry(t, testkit.RegistryOptions{}))
+		e := localEnv(t)
 		ctx := context.Background()
-		p1 := e.publish("1.2.3")
-		e.promote("1.2.3", p1, TagOptions{Floating: true})
-		p2 := e.publish("1.3.0")
-		plan, err := e.c.PlanTags(ctx, e.repo, version.MustParse("1.3.0"), p2.Index, TagOptions{Floating: true})
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, p2, plan := e.planAfter("1.2.3", "1.3.0", TagOptions{Floating: true})
 		plan.UnderLock = underLock
 		mark := len(e.proxy.Requests())
-		if err := e.c.ApplyTags(ctx, plan); err != nil {
-			t.Fatal(err)
-		}
+		e.applyTags(plan)
 		gets, puts := e.count(http.MethodGet, `/manifests/(latest|1\.3|1)$`, mark), e.count(http.MethodPut, `/manifests/`, mark)
 		want := 2 * len(plan.Moves) // a read first and a read back
 		if underLock {

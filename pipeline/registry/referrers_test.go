@@ -175,7 +175,7 @@ func TestReferrersPageLimitNamesTheListing(t *testing.T) {
 // A sha256-<hex> tag that holds something other than an index is reported, not read as "no
 // referrers".
 func TestReferrersTagThatIsNoIndex(t *testing.T) {
-	e := laneEnv(t, lanes()[1])
+	e := localEnv(t)
 	subject := e.subjectOf("1.2.3")
 	e.retag("acme/app:1.2.3-amd64", "acme/app:"+strings.Replace(subject.DigestStr(), ":", "-", 1))
 	_, err := e.fresh().Referrers(context.Background(), subject, "")

@@ -15,50 +15,47 @@ import (
 )
 
 func TestCheckIndexReportsWhatIsMissing(t *testing.T) {
-	for _, l := range lanes() {
-		t.Run(l.name, func(t *testing.T) {
-			e := laneEnv(t, l)
-			ctx := context.Background()
-			v := version.MustParse("1.2.3")
+	eachLane(t, lanes(), func(t *testing.T, e *env) {
+		ctx := context.Background()
+		v := version.MustParse("1.2.3")
 
-			chk, err := e.c.CheckIndex(ctx, e.repo, v, both)
-			if err != nil || chk.OK() || len(chk.Problems) != 1 || !strings.Contains(chk.Problems[0], "tag 1.2.3 does not exist") {
-				t.Fatalf("absent: %v %+v", err, chk.Problems)
-			}
+		chk, err := e.c.CheckIndex(ctx, e.repo, v, both)
+		if err != nil || chk.OK() || len(chk.Problems) != 1 || !strings.Contains(chk.Problems[0], "tag 1.2.3 does not exist") {
+			t.Fatalf("absent: %v %+v", err, chk.Problems)
+		}
 
-			// An index missing arm64.
-			r := newRelease(t, 256)
-			p, err := e.c.Publish(ctx, specFor(e.repo, "1.2.3", r.sources()[:1]))
-			if err != nil {
-				t.Fatal(err)
-			}
-			chk, err = e.c.CheckIndex(ctx, e.repo, v, both)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := []string{
-				"platform linux/arm64 is missing from index " + p.Index.String() + " (it holds linux/amd64)",
-				"tag 1.2.3-arm64 does not exist",
-			}
-			if strings.Join(chk.Problems, "|") != strings.Join(want, "|") {
-				t.Fatalf("problems:\n%s\nwant:\n%s", strings.Join(chk.Problems, "\n"), strings.Join(want, "\n"))
-			}
-			if chk.Digest != p.Index || chk.Entries[0].Digest != digestOf(t, r.amd) || chk.Entries[1].Digest != (v1.Hash{}) {
-				t.Fatalf("entries %+v", chk.Entries)
-			}
-			if err := chk.Err(); err == nil || !strings.Contains(err.Error(), "re-run publish") {
-				t.Fatalf("Err: %v", err)
-			}
-			// The same index is complete for amd64 alone.
-			if chk, _ := e.c.CheckIndex(ctx, e.repo, v, []version.Platform{amd64}); !chk.OK() {
-				t.Fatal(chk.Err())
-			}
-		})
-	}
+		// An index missing arm64.
+		r := newRelease(t, 256)
+		p, err := e.c.Publish(ctx, specFor(e.repo, "1.2.3", r.sources()[:1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		chk, err = e.c.CheckIndex(ctx, e.repo, v, both)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{
+			"platform linux/arm64 is missing from index " + p.Index.String() + " (it holds linux/amd64)",
+			"tag 1.2.3-arm64 does not exist",
+		}
+		if strings.Join(chk.Problems, "|") != strings.Join(want, "|") {
+			t.Fatalf("problems:\n%s\nwant:\n%s", strings.Join(chk.Problems, "\n"), strings.Join(want, "\n"))
+		}
+		if chk.Digest != p.Index || chk.Entries[0].Digest != testkit.Digest(t, r.amd) || chk.Entries[1].Digest != (v1.Hash{}) {
+			t.Fatalf("entries %+v", chk.Entries)
+		}
+		if err := chk.Err(); err == nil || !strings.Contains(err.Error(), "re-run publish") {
+			t.Fatalf("Err: %v", err)
+		}
+		// The same index is complete for amd64 alone.
+		if chk, _ := e.c.CheckIndex(ctx, e.repo, v, []version.Platform{amd64}); !chk.OK() {
+			t.Fatal(chk.Err())
+		}
+	})
 }
 
 func TestCheckIndexVersionAnnotation(t *testing.T) {
-	e := newEnv(t, testkit.Registry(t, testkit.RegistryOptions{}))
+	e := localEnv(t)
 	p := e.publish("1.2.3")
 	// Someone copies 1.2.3's index to 1.2.4.
 	e.retag("acme/app@"+p.Index.String(), "acme/app:1.2.4")
@@ -71,54 +68,42 @@ func TestCheckIndexVersionAnnotation(t *testing.T) {
 }
 
 func TestPromoteRetagsExactBytes(t *testing.T) {
-	for _, l := range lanes() {
-		t.Run(l.name, func(t *testing.T) {
-			e := laneEnv(t, l)
-			ctx := context.Background()
-			p := e.publish("1.2.3")
-			plan := e.promote("1.2.3", p, TagOptions{})
-			if len(plan.Moves) != 1 || plan.Moves[0].Tag != "latest" || plan.Moves[0].From != (v1.Hash{}) {
-				t.Fatalf("first promote plan:\n%s", plan)
-			}
-			if got := e.resolve("acme/app", "latest"); got != p.Index {
-				t.Fatalf("latest → %s, want %s", got, p.Index)
-			}
-			if !bytes.Equal(e.manifestBytes("acme/app:latest"), e.manifestBytes("acme/app:1.2.3")) {
-				t.Fatalf("latest's bytes differ from 1.2.3's")
-			}
+	eachLane(t, lanes(), func(t *testing.T, e *env) {
+		p := e.publish("1.2.3")
+		plan := e.promote("1.2.3", p, TagOptions{})
+		if len(plan.Moves) != 1 || plan.Moves[0].Tag != "latest" || plan.Moves[0].From != (v1.Hash{}) {
+			t.Fatalf("first promote plan:\n%s", plan)
+		}
+		if got := e.resolve("acme/app", "latest"); got != p.Index {
+			t.Fatalf("latest → %s, want %s", got, p.Index)
+		}
+		if !bytes.Equal(e.manifestBytes("acme/app:latest"), e.manifestBytes("acme/app:1.2.3")) {
+			t.Fatalf("latest's bytes differ from 1.2.3's")
+		}
 
-			// Again: already there, no PUT at all.
-			mark := e.mark()
-			plan = e.promote("1.2.3", p, TagOptions{})
-			if !plan.Done() || len(plan.Already) != 1 {
-				t.Fatalf("second promote plan:\n%s", plan)
-			}
-			if n := e.count("PUT", ``, mark); n != 0 {
-				t.Fatalf("second promote sent %d PUTs", n)
-			}
+		// Again: already there, no PUT at all.
+		mark := e.mark()
+		plan = e.promote("1.2.3", p, TagOptions{})
+		if !plan.Done() || len(plan.Already) != 1 {
+			t.Fatalf("second promote plan:\n%s", plan)
+		}
+		if n := e.count("PUT", ``, mark); n != 0 {
+			t.Fatalf("second promote sent %d PUTs", n)
+		}
 
-			// A plan made earlier applied after latest already moved there: no PUT either.
-			p2 := e.publish("1.3.0")
-			plan2, err := e.c.PlanTags(ctx, e.repo, version.MustParse("1.3.0"), p2.Index, TagOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := e.c.ApplyTags(ctx, plan2); err != nil {
-				t.Fatal(err)
-			}
-			mark = e.mark()
-			if err := e.c.ApplyTags(ctx, plan2); err != nil {
-				t.Fatal(err)
-			}
-			if n := e.count("PUT", ``, mark); n != 0 {
-				t.Fatalf("re-applying sent %d PUTs", n)
-			}
-		})
-	}
+		// A plan made earlier applied after latest already moved there: no PUT either.
+		plan2 := e.planTags("1.3.0", e.publish("1.3.0"), TagOptions{})
+		e.applyTags(plan2)
+		mark = e.mark()
+		e.applyTags(plan2)
+		if n := e.count("PUT", ``, mark); n != 0 {
+			t.Fatalf("re-applying sent %d PUTs", n)
+		}
+	})
 }
 
 func TestPromoteRules(t *testing.T) {
-	e := newEnv(t, testkit.Registry(t, testkit.RegistryOptions{}))
+	e := localEnv(t)
 	ctx := context.Background()
 	floating := TagOptions{Floating: true}
 	v := func(s string) version.Version { return version.MustParse(s) }
@@ -202,7 +187,7 @@ func TestPromoteRules(t *testing.T) {
 }
 
 func TestPromoteUnknownLatest(t *testing.T) {
-	e := newEnv(t, testkit.Registry(t, testkit.RegistryOptions{}))
+	e := localEnv(t)
 	ctx := context.Background()
 	p := e.publish("1.2.3")
 	v := version.MustParse("1.2.3")
@@ -221,9 +206,7 @@ func TestPromoteUnknownLatest(t *testing.T) {
 		t.Fatalf("unknown latest plan:\n%s", plan)
 	}
 	mark := e.mark()
-	if err := e.c.ApplyTags(ctx, plan); err != nil {
-		t.Fatal(err)
-	}
+	e.applyTags(plan)
 	if e.count("PUT", ``, mark) != 0 || e.resolve("acme/app", "latest") != handPushed {
 		t.Fatalf("blocked latest was changed")
 	}
@@ -259,28 +242,19 @@ func TestPromoteUnknownLatest(t *testing.T) {
 	if err != nil || len(plan.Moves) != 1 {
 		t.Fatalf("allowed: %v\n%s", err, plan)
 	}
-	if err := e.c.ApplyTags(ctx, plan); err != nil {
-		t.Fatal(err)
-	}
+	e.applyTags(plan)
 	if e.resolve("acme/app", "latest") != p.Index {
 		t.Fatalf("allowed overwrite did not happen")
 	}
 }
 
 func TestApplyTagsRefusesATagMovedSinceThePlan(t *testing.T) {
-	e := newEnv(t, testkit.Registry(t, testkit.RegistryOptions{}))
+	e := localEnv(t)
 	ctx := context.Background()
-	p1 := e.publish("1.2.3")
-	e.promote("1.2.3", p1, TagOptions{})
-	p2 := e.publish("1.2.4")
-	plan, err := e.c.PlanTags(ctx, e.repo, version.MustParse("1.2.4"), p2.Index, TagOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, p2, plan := e.planAfter("1.2.3", "1.2.4", TagOptions{})
 	// A concurrent promote of 1.3.0 lands between plan and apply.
-	p3 := e.publish("1.3.0")
-	e.promote("1.3.0", p3, TagOptions{})
-	err = e.c.ApplyTags(ctx, plan)
+	p3 := e.publishPromoted("1.3.0", TagOptions{})
+	err := e.c.ApplyTags(ctx, plan)
 	if err == nil || !strings.Contains(err.Error(), "moved since the plan") {
 		t.Fatalf("apply over a moved tag: %v", err)
 	}
@@ -306,67 +280,60 @@ func TestApplyTagsRefusesATagMovedSinceThePlan(t *testing.T) {
 }
 
 func TestRollback(t *testing.T) {
-	for _, l := range lanes() {
-		t.Run(l.name, func(t *testing.T) {
-			e := laneEnv(t, l)
-			ctx := context.Background()
-			floating := TagOptions{Floating: true}
-			p123 := e.publish("1.2.3")
-			e.promote("1.2.3", p123, floating)
-			p130 := e.publish("1.3.0")
-			e.promote("1.3.0", p130, floating)
+	eachLane(t, lanes(), func(t *testing.T, e *env) {
+		ctx := context.Background()
+		floating := TagOptions{Floating: true}
+		p123 := e.publishPromoted("1.2.3", floating)
+		p130 := e.publishPromoted("1.3.0", floating)
 
-			plan, err := e.c.PlanRollback(ctx, e.repo, version.MustParse("1.2.3"), both, floating)
-			if err != nil {
-				t.Fatal(err)
+		plan, err := e.c.PlanRollback(ctx, e.repo, version.MustParse("1.2.3"), both, floating)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !plan.Rollback || len(plan.Moves) != 2 || plan.Moves[0].Tag != "latest" || plan.Moves[1].Tag != "1" || len(plan.Already) != 1 || plan.Already[0] != "1.2" {
+			t.Fatalf("rollback plan:\n%s", plan)
+		}
+		if !strings.Contains(plan.Moves[0].Reason, "rollback from 1.3.0 to 1.2.3") {
+			t.Fatalf("reason %q", plan.Moves[0].Reason)
+		}
+		e.applyTags(plan)
+		for _, tag := range []string{"latest", "1", "1.2"} {
+			if got := e.resolve("acme/app", tag); got != p123.Index {
+				t.Fatalf("%s → %s after rollback", tag, got)
 			}
-			if !plan.Rollback || len(plan.Moves) != 2 || plan.Moves[0].Tag != "latest" || plan.Moves[1].Tag != "1" || len(plan.Already) != 1 || plan.Already[0] != "1.2" {
-				t.Fatalf("rollback plan:\n%s", plan)
-			}
-			if !strings.Contains(plan.Moves[0].Reason, "rollback from 1.3.0 to 1.2.3") {
-				t.Fatalf("reason %q", plan.Moves[0].Reason)
-			}
-			if err := e.c.ApplyTags(ctx, plan); err != nil {
-				t.Fatal(err)
-			}
-			for _, tag := range []string{"latest", "1", "1.2"} {
-				if got := e.resolve("acme/app", tag); got != p123.Index {
-					t.Fatalf("%s → %s after rollback", tag, got)
-				}
-			}
-			if got := e.resolve("acme/app", "1.3"); got != p130.Index {
-				t.Fatalf("1.3 moved: %s", got)
-			}
-			// Promote of 1.3.0 again moves latest forward.
-			e.promote("1.3.0", p130, floating)
-			if e.resolve("acme/app", "latest") != p130.Index {
-				t.Fatal("re-promote after rollback")
-			}
+		}
+		if got := e.resolve("acme/app", "1.3"); got != p130.Index {
+			t.Fatalf("1.3 moved: %s", got)
+		}
+		// Promote of 1.3.0 again moves latest forward.
+		e.promote("1.3.0", p130, floating)
+		if e.resolve("acme/app", "latest") != p130.Index {
+			t.Fatal("re-promote after rollback")
+		}
 
-			// Refusals: incomplete, absent, pre-release. Nothing changes.
-			r := newRelease(t, 128)
-			if _, err := e.c.Publish(ctx, specFor(e.repo, "1.1.0", r.sources()[:1])); err != nil {
-				t.Fatal(err)
+		// Refusals: incomplete, absent, pre-release. Nothing changes.
+		r := newRelease(t, 128)
+		if _, err := e.c.Publish(ctx, specFor(e.repo, "1.1.0", r.sources()[:1])); err != nil {
+			t.Fatal(err)
+		}
+		mark := countWrites(e.proxy.Requests())
+		for _, tc := range []struct{ to, want string }{
+			{"1.1.0", "platform linux/arm64 is missing"},
+			{"1.0.0", "tag 1.0.0 does not exist"},
+			{"1.2.3-rc.1", "pre-release"},
+		} {
+			if _, err := e.c.PlanRollback(ctx, e.repo, version.MustParse(tc.to), both, floating); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("rollback to %s: %v", tc.to, err)
 			}
-			mark := countWrites(e.proxy.Requests())
-			for _, tc := range []struct{ to, want string }{
-				{"1.1.0", "platform linux/arm64 is missing"},
-				{"1.0.0", "tag 1.0.0 does not exist"},
-				{"1.2.3-rc.1", "pre-release"},
-			} {
-				if _, err := e.c.PlanRollback(ctx, e.repo, version.MustParse(tc.to), both, floating); err == nil || !strings.Contains(err.Error(), tc.want) {
-					t.Fatalf("rollback to %s: %v", tc.to, err)
-				}
-			}
-			if n := countWrites(e.proxy.Requests()) - mark; n != 0 {
-				t.Fatalf("refused rollbacks wrote %d requests", n)
-			}
-		})
-	}
+		}
+		if n := countWrites(e.proxy.Requests()) - mark; n != 0 {
+			t.Fatalf("refused rollbacks wrote %d requests", n)
+		}
+	})
 }
 
 func TestRollbackUnknownLatestNeedsAllowance(t *testing.T) {
-	e := newEnv(t, testkit.Registry(t, testkit.RegistryOptions{}))
+	e := localEnv(t)
 	ctx := context.Background()
 	p := e.publish("1.2.3")
 	if err := remote.Write(e.ref("acme/app:latest"), newRelease(t, 64).amd); err != nil {

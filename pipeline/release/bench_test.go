@@ -39,8 +39,7 @@ func BenchmarkPromote(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
 				w := newWorld(b, sandbox.Options{Token: token})
-				w.ship("1.0.0")
-				w.mustPromote("1.0.0")
+				w.shipPromoted("1.0.0")
 				w.ship("1.1.0")
 				first.add(b, w, "1.1.0", true)
 				again.add(b, w, "1.1.0", false)

@@ -46,8 +46,7 @@ func (w *world) mustCandidate(ver, want string) *step.Report {
 // final under --require-candidate waits for a candidate of its commit that passed.
 func TestCandidateTrain(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, sandbox.Options{})
-	w.prepare("1.0.0")
+	w := preparedWorld(t, "1.0.0")
 	w.notes("1.0.0", "First cut.")
 	before, _ := w.sb.GitHub.File(sandbox.Repo, "release/1.0.0", "CHANGELOG.md")
 
@@ -113,8 +112,7 @@ func TestCandidateTrain(t *testing.T) {
 // pushed (no index, no git tag) is finished by the re-run under the same number.
 func TestCandidateAfterAHalfFailedPush(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, sandbox.Options{})
-	w.prepare("1.0.0")
+	w := preparedWorld(t, "1.0.0")
 	w.mustCandidate("1.0.0", "1.0.0-rc.1")
 	w.notes("1.0.0", "Fix.")
 	sw := &crashSwitch{base: http.DefaultTransport}
@@ -206,8 +204,7 @@ func TestCandidateSettingsAndArguments(t *testing.T) {
 // passes promote.
 func TestRedispatchAfterAFlake(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, sandbox.Options{})
-	w.prepare("1.0.0")
+	w := preparedWorld(t, "1.0.0")
 	rc := w.mustCandidate("1.0.0", "1.0.0-rc.1")
 	rep := w.publish("1.0.0")
 	fin, corr := rep.Get("finalize commit"), rep.Get("correlation id")
@@ -256,8 +253,7 @@ func (n noDeletes) RoundTrip(req *http.Request) (*http.Response, error) {
 // still promotes and says, in a note, to run cleanup; cleanup finishes once deletes work.
 func TestPromoteCleanupNeverFailsPromote(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, sandbox.Options{})
-	w.prepare("1.0.0")
+	w := preparedWorld(t, "1.0.0")
 	w.mustCandidate("1.0.0", "1.0.0-rc.1")
 	idx := digestOf(w.publish("1.0.0"), "index")
 	w.sb.PassSmokeTest("1.0.0", idx)

@@ -52,10 +52,8 @@ var phases = []phase{
 	{
 		name: "rollback", versions: []string{"1.0.0", "1.1.0"},
 		setup: func(w *world) {
-			w.ship("1.0.0")
-			w.mustPromote("1.0.0")
-			w.ship("1.1.0")
-			w.mustPromote("1.1.0")
+			w.shipPromoted("1.0.0")
+			w.shipPromoted("1.1.0")
 		},
 		run: func(w *world) (*step.Report, error) {
 			return release.Rollback(w.ctx, w.env, release.RollbackInput{Version: "1.0.0"})

@@ -43,8 +43,7 @@ func (w *world) readOnly(versions []string, f func(env *release.Env)) {
 // and the world is as before — and prints the plan.
 func TestDryRun(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, sandbox.Options{})
-	w.prepare("1.0.0")
+	w := preparedWorld(t, "1.0.0")
 	w.readOnly([]string{"1.0.0"}, func(env *release.Env) {
 		env.DryRun = true
 		rep, err := release.Publish(w.ctx, env, w.publishInput("1.0.0"))

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/shipgate/shipgate/pipeline/release"
@@ -77,11 +75,7 @@ func digestOf(rep *step.Report, key string) string {
 // tag resolves image:tag in the sandbox registry, "" when absent.
 func (w *world) tag(tag string) string {
 	w.t.Helper()
-	ref, err := name.NewTag(w.sb.Image+":"+tag, name.Insecure)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	d, err := remote.Head(ref, remote.WithAuth(&authn.Basic{Username: sandbox.RegistryUser, Password: sandbox.RegistryPass}))
+	d, err := remote.Head(w.ref(tag), w.regOpts()...)
 	if err != nil {
 		return ""
 	}
@@ -107,8 +101,7 @@ func (w *world) release(tag string) (draft, found bool, body string) {
 }
 
 func TestHappyPath(t *testing.T) {
-	w := newWorld(t, sandbox.Options{})
-	w.prepare("1.0.0")
+	w := preparedWorld(t, "1.0.0")
 	cl, _ := w.sb.GitHub.File(sandbox.Repo, "release/1.0.0", "CHANGELOG.md")
 	if !strings.Contains(cl, "## [1.0.0] - TBD") {
 		t.Fatalf("prepare did not open the section:\n%s", cl)

@@ -24,8 +24,7 @@ import (
 // line, before anything is committed, pushed, tagged, drafted or dispatched.
 func TestPublishRefusesTBD(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, sandbox.Options{})
-	w.prepare("1.0.0")
+	w := preparedWorld(t, "1.0.0")
 	w.sb.EditChangelog("release/1.0.0", func(cl string) string {
 		return strings.Replace(cl, "- A health endpoint at /healthz.", "- A health endpoint at /healthz.\n- Metrics: TBD", 1)
 	})
@@ -242,10 +241,7 @@ func TestUnknownLatestNeedsAllowance(t *testing.T) {
 	w.retag("1.0.0-amd64", "latest") // a single platform image, no version annotation
 	rep, err := w.promote("1.0.0")
 	refused(t, err, rep, "tags", "--allow-unknown-latest")
-	rep, err = release.Promote(w.ctx, w.env, release.PromoteInput{Version: "1.0.0", AllowUnknownLatest: true})
-	if err != nil {
-		t.Fatalf("promote with the allowance: %v\n%s", err, render(rep))
-	}
+	w.mustPromoteWith(release.PromoteInput{Version: "1.0.0", AllowUnknownLatest: true})
 	if w.tag("latest") != idx {
 		t.Fatalf("latest %s, want %s", w.tag("latest"), idx)
 	}

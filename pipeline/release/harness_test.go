@@ -54,12 +54,88 @@ func newFakeWorld(t *testing.T, o sandbox.Options) (*world, *clock.Fake) {
 	return w, clk
 }
 
+// lane names a registry lane: with the OCI referrers API, or without it (signatures found through
+// sha256-<hex> tags).
+func lane(referrers bool) string {
+	if referrers {
+		return "referrers"
+	}
+	return "tag-fallback"
+}
+
+// eachLane runs body as a parallel subtest named after each registry lane, in a new world of that
+// lane.
+func eachLane(t *testing.T, body func(t *testing.T, w *world)) {
+	t.Helper()
+	for _, referrers := range []bool{true, false} {
+		t.Run(lane(referrers), func(t *testing.T) {
+			t.Parallel()
+			body(t, newWorld(t, sandbox.Options{Referrers: referrers}))
+		})
+	}
+}
+
+// preparedWorld is a new world (default options) in which ver is prepared.
+func preparedWorld(t testing.TB, ver string) *world {
+	t.Helper()
+	w := newWorld(t, sandbox.Options{})
+	w.prepare(ver)
+	return w
+}
+
+// publishedWorld is a new world (default options) in which ver is prepared and published (no
+// smoke test yet), with publish's report.
+func publishedWorld(t testing.TB, ver string) (*world, *step.Report) {
+	t.Helper()
+	w := preparedWorld(t, ver)
+	return w, w.publish(ver)
+}
+
+// promotedWorld is a new world (default options) in which vers are shipped and promoted, in that
+// order; it returns their index digests by version.
+func promotedWorld(t testing.TB, vers ...string) (*world, map[string]string) {
+	t.Helper()
+	w := newWorld(t, sandbox.Options{})
+	idx := map[string]string{}
+	for _, v := range vers {
+		idx[v] = w.shipPromoted(v)
+	}
+	return w, idx
+}
+
+// shipPromoted ships ver (see ship) and promotes it; it returns the index digest.
+func (w *world) shipPromoted(ver string) string {
+	w.t.Helper()
+	idx := w.ship(ver)
+	w.mustPromote(ver)
+	return idx
+}
+
+// appRepo is the sandbox's application repository (sandbox.Repo), as the GitHub client names it.
+var appRepo = github.Repo{Owner: "acme", Name: "app"}
+
+// gh is a GitHub client of the world's API server, as the release bot.
+func (w *world) gh() *github.Client {
+	w.t.Helper()
+	gh, err := github.New(github.Options{BaseURL: w.sb.GitHub.APIURL(), Token: sandbox.Token})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return gh
+}
+
 // mustPromote promotes ver and fails the test on any error.
 func (w *world) mustPromote(ver string) *step.Report {
 	w.t.Helper()
-	rep, err := w.promote(ver)
+	return w.mustPromoteWith(release.PromoteInput{Version: ver})
+}
+
+// mustPromoteWith promotes as in says (its flags set) and fails the test on any error.
+func (w *world) mustPromoteWith(in release.PromoteInput) *step.Report {
+	w.t.Helper()
+	rep, err := release.Promote(w.ctx, w.env, in)
 	if err != nil {
-		w.t.Fatalf("promote %s: %v\n%s", ver, err, render(rep))
+		w.t.Fatalf("promote %s (%+v): %v\n%s", in.Version, in, err, render(rep))
 	}
 	return rep
 }
@@ -122,20 +198,25 @@ func (w *world) regOpts() []remote.Option {
 	return []remote.Option{remote.WithAuth(&authn.Basic{Username: sandbox.RegistryUser, Password: sandbox.RegistryPass})}
 }
 
+// ref is image:tag in the sandbox registry.
 func (w *world) ref(tag string) name.Tag {
 	w.t.Helper()
-	r, err := name.NewTag(w.sb.Image+":"+tag, name.Insecure)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	return r
+	return mustName(w.t, name.NewTag, w.sb.Image+":"+tag)
 }
 
+// digestRef is image@d in the sandbox registry.
 func (w *world) digestRef(d string) name.Digest {
 	w.t.Helper()
-	r, err := name.NewDigest(w.sb.Image+"@"+d, name.Insecure)
+	return mustName(w.t, name.NewDigest, w.sb.Image+"@"+d)
+}
+
+// mustName parses s with parse (name.NewTag, name.NewDigest …), allowing plain HTTP; an error
+// fails the test.
+func mustName[T any](t testing.TB, parse func(string, ...name.Option) (T, error), s string) T {
+	t.Helper()
+	r, err := parse(s, name.Insecure)
 	if err != nil {
-		w.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return r
 }
@@ -156,14 +237,7 @@ func (w *world) retag(from, tag string) {
 // platform of the published one, with the same annotations.
 func (w *world) dropPlatform(ver string) {
 	w.t.Helper()
-	idx, err := remote.Index(w.ref(ver), w.regOpts()...)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		w.t.Fatal(err)
-	}
+	idx, im := w.indexManifest(remote.Index(w.ref(ver), w.regOpts()...))
 	first := im.Manifests[0]
 	img, err := idx.Image(first.Digest)
 	if err != nil {
@@ -175,6 +249,20 @@ func (w *world) dropPlatform(ver string) {
 	if err := remote.WriteIndex(w.ref(ver), out, w.regOpts()...); err != nil {
 		w.t.Fatal(err)
 	}
+}
+
+// indexManifest takes what remote.Index or remote.Referrers return: the index with its manifest,
+// or a failed test.
+func (w *world) indexManifest(idx v1.ImageIndex, err error) (v1.ImageIndex, *v1.IndexManifest) {
+	w.t.Helper()
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return idx, im
 }
 
 // ghRelease is the GitHub release for tag in the application repository.
@@ -191,6 +279,15 @@ func (w *world) ghRelease(tag string) (r struct {
 		}
 	}
 	return r, false
+}
+
+// wantLatest fails t unless latest holds idx and GitHub's Latest label is on ver's release; when
+// says at which point of the test.
+func (w *world) wantLatest(t testing.TB, when, ver, idx string) {
+	t.Helper()
+	if got, label := w.tag("latest"), w.latestLabel(); got != idx || label != "v"+ver {
+		t.Fatalf("%s: latest %s (want %s, %s), Latest label %q (want v%s)", when, got, idx, ver, label, ver)
+	}
 }
 
 // latestLabel is the tag of the release GitHub labels "Latest", "" for none.
@@ -289,14 +386,7 @@ func (w *world) state(versions ...string) string {
 		}
 	}
 	for _, d := range subjects {
-		idx, err := remote.Referrers(w.digestRef(d), w.regOpts()...)
-		if err != nil {
-			w.t.Fatal(err)
-		}
-		im, err := idx.IndexManifest()
-		if err != nil {
-			w.t.Fatal(err)
-		}
+		_, im := w.indexManifest(remote.Referrers(w.digestRef(d), w.regOpts()...))
 		var kinds []string
 		for _, m := range im.Manifests {
 			kinds = append(kinds, m.Annotations["dev.sigstore.bundle.predicateType"])
@@ -442,11 +532,7 @@ func (w *world) signWith(indexDigest, commit string) {
 		w.t.Fatal(err)
 	}
 	st := sign.NewStore(w.regOpts()...)
-	idx, err := remote.Index(w.digestRef(indexDigest), w.regOpts()...)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	im, _ := idx.IndexManifest()
+	_, im := w.indexManifest(remote.Index(w.digestRef(indexDigest), w.regOpts()...))
 	index := w.digestRef(indexDigest)
 	var plats []name.Digest
 	for _, m := range im.Manifests {

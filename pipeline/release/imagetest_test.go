@@ -15,41 +15,37 @@ import (
 // finalize commit before anything is pushed; a failing one refuses with its last output lines,
 // pushes nothing (X.Y.Z is not burnt), and a re-run with the fix finishes. Both registry lanes.
 func TestImageTestsRunBeforeAnyPush(t *testing.T) {
-	for _, referrers := range []bool{true, false} {
-		t.Run(lane(referrers), func(t *testing.T) {
-			t.Parallel()
-			w := newWorld(t, sandbox.Options{Referrers: referrers})
-			w.prepare("1.0.0")
-			w.sb.Builder.Exec = func(p version.Platform, argv []string) release.TestResult {
-				if p.Architecture == "arm64" && argv[0] == "/app" {
-					return release.TestResult{ExitCode: 2, Output: strings.Repeat("noise\n", 30) + "panic: illegal instruction\n"}
-				}
-				return sandbox.RunInImage(p, argv)
+	eachLane(t, func(t *testing.T, w *world) {
+		w.prepare("1.0.0")
+		w.sb.Builder.Exec = func(p version.Platform, argv []string) release.TestResult {
+			if p.Architecture == "arm64" && argv[0] == "/app" {
+				return release.TestResult{ExitCode: 2, Output: strings.Repeat("noise\n", 30) + "panic: illegal instruction\n"}
 			}
-			in := w.publishInput("1.0.0")
-			in.Tests = []string{"/app --version"}
-			rep, err := release.Publish(w.ctx, w.env, in)
-			refused(t, err, rep, "image checks", "panic: illegal instruction")
-			if strings.Count(err.Error(), "noise") > 15 {
-				t.Fatalf("the refusal shows more than the last lines:\n%v", err)
-			}
-			if w.tag("1.0.0-amd64") != "" || w.tag("1.0.0-arm64") != "" || w.tag("1.0.0") != "" || len(w.sb.Builder.Builds()) != 0 {
-				t.Fatalf("a failed image test still pushed: %v", w.sb.Builder.Builds())
-			}
-			w.sb.Builder.Exec = nil // the fix
-			rep, err = release.Publish(w.ctx, w.env, in)
-			if err != nil || rep.Status("image checks") != step.Passed || w.tag("1.0.0") == "" {
-				t.Fatalf("publish with passing tests: %v\n%s", err, render(rep))
-			}
-			if got := w.sb.Builder.Tests(); len(got) != 4 { // arm64 failed once, then both platforms
-				t.Fatalf("tests run: %q", got)
-			}
-			rep, err = release.Publish(w.ctx, w.env, in)
-			if err != nil || rep.Status("image checks") != step.Done || rep.Count(step.Acted) != 0 {
-				t.Fatalf("re-run: %v\n%s", err, render(rep))
-			}
-		})
-	}
+			return sandbox.RunInImage(p, argv)
+		}
+		in := w.publishInput("1.0.0")
+		in.Tests = []string{"/app --version"}
+		rep, err := release.Publish(w.ctx, w.env, in)
+		refused(t, err, rep, "image checks", "panic: illegal instruction")
+		if strings.Count(err.Error(), "noise") > 15 {
+			t.Fatalf("the refusal shows more than the last lines:\n%v", err)
+		}
+		if w.tag("1.0.0-amd64") != "" || w.tag("1.0.0-arm64") != "" || w.tag("1.0.0") != "" || len(w.sb.Builder.Builds()) != 0 {
+			t.Fatalf("a failed image test still pushed: %v", w.sb.Builder.Builds())
+		}
+		w.sb.Builder.Exec = nil // the fix
+		rep, err = release.Publish(w.ctx, w.env, in)
+		if err != nil || rep.Status("image checks") != step.Passed || w.tag("1.0.0") == "" {
+			t.Fatalf("publish with passing tests: %v\n%s", err, render(rep))
+		}
+		if got := w.sb.Builder.Tests(); len(got) != 4 { // arm64 failed once, then both platforms
+			t.Fatalf("tests run: %q", got)
+		}
+		rep, err = release.Publish(w.ctx, w.env, in)
+		if err != nil || rep.Status("image checks") != step.Done || rep.Count(step.Acted) != 0 {
+			t.Fatalf("re-run: %v\n%s", err, render(rep))
+		}
+	})
 }
 
 // noProver builds but cannot run commands in what it built.
@@ -58,8 +54,7 @@ type noProver struct{ release.Builder }
 // TestImageTestsNeedAnEngine: --test with a builder that cannot run commands is bad input, named.
 func TestImageTestsNeedAnEngine(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, sandbox.Options{})
-	w.prepare("1.0.0")
+	w := preparedWorld(t, "1.0.0")
 	in := w.publishInput("1.0.0")
 	in.Tests = []string{"/app --version"}
 	in.Builder = noProver{w.sb.Builder}
@@ -75,24 +70,20 @@ func TestImageTestsNeedAnEngine(t *testing.T) {
 // TBD) into the image is caught before anything is pushed, naming the file and the platform.
 // Both registry lanes.
 func TestNoTBDInsideTheImage(t *testing.T) {
-	for _, referrers := range []bool{true, false} {
-		t.Run(lane(referrers), func(t *testing.T) {
-			t.Parallel()
-			w := newWorld(t, sandbox.Options{Referrers: referrers})
-			w.prepare("1.0.0")
-			cl, _ := w.sb.GitHub.File(sandbox.Repo, "release/1.0.0", "CHANGELOG.md") // the TBD one
-			w.sb.Builder.Stale = map[string]string{"usr/share/doc/app/changelog.md": cl}
-			rep, err := release.Publish(w.ctx, w.env, w.publishInput("1.0.0"))
-			refused(t, err, rep, "image checks", "usr/share/doc/app/changelog.md")
-			if !strings.Contains(err.Error(), "linux/") || w.tag("1.0.0-amd64") != "" || w.tag("1.0.0") != "" {
-				t.Fatalf("a TBD inside the image: %v; pushed %q", err, w.tag("1.0.0-amd64"))
-			}
-			w.sb.Builder.Stale = nil // the Dockerfile fixed
-			if rep, err := release.Publish(w.ctx, w.env, w.publishInput("1.0.0")); err != nil || !strings.Contains(render(rep), "CHANGELOG file(s) passed") {
-				t.Fatalf("publish after the fix: %v\n%s", err, render(rep))
-			}
-		})
-	}
+	eachLane(t, func(t *testing.T, w *world) {
+		w.prepare("1.0.0")
+		cl, _ := w.sb.GitHub.File(sandbox.Repo, "release/1.0.0", "CHANGELOG.md") // the TBD one
+		w.sb.Builder.Stale = map[string]string{"usr/share/doc/app/changelog.md": cl}
+		rep, err := release.Publish(w.ctx, w.env, w.publishInput("1.0.0"))
+		refused(t, err, rep, "image checks", "usr/share/doc/app/changelog.md")
+		if !strings.Contains(err.Error(), "linux/") || w.tag("1.0.0-amd64") != "" || w.tag("1.0.0") != "" {
+			t.Fatalf("a TBD inside the image: %v; pushed %q", err, w.tag("1.0.0-amd64"))
+		}
+		w.sb.Builder.Stale = nil // the Dockerfile fixed
+		if rep, err := release.Publish(w.ctx, w.env, w.publishInput("1.0.0")); err != nil || !strings.Contains(render(rep), "CHANGELOG file(s) passed") {
+			t.Fatalf("publish after the fix: %v\n%s", err, render(rep))
+		}
+	})
 }
 
 // TestChangelogCopies: --changelog-copy writes the finalized CHANGELOG to each copy in the same

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/shipgate/shipgate/pipeline/release"
-	"github.com/shipgate/shipgate/pipeline/sandbox"
 	"github.com/shipgate/shipgate/pipeline/step"
 )
 
@@ -14,9 +13,7 @@ import (
 // password) fails and stops the run — it is not a refusal the operator would try to fix by
 // changing the release — and status surfaces it as an error instead of "would be refused".
 func TestUnreadableSystemsFailRatherThanRefuse(t *testing.T) {
-	w := newWorld(t, sandbox.Options{})
-	w.prepare("1.0.0")
-	w.publish("1.0.0")
+	w, _ := publishedWorld(t, "1.0.0")
 	w.env.Secrets.RegistryPassword = "wrong-registry-password"
 
 	rep, err := w.promote("1.0.0")

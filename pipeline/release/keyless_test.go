@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/shipgate/shipgate/pipeline/config"
-	"github.com/shipgate/shipgate/pipeline/github"
 	"github.com/shipgate/shipgate/pipeline/release"
 	"github.com/shipgate/shipgate/pipeline/sandbox"
 	"github.com/shipgate/shipgate/pipeline/sign"
@@ -100,11 +99,7 @@ func TestKeylessBundlesInGitHubsAttestationStore(t *testing.T) {
 	if n := len(w.sb.GitHub.Attestations(sandbox.Repo)); n != 3 {
 		t.Fatalf("%d attestations stored, want 3 (provenance, 2 SBOMs)", n)
 	}
-	gh, err := github.New(github.Options{BaseURL: w.sb.GitHub.APIURL(), Token: sandbox.Token})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bundles, err := gh.Attestations(w.ctx, github.Repo{Owner: "acme", Name: "app"}, idx)
+	bundles, err := w.gh().Attestations(w.ctx, appRepo, idx)
 	if err != nil || len(bundles) != 1 {
 		t.Fatalf("attestations of the index: %d, %v", len(bundles), err)
 	}

@@ -25,18 +25,14 @@ func (w *world) pull(ver string) (merged bool, state string) {
 // report says so.
 func TestHotfixOfAnOlderLine(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, sandbox.Options{})
-	idx100 := w.ship("1.0.0")
-	w.mustPromote("1.0.0")
-	idx110 := w.ship("1.1.0")
-	w.mustPromote("1.1.0")
+	w, idx := promotedWorld(t, "1.0.0", "1.1.0")
 
 	idx101 := w.ship("1.0.1")
 	rep := w.mustPromote("1.0.1")
-	if w.tag("latest") != idx110 || w.tag("1") != idx110 || w.tag("1.1") != idx110 {
-		t.Fatalf("hotfix moved latest/1/1.1: %s %s %s, want 1.1.0 %s", w.tag("latest"), w.tag("1"), w.tag("1.1"), idx110)
+	if w.tag("latest") != idx["1.1.0"] || w.tag("1") != idx["1.1.0"] || w.tag("1.1") != idx["1.1.0"] {
+		t.Fatalf("hotfix moved latest/1/1.1: %s %s %s, want 1.1.0 %s", w.tag("latest"), w.tag("1"), w.tag("1.1"), idx["1.1.0"])
 	}
-	if w.tag("1.0") != idx101 || idx101 == idx100 {
+	if w.tag("1.0") != idx101 || idx101 == idx["1.0.0"] {
 		t.Fatalf("1.0 is %s, want the hotfix %s", w.tag("1.0"), idx101)
 	}
 	if rel, _ := w.ghRelease("v1.0.1"); rel.Draft {
@@ -64,9 +60,7 @@ func TestHotfixOfAnOlderLine(t *testing.T) {
 // 1.x line after it still takes latest and the Latest label: pre-releases do not count as higher.
 func TestPrerelease(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, sandbox.Options{})
-	idx100 := w.ship("1.0.0")
-	w.mustPromote("1.0.0")
+	w, idx := promotedWorld(t, "1.0.0")
 	w.ship("2.0.0-beta.1")
 	rep := w.mustPromote("2.0.0-beta.1")
 
@@ -82,7 +76,7 @@ func TestPrerelease(t *testing.T) {
 	if !found {
 		t.Fatalf("no release v2.0.0-beta.1")
 	}
-	if w.tag("latest") != idx100 || w.tag("1") != idx100 || w.tag("2") != "" || w.tag("2.0") != "" {
+	if w.tag("latest") != idx["1.0.0"] || w.tag("1") != idx["1.0.0"] || w.tag("2") != "" || w.tag("2.0") != "" {
 		t.Fatalf("pre-release moved tags: latest %s 1 %s 2 %q 2.0 %q", w.tag("latest"), w.tag("1"), w.tag("2"), w.tag("2.0"))
 	}
 	if merged, state := w.pull("2.0.0-beta.1"); merged || state != "open" {
@@ -100,11 +94,7 @@ func TestPrerelease(t *testing.T) {
 		t.Fatalf("re-run: %v\n%s", err, render(rep))
 	}
 
-	idx110 := w.ship("1.1.0")
-	w.mustPromote("1.1.0")
-	if w.tag("latest") != idx110 || w.latestLabel() != "v1.1.0" {
-		t.Fatalf("after 1.1.0: latest %s (want %s), Latest label %q", w.tag("latest"), idx110, w.latestLabel())
-	}
+	w.wantLatest(t, "after 1.1.0", "1.1.0", w.shipPromoted("1.1.0"))
 }
 
 // TestRollback: latest (and 1, 1.x) move back to an earlier promoted version and GitHub's Latest
@@ -112,11 +102,7 @@ func TestPrerelease(t *testing.T) {
 // verify (the verification key rotated), is refused with nothing changed.
 func TestRollback(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, sandbox.Options{})
-	idx100 := w.ship("1.0.0")
-	w.mustPromote("1.0.0")
-	idx110 := w.ship("1.1.0")
-	w.mustPromote("1.1.0")
+	w, idx := promotedWorld(t, "1.0.0", "1.1.0")
 	w.ship("1.2.0") // published and smoke-tested, never promoted
 	versions := []string{"1.0.0", "1.1.0", "1.2.0"}
 
@@ -147,8 +133,8 @@ func TestRollback(t *testing.T) {
 		if err != nil {
 			t.Fatalf("rollback: %v\n%s", err, render(rep))
 		}
-		if w.tag("latest") != idx100 || w.tag("1") != idx100 || w.tag("1.0") != idx100 || w.tag("1.1") != idx110 {
-			t.Fatalf("after rollback latest %s 1 %s 1.0 %s 1.1 %s; want 1.0.0 %s (1.1 stays %s)", w.tag("latest"), w.tag("1"), w.tag("1.0"), w.tag("1.1"), idx100, idx110)
+		if w.tag("latest") != idx["1.0.0"] || w.tag("1") != idx["1.0.0"] || w.tag("1.0") != idx["1.0.0"] || w.tag("1.1") != idx["1.1.0"] {
+			t.Fatalf("after rollback latest %s 1 %s 1.0 %s 1.1 %s; want 1.0.0 %s (1.1 stays %s)", w.tag("latest"), w.tag("1"), w.tag("1.0"), w.tag("1.1"), idx["1.0.0"], idx["1.1.0"])
 		}
 		if got := w.latestLabel(); got != "v1.0.0" {
 			t.Fatalf("Latest label on %q after rollback", got)
@@ -171,7 +157,7 @@ func TestRollback(t *testing.T) {
 		if err != nil {
 			t.Fatalf("promote --reinstate: %v\n%s", err, render(rep))
 		}
-		if w.tag("latest") != idx110 {
+		if w.tag("latest") != idx["1.1.0"] {
 			t.Fatalf("latest %s after promoting 1.1.0 again\n%s", w.tag("latest"), render(rep))
 		}
 		if got := w.latestLabel(); got != "v1.1.0" {

@@ -5,14 +5,12 @@ import (
 	"testing"
 
 	"github.com/shipgate/shipgate/pipeline/release"
-	"github.com/shipgate/shipgate/pipeline/sandbox"
 )
 
 // TestNativeRunners runs publish as the native-runner workflow does: finalize on one machine,
 // each platform built on its own from a checkout of the finalize commit, then the join.
 func TestNativeRunners(t *testing.T) {
-	w := newWorld(t, sandbox.Options{})
-	w.prepare("1.0.0")
+	w := preparedWorld(t, "1.0.0")
 	in := w.publishInput("1.0.0")
 	rep, err := release.Finalize(w.ctx, w.env, in)
 	if err != nil {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/shipgate/shipgate/pipeline/registry"
 	"github.com/shipgate/shipgate/pipeline/release"
-	"github.com/shipgate/shipgate/pipeline/sandbox"
 	"github.com/shipgate/shipgate/pipeline/step"
 )
 
@@ -45,9 +44,7 @@ func (w *world) orphan(created time.Time) (string, string) {
 // stay (the release still verifies); a dry run plans only; a re-run finds nothing.
 func TestCleanupOrphans(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, sandbox.Options{})
-	w.ship("1.0.0")
-	w.mustPromote("1.0.0")
+	w, _ := promotedWorld(t, "1.0.0")
 	old, oldRef := w.orphan(time.Now().Add(-30 * 24 * time.Hour))
 	recent, _ := w.orphan(time.Now().Add(-time.Hour))
 

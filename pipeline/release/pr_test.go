@@ -14,45 +14,41 @@ import (
 )
 
 func TestPublishWaitsForAReviewedPR(t *testing.T) {
-	for _, referrers := range []bool{true, false} {
-		t.Run(lane(referrers), func(t *testing.T) {
-			t.Parallel()
-			w := newWorld(t, sandbox.Options{Referrers: referrers})
-			if rep, err := release.Prepare(w.ctx, w.env, "1.0.0"); err != nil {
-				t.Fatalf("prepare: %v\n%s", err, render(rep))
-			}
-			rec := w.recordWrites()
-			publish := func() (*step.Report, error) { return release.Publish(w.ctx, w.env, w.publishInput("1.0.0")) }
+	eachLane(t, func(t *testing.T, w *world) {
+		if rep, err := release.Prepare(w.ctx, w.env, "1.0.0"); err != nil {
+			t.Fatalf("prepare: %v\n%s", err, render(rep))
+		}
+		rec := w.recordWrites()
+		publish := func() (*step.Report, error) { return release.Publish(w.ctx, w.env, w.publishInput("1.0.0")) }
 
-			rep, err := publish()
-			refused(t, err, rep, "pull request", "is a draft: mark it ready for review")
-			pr := 0
-			for _, p := range w.sb.GitHub.Pulls(sandbox.Repo) {
-				pr = p.Number
-			}
-			w.sb.GitHub.MarkReady(sandbox.Repo, pr)
-			rep, err = publish()
-			refused(t, err, rep, "pull request", "approv")
+		rep, err := publish()
+		refused(t, err, rep, "pull request", "is a draft: mark it ready for review")
+		pr := 0
+		for _, p := range w.sb.GitHub.Pulls(sandbox.Repo) {
+			pr = p.Number
+		}
+		w.sb.GitHub.MarkReady(sandbox.Repo, pr)
+		rep, err = publish()
+		refused(t, err, rep, "pull request", "approv")
 
-			w.sb.GitHub.Approve(sandbox.Repo, pr, sandbox.Maintainer)
-			source, _ := w.sb.GitHub.Ref(sandbox.Repo, "refs/heads/release/1.0.0")
-			w.sb.GitHub.SetCheckState(sandbox.Repo, source, "failure")
-			rep, err = publish()
-			refused(t, err, rep, "pull request", "ci")
-			w.sb.GitHub.SetCheckState(sandbox.Repo, source, "pending")
-			before := w.state("1.0.0")
-			rep, err = publish()
-			refused(t, err, rep, "pull request", "still running")
+		w.sb.GitHub.Approve(sandbox.Repo, pr, sandbox.Maintainer)
+		source, _ := w.sb.GitHub.Ref(sandbox.Repo, "refs/heads/release/1.0.0")
+		w.sb.GitHub.SetCheckState(sandbox.Repo, source, "failure")
+		rep, err = publish()
+		refused(t, err, rep, "pull request", "ci")
+		w.sb.GitHub.SetCheckState(sandbox.Repo, source, "pending")
+		before := w.state("1.0.0")
+		rep, err = publish()
+		refused(t, err, rep, "pull request", "still running")
 
-			if got := rec.list(); len(got) != 0 || w.state("1.0.0") != before {
-				t.Fatalf("refused publishes changed the world: writes %q\n%s", got, diff(w.state("1.0.0"), before))
-			}
-			w.sb.GitHub.SetCheckState(sandbox.Repo, source, "success")
-			if rep, err := publish(); err != nil {
-				t.Fatalf("publish of a reviewed PR with green checks: %v\n%s", err, render(rep))
-			}
-		})
-	}
+		if got := rec.list(); len(got) != 0 || w.state("1.0.0") != before {
+			t.Fatalf("refused publishes changed the world: writes %q\n%s", got, diff(w.state("1.0.0"), before))
+		}
+		w.sb.GitHub.SetCheckState(sandbox.Repo, source, "success")
+		if rep, err := publish(); err != nil {
+			t.Fatalf("publish of a reviewed PR with green checks: %v\n%s", err, render(rep))
+		}
+	})
 }
 
 func TestPromoteOnlyWhenThePRCanMergeNow(t *testing.T) {

@@ -42,8 +42,7 @@ func TestConcurrentPromotes(t *testing.T) {
 }
 
 func racePromotes(t *testing.T, first string) {
-	w := newWorld(t, sandbox.Options{})
-	w.prepare("1.0.0")
+	w := preparedWorld(t, "1.0.0")
 	w.prepare("1.1.0")
 	w.notes("1.1.0", "A second line of releases.")
 	idx := map[string]string{"1.0.0": digestOf(w.publish("1.0.0"), "index"), "1.1.0": digestOf(w.publish("1.1.0"), "index")}

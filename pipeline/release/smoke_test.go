@@ -6,7 +6,6 @@ import (
 
 	"github.com/shipgate/shipgate/pipeline/github"
 	"github.com/shipgate/shipgate/pipeline/release"
-	"github.com/shipgate/shipgate/pipeline/sandbox"
 )
 
 // TestSmokeStatusChannel: the downstream may report on the finalize commit as a commit status. A
@@ -14,9 +13,7 @@ import (
 // names this build's correlation id passes without any downstream release.
 func TestSmokeStatusChannel(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, sandbox.Options{})
-	w.prepare("1.0.0")
-	rep := w.publish("1.0.0")
+	w, rep := publishedWorld(t, "1.0.0")
 	fin, corr := rep.Get("finalize commit"), rep.Get("correlation id")
 	run := "https://github.example/acme/smoke/actions/runs/7"
 	w.setSmokeStatus(fin, "failure", run, "smoke "+corr)
@@ -32,11 +29,7 @@ func TestSmokeStatusChannel(t *testing.T) {
 // setSmokeStatus plays the downstream reporting on commit through the status channel.
 func (w *world) setSmokeStatus(commit, state, url, desc string) {
 	w.t.Helper()
-	gh, err := github.New(github.Options{BaseURL: w.sb.GitHub.APIURL(), Token: sandbox.Token})
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	if err := gh.SetStatus(w.ctx, github.Repo{Owner: "acme", Name: "app"}, commit, github.CommitStatus{State: state, Context: github.DefaultSmokeContext, TargetURL: url, Description: desc}); err != nil {
+	if err := w.gh().SetStatus(w.ctx, appRepo, commit, github.CommitStatus{State: state, Context: github.DefaultSmokeContext, TargetURL: url, Description: desc}); err != nil {
 		w.t.Fatal(err)
 	}
 }
@@ -45,9 +38,8 @@ func (w *world) setSmokeStatus(commit, state, url, desc string) {
 // release is and how to verify it with stock cosign, under the policy promote applies.
 func TestDraftNotesEndWithTheDigestAndVerifyCommands(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, sandbox.Options{})
-	w.prepare("1.0.0")
-	idx := digestOf(w.publish("1.0.0"), "index")
+	w, rep := publishedWorld(t, "1.0.0")
+	idx := digestOf(rep, "index")
 	rel, ok := w.ghRelease("v1.0.0")
 	img := w.sb.Image + "@" + idx
 	if !ok || !strings.Contains(rel.Body, "**Image:** `"+img+"`") || !strings.Contains(rel.Body, "cosign verify --key cosign.pub") || !strings.Contains(rel.Body, "verify-attestation --type slsaprovenance1") {
@@ -62,15 +54,9 @@ func TestDraftNotesEndWithTheDigestAndVerifyCommands(t *testing.T) {
 // provenance bundle as files; a re-run attaches nothing.
 func TestReleaseAssets(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, sandbox.Options{})
-	w.prepare("1.0.0")
-	w.publish("1.0.0")
-	gh, err := github.New(github.Options{BaseURL: w.sb.GitHub.APIURL(), Token: sandbox.Token})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, _ := publishedWorld(t, "1.0.0")
 	rel, _ := w.ghRelease("v1.0.0")
-	assets, err := gh.Assets(w.ctx, github.Repo{Owner: "acme", Name: "app"}, rel.ID)
+	assets, err := w.gh().Assets(w.ctx, appRepo, rel.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,15 +7,12 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
-
-	"github.com/shipgate/shipgate/pipeline/sandbox"
 )
 
 // TestPublishSpans checks what `dagger call publish` shows as progress: one span for the phase and
 // one nested span per step, in order, named as the report names them.
 func TestPublishSpans(t *testing.T) {
-	w := newWorld(t, sandbox.Options{})
-	w.prepare("1.0.0")
+	w := preparedWorld(t, "1.0.0")
 	sr := tracetest.NewSpanRecorder()
 	w.env.Tracer = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr)).Tracer("test")
 	rep := w.publish("1.0.0")

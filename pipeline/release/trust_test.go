@@ -92,9 +92,7 @@ func TestUnverifiedLatestIsNeverDeferredTo(t *testing.T) {
 	for _, label := range []string{"9.9.9", "2.0.0-rc.1"} {
 		t.Run(label, func(t *testing.T) {
 			t.Parallel()
-			w := newWorld(t, sandbox.Options{})
-			w.ship("1.0.0")
-			w.mustPromote("1.0.0")
+			w, _ := promotedWorld(t, "1.0.0")
 			idx := w.ship("1.1.0")
 			evil := w.pushUnsigned("latest", label)
 
@@ -103,13 +101,8 @@ func TestUnverifiedLatestIsNeverDeferredTo(t *testing.T) {
 			if w.tag("latest") != evil || rep.Count(step.Acted) != 0 {
 				t.Fatalf("refused promote changed latest or acted:\n%s", render(rep))
 			}
-			rep, err = release.Promote(w.ctx, w.env, release.PromoteInput{Version: "1.1.0", AllowUnknownLatest: true})
-			if err != nil {
-				t.Fatalf("promote with --allow-unknown-latest: %v\n%s", err, render(rep))
-			}
-			if w.tag("latest") != idx || w.latestLabel() != "v1.1.0" {
-				t.Fatalf("latest %s (want %s), Latest label %s", w.tag("latest"), idx, w.latestLabel())
-			}
+			w.mustPromoteWith(release.PromoteInput{Version: "1.1.0", AllowUnknownLatest: true})
+			w.wantLatest(t, "promoted with --allow-unknown-latest", "1.1.0", idx)
 		})
 	}
 }
@@ -118,13 +111,11 @@ func TestUnverifiedLatestIsNeverDeferredTo(t *testing.T) {
 // latest alone (the rule the distrust must not break).
 func TestVerifiedNewerLatestIsLeftAlone(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, sandbox.Options{})
-	idx := w.ship("1.1.0")
-	w.mustPromote("1.1.0")
+	w, idx := promotedWorld(t, "1.1.0")
 	w.ship("1.0.1")
 	rep := w.mustPromote("1.0.1")
-	if w.tag("latest") != idx || !strings.Contains(strings.Join(rep.Notes, "\n"), "recorded by the published release") {
-		t.Fatalf("latest %s, want %s left alone as a verified release:\n%s", w.tag("latest"), idx, render(rep))
+	if w.tag("latest") != idx["1.1.0"] || !strings.Contains(strings.Join(rep.Notes, "\n"), "recorded by the published release") {
+		t.Fatalf("latest %s, want %s left alone as a verified release:\n%s", w.tag("latest"), idx["1.1.0"], render(rep))
 	}
 }
 
@@ -132,9 +123,7 @@ func TestVerifiedNewerLatestIsLeftAlone(t *testing.T) {
 // named by status, even though the label claims the promoted version.
 func TestStatusFlagsTampering(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, sandbox.Options{})
-	w.ship("1.0.0")
-	w.mustPromote("1.0.0")
+	w, _ := promotedWorld(t, "1.0.0")
 	evil := w.pushUnsigned("latest", "1.0.0")
 	st, err := release.Status(w.ctx, w.env, "1.0.0")
 	if err != nil {
@@ -148,22 +137,18 @@ func TestStatusFlagsTampering(t *testing.T) {
 // TestRefusedPhaseWritesNothing: a refused promote or rollback sends no write request to the
 // registry or to GitHub — not even the promote lock — in both registry lanes.
 func TestRefusedPhaseWritesNothing(t *testing.T) {
-	for _, referrers := range []bool{true, false} {
-		t.Run(lane(referrers), func(t *testing.T) {
-			t.Parallel()
-			w := newWorld(t, sandbox.Options{Referrers: referrers})
-			w.prepare("1.0.0")
-			w.publish("1.0.0") // no smoke test: promote is refused
-			rec := w.recordWrites()
-			rep, err := w.promote("1.0.0")
-			refused(t, err, rep, "smoke test", "")
-			rep, err = release.Rollback(w.ctx, w.env, release.RollbackInput{Version: "1.0.0"})
-			refused(t, err, rep, "release", "never promoted")
-			if got := rec.list(); len(got) != 0 {
-				t.Fatalf("refused phases wrote: %q", got)
-			}
-		})
-	}
+	eachLane(t, func(t *testing.T, w *world) {
+		w.prepare("1.0.0")
+		w.publish("1.0.0") // no smoke test: promote is refused
+		rec := w.recordWrites()
+		rep, err := w.promote("1.0.0")
+		refused(t, err, rep, "smoke test", "")
+		rep, err = release.Rollback(w.ctx, w.env, release.RollbackInput{Version: "1.0.0"})
+		refused(t, err, rep, "release", "never promoted")
+		if got := rec.list(); len(got) != 0 {
+			t.Fatalf("refused phases wrote: %q", got)
+		}
+	})
 }
 
 // TestBadInputRefusedBeforeAnyStep: a typo in --merge-method (or a bad version) is refused before
@@ -233,72 +218,47 @@ func TestRebuildRefusedOncePromoteStarted(t *testing.T) {
 	}
 }
 
-func lane(referrers bool) string {
-	if referrers {
-		return "referrers"
-	}
-	return "tag-fallback"
-}
-
 // TestRollbackIsDurable: after rolling back from 1.1.0 to 1.0.0, status of 1.1.0 names the
 // rollback and promote of 1.1.0 is refused (it would silently undo it) until --reinstate; a
 // hotfix of the line latest went back to moves latest and GitHub's Latest label together (one
 // rule: the highest promoted, not rolled-back release). Both registry lanes.
 func TestRollbackIsDurable(t *testing.T) {
-	for _, referrers := range []bool{true, false} {
-		t.Run(lane(referrers), func(t *testing.T) {
-			t.Parallel()
-			w := newWorld(t, sandbox.Options{Referrers: referrers})
-			idx100 := w.ship("1.0.0")
-			w.mustPromote("1.0.0")
-			idx110 := w.ship("1.1.0")
-			w.mustPromote("1.1.0")
-			if rep, err := release.Rollback(w.ctx, w.env, release.RollbackInput{Version: "1.0.0"}); err != nil {
-				t.Fatalf("rollback: %v\n%s", err, render(rep))
-			}
-			if w.tag("latest") != idx100 || w.latestLabel() != "v1.0.0" {
-				t.Fatalf("after rollback latest %s, Latest label %s", w.tag("latest"), w.latestLabel())
-			}
-			st, err := release.Status(w.ctx, w.env, "1.1.0")
-			if err != nil || !strings.Contains(st.Verdict, "refused") || !strings.Contains(st.Get("rolled back"), "rolled back to 1.0.0") {
-				t.Fatalf("status of the rolled-back version: %v\n%s", err, render(st))
-			}
-			rep, err := w.promote("1.1.0")
-			refused(t, err, rep, "release", "--reinstate")
-			if w.tag("latest") != idx100 {
-				t.Fatalf("a refused promote moved latest back")
-			}
+	eachLane(t, func(t *testing.T, w *world) {
+		idx100 := w.shipPromoted("1.0.0")
+		idx110 := w.shipPromoted("1.1.0")
+		if rep, err := release.Rollback(w.ctx, w.env, release.RollbackInput{Version: "1.0.0"}); err != nil {
+			t.Fatalf("rollback: %v\n%s", err, render(rep))
+		}
+		w.wantLatest(t, "after rollback", "1.0.0", idx100)
+		st, err := release.Status(w.ctx, w.env, "1.1.0")
+		if err != nil || !strings.Contains(st.Verdict, "refused") || !strings.Contains(st.Get("rolled back"), "rolled back to 1.0.0") {
+			t.Fatalf("status of the rolled-back version: %v\n%s", err, render(st))
+		}
+		rep, err := w.promote("1.1.0")
+		refused(t, err, rep, "release", "--reinstate")
+		if w.tag("latest") != idx100 {
+			t.Fatalf("a refused promote moved latest back")
+		}
 
-			idx101 := w.ship("1.0.1")
-			w.mustPromote("1.0.1")
-			if w.tag("latest") != idx101 || w.latestLabel() != "v1.0.1" {
-				t.Fatalf("hotfix after rollback: latest %s (want %s), Latest label %s", w.tag("latest"), idx101, w.latestLabel())
-			}
+		idx101 := w.shipPromoted("1.0.1")
+		w.wantLatest(t, "hotfix after rollback", "1.0.1", idx101)
 
-			rep, err = release.Promote(w.ctx, w.env, release.PromoteInput{Version: "1.1.0", Reinstate: true})
-			if err != nil || rep.Status("reinstate") != step.Acted {
-				t.Fatalf("promote --reinstate: %v\n%s", err, render(rep))
-			}
-			if w.tag("latest") != idx110 || w.latestLabel() != "v1.1.0" {
-				t.Fatalf("reinstated: latest %s (want %s), Latest label %s", w.tag("latest"), idx110, w.latestLabel())
-			}
-			if rep, err := w.promote("1.1.0"); err != nil || rep.Count(step.Acted) != 0 {
-				t.Fatalf("promote after reinstating: %v\n%s", err, render(rep))
-			}
-		})
-	}
+		rep, err = release.Promote(w.ctx, w.env, release.PromoteInput{Version: "1.1.0", Reinstate: true})
+		if err != nil || rep.Status("reinstate") != step.Acted {
+			t.Fatalf("promote --reinstate: %v\n%s", err, render(rep))
+		}
+		w.wantLatest(t, "reinstated", "1.1.0", idx110)
+		if rep, err := w.promote("1.1.0"); err != nil || rep.Count(step.Acted) != 0 {
+			t.Fatalf("promote after reinstating: %v\n%s", err, render(rep))
+		}
+	})
 }
 
 // TestRebuildNotRefusedByAnotherVersionsLock: the promote lock of 1.0.0-rc.1 does not name 1.0.0.
 func TestRebuildNotRefusedByAnotherVersionsLock(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, sandbox.Options{})
-	w.prepare("1.0.0")
-	gh, err := github.New(github.Options{BaseURL: w.sb.GitHub.APIURL(), Token: sandbox.Token})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := gh.AcquirePromoteLock(w.ctx, github.Repo{Owner: "acme", Name: "app"}, github.LockHolder{Name: "promote 1.0.0-rc.1"}, github.LockPolicy{}); err != nil {
+	w := preparedWorld(t, "1.0.0")
+	if _, err := w.gh().AcquirePromoteLock(w.ctx, appRepo, github.LockHolder{Name: "promote 1.0.0-rc.1"}, github.LockPolicy{}); err != nil {
 		t.Fatal(err)
 	}
 	in := w.publishInput("1.0.0")
