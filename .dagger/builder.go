@@ -14,6 +14,7 @@ import (
 	"dagger/shipgate/internal/dagger"
 
 	"github.com/shipgate/shipgate/pipeline/config"
+	"github.com/shipgate/shipgate/pipeline/fault"
 	"github.com/shipgate/shipgate/pipeline/imagescan"
 	"github.com/shipgate/shipgate/pipeline/release"
 	"github.com/shipgate/shipgate/pipeline/version"
@@ -24,11 +25,12 @@ import (
 type engineBuilder struct {
 	m     *Shipgate
 	syft  string
+	grype string // the scanner image of --scan
 	built map[string]*dagger.Container
 }
 
-func (m *Shipgate) builder(syftImage string) *engineBuilder {
-	return &engineBuilder{m: m, syft: syftImage, built: map[string]*dagger.Container{}}
+func (m *Shipgate) builder(syftImage, grypeImage string) *engineBuilder {
+	return &engineBuilder{m: m, syft: syftImage, grype: grypeImage, built: map[string]*dagger.Container{}}
 }
 
 // Build builds platform p from the source tree with the finalized CHANGELOG written in (exactly
@@ -276,4 +278,25 @@ func (b *engineBuilder) RunFinalize(ctx context.Context, spec release.FinalizeSp
 		res.Changed[path] = []byte(body)
 	}
 	return res, nil
+}
+
+// ScanImage implements release.VulnScanner: the pinned grype image reads platform p's image, built
+// as Build builds it and handed over as an OCI archive, and prints its JSON report (no --fail-on:
+// pipeline/vulnscan decides). grype's vulnerability database is kept in a cache volume between
+// runs.
+func (b *engineBuilder) ScanImage(ctx context.Context, p version.Platform, spec release.BuildSpec) ([]byte, error) {
+	ctr, err := b.container(ctx, p, spec)
+	if err != nil {
+		return nil, err
+	}
+	out, err := dag.Container().From(b.grype).
+		WithMountedCache("/grype-db", dag.CacheVolume("shipgate-grype-db")).
+		WithEnvVariable("GRYPE_DB_CACHE_DIR", "/grype-db").
+		WithMountedFile("/image.tar", ctr.AsTarball(dagger.ContainerAsTarballOpts{ForcedCompression: dagger.ImageLayerCompressionUncompressed})).
+		WithExec([]string{"/grype", "oci-archive:/image.tar", "-o", "json"}).
+		Stdout(ctx)
+	if err != nil {
+		return nil, fault.Unreachablef("grype (%s) over the %s image: %v: check that the engine can pull it and reach grype's database", b.grype, p, err)
+	}
+	return []byte(out), nil
 }

@@ -698,6 +698,34 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg test", err))
 				}
 			}
+			var scan bool
+			if inputArgs["scan"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["scan"]), &scan)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg scan", err))
+				}
+			}
+			var scanFailOn string
+			if inputArgs["scanFailOn"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["scanFailOn"]), &scanFailOn)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg scanFailOn", err))
+				}
+			}
+			var scanIgnore *dagger.File
+			if inputArgs["scanIgnore"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["scanIgnore"]), &scanIgnore)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg scanIgnore", err))
+				}
+			}
+			var grypeImage string
+			if inputArgs["grypeImage"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["grypeImage"]), &grypeImage)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg grypeImage", err))
+				}
+			}
 			var runId string
 			if inputArgs["runID"] != nil {
 				err = json.Unmarshal([]byte(inputArgs["runID"]), &runId)
@@ -719,7 +747,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg workflowRef", err))
 				}
 			}
-			return (*Shipgate).Publish(&parent, ctx, version, commit, candidate, candidateRelease, requireCandidate, dryRun, rebuild, prebuilt, platformDigest, syftImage, test, runId, runAttempt, workflowRef)
+			return (*Shipgate).Publish(&parent, ctx, version, commit, candidate, candidateRelease, requireCandidate, dryRun, rebuild, prebuilt, platformDigest, syftImage, test, scan, scanFailOn, scanIgnore, grypeImage, runId, runAttempt, workflowRef)
 		case "PublishPlatform":
 			var parent Shipgate
 			err = json.Unmarshal(parentJSON, &parent)
@@ -754,7 +782,35 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg test", err))
 				}
 			}
-			return (*Shipgate).PublishPlatform(&parent, ctx, version, platform, commit, test)
+			var scan bool
+			if inputArgs["scan"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["scan"]), &scan)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg scan", err))
+				}
+			}
+			var scanFailOn string
+			if inputArgs["scanFailOn"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["scanFailOn"]), &scanFailOn)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg scanFailOn", err))
+				}
+			}
+			var scanIgnore *dagger.File
+			if inputArgs["scanIgnore"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["scanIgnore"]), &scanIgnore)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg scanIgnore", err))
+				}
+			}
+			var grypeImage string
+			if inputArgs["grypeImage"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["grypeImage"]), &grypeImage)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg grypeImage", err))
+				}
+			}
+			return (*Shipgate).PublishPlatform(&parent, ctx, version, platform, commit, test, scan, scanFailOn, scanIgnore, grypeImage)
 		case "Rollback":
 			var parent Shipgate
 			err = json.Unmarshal(parentJSON, &parent)

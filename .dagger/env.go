@@ -128,3 +128,23 @@ func parseDigests(items []string) (map[string]string, error) {
 	}
 	return out, nil
 }
+
+// scanOf turns --scan, --scan-fail-on and the --scan-ignore file into publish's scan settings;
+// nil without --scan.
+func scanOf(ctx context.Context, scan bool, failOn string, ignore *dagger.File) (*release.Scan, error) {
+	if !scan {
+		if ignore != nil {
+			return nil, fault.BadInputf("--scan-ignore is given but --scan is not: add --scan")
+		}
+		return nil, nil
+	}
+	sc := &release.Scan{FailOn: failOn}
+	if ignore != nil {
+		text, err := ignore.Contents(ctx)
+		if err != nil {
+			return nil, fault.BadInputf("--scan-ignore: could not read the file: %v", err)
+		}
+		sc.Ignore = []byte(text)
+	}
+	return sc, nil
+}

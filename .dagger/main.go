@@ -451,6 +451,24 @@ func (m *Shipgate) Publish(
 	// that exits non-zero refuses the push and the report shows its last lines.
 	// +optional
 	test []string,
+	// Scan each platform image for vulnerabilities (grype) before anything is pushed.
+	//
+	// A finding at or above --scan-fail-on refuses the push, unless an entry of --scan-ignore
+	// covers it; the report lists the findings, their fixes and platforms.
+	// +optional
+	scan bool,
+	// Lowest severity that refuses under --scan: negligible, low, medium, high or critical.
+	// +optional
+	// +default="high"
+	scanFailOn string,
+	// Ignore file for --scan: one entry a line, `ID expires=YYYY-MM-DD reason="…"
+	// [package=NAME[@VERSION]]`; an expired entry ignores nothing and is named.
+	// +optional
+	scanIgnore *dagger.File,
+	// grype image --scan runs, pinned by digest.
+	// +optional
+	// +default="anchore/grype:v0.116.1@sha256:1e71065c0a4cff3e6bd3b8add525ffac4343eb4971694eb90a31cf6d4d3e85db"
+	grypeImage string,
 	// GitHub Actions run id (GITHUB_RUN_ID), recorded in provenance and the dispatch.
 	// +optional
 	runID string,
@@ -465,9 +483,13 @@ func (m *Shipgate) Publish(
 	if err != nil {
 		return "", err
 	}
+	sc, err := scanOf(ctx, scan, scanFailOn, scanIgnore)
+	if err != nil {
+		return "", err
+	}
 	return m.inCheckout(ctx, dryRun, run{id: runID, attempt: runAttempt, workflowRef: workflowRef}, func(env *release.Env, dir string) (*step.Report, error) {
-		return release.Publish(ctx, env, release.PublishInput{Version: version, Commit: commit, Dir: dir, Builder: m.builder(syftImage), Digests: digests, Prebuilt: prebuilt, Rebuild: rebuild, Tests: test,
-			Candidate: candidate, CandidateRelease: candidateRelease, RequireCandidate: requireCandidate})
+		return release.Publish(ctx, env, release.PublishInput{Version: version, Commit: commit, Dir: dir, Builder: m.builder(syftImage, grypeImage), Digests: digests, Prebuilt: prebuilt, Rebuild: rebuild, Tests: test,
+			Scan: sc, Candidate: candidate, CandidateRelease: candidateRelease, RequireCandidate: requireCandidate})
 	})
 }
 
@@ -508,9 +530,31 @@ func (m *Shipgate) PublishPlatform(
 	// Command to run inside the built image before it is pushed (repeatable), as for publish.
 	// +optional
 	test []string,
+	// Scan each platform image for vulnerabilities (grype) before anything is pushed.
+	//
+	// A finding at or above --scan-fail-on refuses the push, unless an entry of --scan-ignore
+	// covers it; the report lists the findings, their fixes and platforms.
+	// +optional
+	scan bool,
+	// Lowest severity that refuses under --scan: negligible, low, medium, high or critical.
+	// +optional
+	// +default="high"
+	scanFailOn string,
+	// Ignore file for --scan: one entry a line, `ID expires=YYYY-MM-DD reason="…"
+	// [package=NAME[@VERSION]]`; an expired entry ignores nothing and is named.
+	// +optional
+	scanIgnore *dagger.File,
+	// grype image --scan runs, pinned by digest.
+	// +optional
+	// +default="anchore/grype:v0.116.1@sha256:1e71065c0a4cff3e6bd3b8add525ffac4343eb4971694eb90a31cf6d4d3e85db"
+	grypeImage string,
 ) (string, error) {
+	sc, err := scanOf(ctx, scan, scanFailOn, scanIgnore)
+	if err != nil {
+		return "", err
+	}
 	return m.inCheckout(ctx, false, run{}, func(env *release.Env, dir string) (*step.Report, error) {
-		return release.PublishPlatform(ctx, env, release.PlatformInput{Version: version, Platform: platform, Commit: commit, Dir: dir, Builder: m.builder(""), Tests: test})
+		return release.PublishPlatform(ctx, env, release.PlatformInput{Version: version, Platform: platform, Commit: commit, Dir: dir, Builder: m.builder("", grypeImage), Tests: test, Scan: sc})
 	})
 }
 

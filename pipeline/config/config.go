@@ -35,6 +35,10 @@ const (
 	DefaultFormat         = FormatText
 	// DefaultOrphanAge is how old an orphan must be before cleanup --orphans deletes it.
 	DefaultOrphanAge = "7d"
+	// DefaultGrypeImage is the grype image, pinned by digest (v0.116.1), that publish --scan runs.
+	DefaultGrypeImage = "anchore/grype:v0.116.1@sha256:1e71065c0a4cff3e6bd3b8add525ffac4343eb4971694eb90a31cf6d4d3e85db"
+	// DefaultScanFailOn is the lowest severity that refuses a release under --scan.
+	DefaultScanFailOn = "high"
 	// DefaultSyftImage is the syft image, pinned by digest (v1.50.0), that makes publish's SBOMs.
 	DefaultSyftImage = "anchore/syft:v1.50.0@sha256:1288ea4c8b38767b4e620c1e312c8cb26b6e887a99b4f07ab6cd19fc6f225026"
 )
@@ -61,6 +65,8 @@ var flagDefaults = map[string]string{
 	"--tag-prefix":              version.DefaultTagPrefix,
 	"--candidate-form":          string(version.CandidateDotted),
 	"--older-than":              DefaultOrphanAge,
+	"--grype-image":             DefaultGrypeImage,
+	"--scan-fail-on":            DefaultScanFailOn,
 }
 
 // FlagDefault is the default of a flag ("--sign"), and whether it has one here. The module's

@@ -3,6 +3,7 @@ package release
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/shipgate/shipgate/pipeline/changelog"
 	"github.com/shipgate/shipgate/pipeline/fault"
@@ -10,6 +11,7 @@ import (
 	"github.com/shipgate/shipgate/pipeline/source"
 	"github.com/shipgate/shipgate/pipeline/step"
 	"github.com/shipgate/shipgate/pipeline/version"
+	"github.com/shipgate/shipgate/pipeline/vulnscan"
 )
 
 // PlatformInput is one native-runner platform build.
@@ -26,6 +28,8 @@ type PlatformInput struct {
 	Builder Builder
 	// Tests are commands (--test) run inside the image before it is pushed.
 	Tests []string
+	// Scan runs a vulnerability scan over the image before it is pushed (--scan); nil: none.
+	Scan *Scan
 }
 
 // platformRun is one PublishPlatform: what its gates found, then the build.
@@ -39,6 +43,7 @@ type platformRun struct {
 	commit string
 	cl     []byte
 	tests  [][]string
+	scan   *vulnscan.Policy
 }
 
 // PublishPlatform builds one platform on its own runner from the finalize commit's tree (already
@@ -65,6 +70,9 @@ func PublishPlatform(ctx context.Context, env *Env, in PlatformInput) (*step.Rep
 		return fail(rep, fault.BadInputf("--commit is required: the finalize commit that `finalize` printed"))
 	}
 	if p.tests, err = parseTests(in.Tests); err != nil {
+		return fail(rep, err)
+	}
+	if p.scan, err = parseScan(in.Scan); err != nil {
 		return fail(rep, err)
 	}
 	return rep, w.run(ctx, rep, []step.Step{p.sourceGate(), p.changelogGate(), p.imageChecks(), p.image()})
@@ -121,7 +129,7 @@ func (p *platformRun) imageChecks() step.Step {
 		Observe: func(ctx context.Context) (step.Observation, error) {
 			_, scans := p.in.Builder.(ImageSource)
 			switch {
-			case len(p.tests) == 0 && !scans:
+			case len(p.tests) == 0 && !scans && p.scan == nil:
 				return step.Skip("no --test given, and the builder hands over no image to scan"), nil
 			case p.w.env.DryRun:
 				return step.Skip("dry run: the image is checked before its push"), nil
@@ -133,11 +141,16 @@ func (p *platformRun) imageChecks() step.Step {
 			if img.Found && img.Labels[registry.LabelRevision] == p.commit {
 				return step.Observation{Done: true, Detail: "already pushed from the finalize commit (checked before its push)"}, nil
 			}
-			did, err := p.w.checkImage(ctx, p.in.Builder, p.v, p.pl, p.w.buildSpec(p.v, p.pl, p.commit, p.cl), p.tests)
+			var verdicts []vulnscan.Verdict
+			did, err := p.w.checkImage(ctx, p.in.Builder, p.v, p.pl, p.w.buildSpec(p.v, p.pl, p.commit, p.cl), p.tests, &verdicts, p.scan)
 			if err != nil {
 				return step.Observation{}, err
 			}
-			return step.Observation{Detail: did}, nil
+			sum, err := p.w.judgeScans(p.rep.Note, verdicts)
+			if err != nil {
+				return step.Observation{}, err
+			}
+			return step.Observation{Detail: strings.TrimSuffix(did+"; "+sum, "; ")}, nil
 		},
 	}
 }

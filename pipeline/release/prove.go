@@ -11,6 +11,7 @@ import (
 	"github.com/shipgate/shipgate/pipeline/fault"
 	"github.com/shipgate/shipgate/pipeline/imagescan"
 	"github.com/shipgate/shipgate/pipeline/version"
+	"github.com/shipgate/shipgate/pipeline/vulnscan"
 )
 
 // Prover is implemented by a Builder that can look into a platform image after it is built and
@@ -53,7 +54,14 @@ func parseTests(raw []string) ([][]string, error) {
 // --test runs in it (the first that fails refuses, with its last output lines), and its files are
 // scanned for a CHANGELOG or copy that still says TBD or is older than the finalized one. It
 // returns what it checked, in one line.
-func (w *world) checkImage(ctx context.Context, b Builder, v version.Version, pl version.Platform, spec BuildSpec, tests [][]string) (string, error) {
+func (w *world) checkImage(ctx context.Context, b Builder, v version.Version, pl version.Platform, spec BuildSpec, tests [][]string, scans *[]vulnscan.Verdict, pol *vulnscan.Policy) (string, error) {
+	if pol != nil {
+		verdict, err := w.scanImage(ctx, b, pl, spec, *pol)
+		if err != nil {
+			return "", err
+		}
+		*scans = append(*scans, verdict)
+	}
 	commit, cl := spec.Commit, spec.Changelog
 	var did []string
 	if len(tests) > 0 {

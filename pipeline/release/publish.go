@@ -13,6 +13,7 @@ import (
 	"github.com/shipgate/shipgate/pipeline/github"
 	"github.com/shipgate/shipgate/pipeline/step"
 	"github.com/shipgate/shipgate/pipeline/version"
+	"github.com/shipgate/shipgate/pipeline/vulnscan"
 )
 
 // Builder is the part of publish that needs a container engine: the Dagger module implements it
@@ -64,6 +65,9 @@ type PublishInput struct {
 	// Tests are commands (--test) run inside each platform image built here, before anything is
 	// pushed; one that fails refuses the push.
 	Tests []string
+	// Scan runs a vulnerability scan over each platform image built here before anything is
+	// pushed (--scan); nil: none.
+	Scan *Scan
 	// Candidate publishes the next release candidate of Version (X.Y.Z): shipgate picks N
 	// (publish_candidate.go). A Version given as X.Y.Z-rc.N is that candidate.
 	Candidate bool
@@ -83,6 +87,7 @@ type publishPlan struct {
 	tagAt   string             // the commit vX.Y.Z points at, "" when it does not exist
 	release *github.Release    // the draft found (nil: none yet)
 	derived map[string][]byte  // what --finalize-command added or changed
+	scan    *vulnscan.Policy   // --scan's threshold and ignore entries; nil: no --scan
 }
 
 // publishRun is one publish: the plan of its gates and what its acts produced, in order.
@@ -179,6 +184,10 @@ func startPublish(env *Env, phase string, in PublishInput) (*publishRun, error) 
 		return p, err
 	}
 	if p.plan.tests, err = parseTests(in.Tests); err != nil {
+		_, err = fail(rep, err)
+		return p, err
+	}
+	if p.plan.scan, err = parseScan(in.Scan); err != nil {
 		_, err = fail(rep, err)
 	}
 	return p, err

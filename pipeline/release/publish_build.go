@@ -11,6 +11,7 @@ import (
 	"github.com/shipgate/shipgate/pipeline/registry"
 	"github.com/shipgate/shipgate/pipeline/step"
 	"github.com/shipgate/shipgate/pipeline/version"
+	"github.com/shipgate/shipgate/pipeline/vulnscan"
 )
 
 func (p *publishRun) finalizeCommit() step.Step {
@@ -105,9 +106,9 @@ func (p *publishRun) imageChecks() step.Step {
 		Observe: func(ctx context.Context) (step.Observation, error) {
 			_, scans := p.in.Builder.(ImageSource)
 			switch {
-			case len(p.plan.tests) == 0 && !scans:
+			case len(p.plan.tests) == 0 && !scans && p.plan.scan == nil:
 				return step.Skip("no --test given, and the builder hands over no image to scan"), nil
-			case len(p.plan.tests) == 0 && p.candidate():
+			case len(p.plan.tests) == 0 && p.candidate() && p.plan.scan == nil:
 				return step.Skip("no --test given; a candidate's CHANGELOG says TBD until the final, so it is not scanned"), nil
 			case p.in.Prebuilt || len(p.plan.given) == len(p.w.platforms):
 				return step.Skip("the platform images were built elsewhere (publish-platform checks them there)"), nil
@@ -122,12 +123,20 @@ func (p *publishRun) imageChecks() step.Step {
 				return step.Observation{Done: true, Detail: "every platform image is already pushed from the finalize commit (checked before its push)"}, nil
 			}
 			var did []string
+			var verdicts []vulnscan.Verdict
 			for _, pl := range missing {
-				d, err := p.w.checkImage(ctx, p.in.Builder, p.v, pl, p.buildSpec(pl), p.plan.tests)
+				d, err := p.w.checkImage(ctx, p.in.Builder, p.v, pl, p.buildSpec(pl), p.plan.tests, &verdicts, p.plan.scan)
 				if err != nil {
 					return step.Observation{}, err
 				}
 				did = append(did, d)
+			}
+			sum, err := p.w.judgeScans(p.rep.Note, verdicts)
+			if err != nil {
+				return step.Observation{}, err
+			}
+			if sum != "" {
+				did = append(did, sum)
 			}
 			return step.Observation{Detail: strings.Join(did, "; ")}, nil
 		},

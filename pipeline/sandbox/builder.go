@@ -42,6 +42,9 @@ type Builder struct {
 	// Finalize plays --finalize-command: given the files written into the tree and the command,
 	// what it does. nil: the sandbox runs no finalize command (RunFinalize fails).
 	Finalize func(files map[string][]byte, argv []string) release.FinalizeResult
+	// Scan plays grype over a platform image (--scan): the JSON report it returns. nil: the
+	// sandbox runs no scanner (ScanImage fails).
+	Scan func(p version.Platform) []byte
 
 	mu     sync.Mutex
 	builds []string
@@ -53,7 +56,16 @@ var (
 	_ release.Prover      = (*Builder)(nil)
 	_ release.ImageSource = (*Builder)(nil)
 	_ release.Finalizer   = (*Builder)(nil)
+	_ release.VulnScanner = (*Builder)(nil)
 )
+
+// ScanImage implements release.VulnScanner through the Scan hook.
+func (b *Builder) ScanImage(ctx context.Context, p version.Platform, spec release.BuildSpec) ([]byte, error) {
+	if b.Scan == nil {
+		return nil, fmt.Errorf("the sandbox builder plays no scanner (set Builder.Scan)")
+	}
+	return b.Scan(p), nil
+}
 
 // RunFinalize implements release.Finalizer through the Finalize hook.
 func (b *Builder) RunFinalize(ctx context.Context, spec release.FinalizeSpec) (release.FinalizeResult, error) {

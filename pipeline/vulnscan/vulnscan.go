@@ -29,6 +29,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/shipgate/shipgate/pipeline/config"
 	"github.com/shipgate/shipgate/pipeline/fault"
 	"github.com/shipgate/shipgate/pipeline/version"
 )
@@ -36,7 +37,7 @@ import (
 // GrypeImage is the scanner image publish runs: grype v0.116.1, pinned by digest. The engine runs
 // it with `-o json` and without --fail-on (this package decides), over the platform image as built
 // (an OCI archive: `grype oci-archive:/path/image.tar -o json`), and hands the JSON to ParseReport.
-const GrypeImage = "anchore/grype:v0.116.1@sha256:1e71065c0a4cff3e6bd3b8add525ffac4343eb4971694eb90a31cf6d4d3e85db"
+const GrypeImage = config.DefaultGrypeImage
 
 // Severity is how grype rates a vulnerability. The zero value is Unknown.
 type Severity int
