@@ -71,6 +71,8 @@ fuzz:
     go test -run '^$' -fuzz '^FuzzParseRepository$' -fuzztime "$FUZZTIME" ./pipeline/registry
     go test -run '^$' -fuzz '^FuzzParseDigest$' -fuzztime "$FUZZTIME" ./pipeline/registry
     go test -run '^$' -fuzz '^FuzzLegacyLayer$' -fuzztime "$FUZZTIME" ./pipeline/sign
+    go test -run '^$' -fuzz '^FuzzParseIgnore$' -fuzztime "$FUZZTIME" ./pipeline/vulnscan
+    go test -run '^$' -fuzz '^FuzzParseReport$' -fuzztime "$FUZZTIME" ./pipeline/vulnscan
 
 # Benchmarks once each, so CI proves they run; `just bench` measures for real.
 bench-smoke:
