@@ -15,6 +15,7 @@ const pinned = "alpine@sha256:0123456789abcdef0123456789abcdef0123456789abcdef01
 // TestFinalizeCommand: the files --finalize-command adds or changes go into the finalize commit
 // and into every image; a re-run commits nothing new; a failing command, a deleted file, a
 // rewritten CHANGELOG or a TBD next to the version refuse before anything is committed or pushed.
+// Both registry lanes.
 func TestFinalizeCommand(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
@@ -39,40 +40,40 @@ func TestFinalizeCommand(t *testing.T) {
 		}, "docs/index.md, as --finalize-command"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
-			w := newWorld(t, sandbox.Options{})
-			w.env.Settings.FinalizeCommand, w.env.Settings.FinalizeImage = "make docs", pinned
-			var argv []string
-			w.sb.Builder.Finalize = func(files map[string][]byte, a []string) release.FinalizeResult {
-				argv = a
-				return c.run(files)
-			}
-			w.prepare("1.0.0")
-			head, _ := w.sb.GitHub.Ref(sandbox.Repo, "refs/heads/release/1.0.0")
-			rep, err := release.Publish(w.ctx, w.env, w.publishInput("1.0.0"))
-			if strings.Join(argv, " ") != "make docs" {
-				t.Fatalf("ran %q", argv)
-			}
-			if c.want != "" {
-				refused(t, err, rep, "derived files", c.want)
-				if now, _ := w.sb.GitHub.Ref(sandbox.Repo, "refs/heads/release/1.0.0"); now != head || len(w.sb.Builder.Builds()) != 0 || w.tag("1.0.0-amd64") != "" {
-					t.Fatal("a refused --finalize-command changed the world")
+			eachLane(t, func(t *testing.T, w *world) {
+				w.env.Settings.FinalizeCommand, w.env.Settings.FinalizeImage = "make docs", pinned
+				var argv []string
+				w.sb.Builder.Finalize = func(files map[string][]byte, a []string) release.FinalizeResult {
+					argv = a
+					return c.run(files)
 				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("publish: %v\n%s", err, render(rep))
-			}
-			if v, _ := w.sb.GitHub.File(sandbox.Repo, "release/1.0.0", "VERSION"); v != "1.0.0\n" {
-				t.Fatalf("VERSION on the release branch: %q", v)
-			}
-			if doc, _ := w.sb.GitHub.File(sandbox.Repo, "release/1.0.0", "docs/index.md"); !strings.Contains(doc, "released 20") {
-				t.Fatalf("docs/index.md: %q", doc)
-			}
-			again, err := release.Publish(w.ctx, w.env, w.publishInput("1.0.0"))
-			if err != nil || again.Status("finalize commit") != "done" || again.Get("finalize commit") != rep.Get("finalize commit") {
-				t.Fatalf("re-run: %v\n%s", err, render(again))
-			}
+				w.prepare("1.0.0")
+				head, _ := w.sb.GitHub.Ref(sandbox.Repo, "refs/heads/release/1.0.0")
+				rep, err := release.Publish(w.ctx, w.env, w.publishInput("1.0.0"))
+				if strings.Join(argv, " ") != "make docs" {
+					t.Fatalf("ran %q", argv)
+				}
+				if c.want != "" {
+					refused(t, err, rep, "derived files", c.want)
+					if now, _ := w.sb.GitHub.Ref(sandbox.Repo, "refs/heads/release/1.0.0"); now != head || len(w.sb.Builder.Builds()) != 0 || w.tag("1.0.0-amd64") != "" {
+						t.Fatal("a refused --finalize-command changed the world")
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("publish: %v\n%s", err, render(rep))
+				}
+				if v, _ := w.sb.GitHub.File(sandbox.Repo, "release/1.0.0", "VERSION"); v != "1.0.0\n" {
+					t.Fatalf("VERSION on the release branch: %q", v)
+				}
+				if doc, _ := w.sb.GitHub.File(sandbox.Repo, "release/1.0.0", "docs/index.md"); !strings.Contains(doc, "released 20") {
+					t.Fatalf("docs/index.md: %q", doc)
+				}
+				again, err := release.Publish(w.ctx, w.env, w.publishInput("1.0.0"))
+				if err != nil || again.Status("finalize commit") != "done" || again.Get("finalize commit") != rep.Get("finalize commit") {
+					t.Fatalf("re-run: %v\n%s", err, render(again))
+				}
+			})
 		})
 	}
 }

@@ -25,7 +25,7 @@ func grypeReport(t *testing.T, p version.Platform) []byte {
 // TestVulnerabilityScan: --scan runs over every platform image before anything is pushed. A
 // finding at or above --scan-fail-on refuses with its id and platforms, nothing pushed; live
 // ignore entries let it through (an unused one is a note); an expired entry ignores nothing and is
-// named; a bad ignore file fails before any step.
+// named; a bad ignore file fails before any step. Both registry lanes.
 func TestVulnerabilityScan(t *testing.T) {
 	t.Parallel()
 	live := "CVE-2024-5535 expires=2099-01-01 reason=\"NPN unused\"\nCVE-2023-45853 expires=2099-01-01 reason=\"zip not used\"\n" +
@@ -42,27 +42,27 @@ func TestVulnerabilityScan(t *testing.T) {
 		{"critical only", release.Scan{FailOn: "critical", Ignore: []byte("CVE-2024-5535 expires=2099-01-01 reason=x\nCVE-2023-45853 expires=2099-01-01 reason=y\n")}, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
-			w := newWorld(t, sandbox.Options{})
-			w.sb.Builder.Scan = func(p version.Platform) []byte { return grypeReport(t, p) }
-			w.prepare("1.0.0")
-			in := w.publishInput("1.0.0")
-			scan := c.scan
-			in.Scan = &scan
-			rep, err := release.Publish(w.ctx, w.env, in)
-			if c.want != "" {
-				refused(t, err, rep, "image checks", c.want)
-				if w.tag("1.0.0-amd64") != "" || w.tag("1.0.0") != "" {
-					t.Fatal("a refused scan pushed an image")
+			eachLane(t, func(t *testing.T, w *world) {
+				w.sb.Builder.Scan = func(p version.Platform) []byte { return grypeReport(t, p) }
+				w.prepare("1.0.0")
+				in := w.publishInput("1.0.0")
+				scan := c.scan
+				in.Scan = &scan
+				rep, err := release.Publish(w.ctx, w.env, in)
+				if c.want != "" {
+					refused(t, err, rep, "image checks", c.want)
+					if w.tag("1.0.0-amd64") != "" || w.tag("1.0.0") != "" {
+						t.Fatal("a refused scan pushed an image")
+					}
+					return
 				}
-				return
-			}
-			if err != nil || !strings.Contains(rep.Get("index"), "@sha256:") {
-				t.Fatalf("publish: %v\n%s", err, render(rep))
-			}
-			if c.name == "all ignored" && !strings.Contains(render(rep), "CVE-1999-0001") {
-				t.Fatalf("the unused ignore entry is not noted:\n%s", render(rep))
-			}
+				if err != nil || !strings.Contains(rep.Get("index"), "@sha256:") {
+					t.Fatalf("publish: %v\n%s", err, render(rep))
+				}
+				if c.name == "all ignored" && !strings.Contains(render(rep), "CVE-1999-0001") {
+					t.Fatalf("the unused ignore entry is not noted:\n%s", render(rep))
+				}
+			})
 		})
 	}
 	w := newWorld(t, sandbox.Options{})
