@@ -22,14 +22,24 @@
 //	                        dev.sigstore.bundle.content       dsse-envelope
 //	                        dev.sigstore.bundle.predicateType <the statement's predicate type>
 //	config     application/vnd.oci.empty.v1+json, the 2-byte blob {}
-//	layers[0]  application/vnd.dev.sigstore.bundle.v0.3+json, the bundle JSON
+//	layers[0]  application/vnd.dev.sigstore.bundle.v0.3+json, the bundle JSON; its descriptor
+//	           also carries the bundle in data (base64) when it is at most 64 KiB
 //
 // The manifest is pushed by digest. Where the registry has the OCI referrers API it lists the
-// referrer by itself; where it has not (GHCR, distribution 2.x), go-containerregistry adds the
-// manifest's descriptor to the OCI image index tagged sha256-<hex of the subject> (the referrers
-// tag schema). That index is read, changed and written back, so a Store writes the referrers of one
-// subject one after another, and reads the listing back after each write to add the referrer again
-// if a concurrent writer elsewhere lost it.
+// referrer by itself; where it has not (GHCR, distribution 2.x), this package adds the manifest's
+// descriptor (media type, digest, size, artifactType, annotations, and the manifest itself in
+// data when it is at most 64 KiB) to the OCI image index tagged sha256-<hex of the subject> (the
+// referrers tag schema), entries sorted by digest as go-containerregistry writes them; past 1 MiB
+// the oldest entries lose their data, so that the index stays far below registries' manifest
+// limits. A tag there that holds no index is not overwritten: signing refuses, naming it. That
+// index is read, changed and written back, so a Store writes the referrers of one subject one
+// after another, and reads the listing back after each write to add the referrer again if a
+// concurrent writer elsewhere lost it.
+//
+// The data field is the OCI image spec's embedded content: a client may fill it before uploading,
+// the decoded bytes are the content itself, and consumers should check them against digest and
+// size. The blob is uploaded all the same, so tools that ignore data (or a registry that drops
+// it) read it as before; stock cosign verifies what is written here in both lanes.
 //
 // # What is accepted
 //
@@ -79,10 +89,27 @@
 // slsaprovenance1|spdxjson --predicate FILE IMAGE@sha256:<hex> (--key in key mode only). Store.
 // Bundle refuses an attestation accepted in the older format: it has no bundle to hand on.
 //
-// VerifyRelease lists each subject's referrers once and fetches each bundle once for all the
-// requirements on that subject; a bundle whose own statement names another predicate type is not
-// verified against a requirement it cannot meet (the statement is read unverified for routing
-// only: skipping never accepts anything).
+// # Requests
+//
+// A Store lists each subject's referrers once (Registry.Referrers, no artifact type filter, so
+// that bundles other tools wrote without one are seen) and keeps the listing for its life: make
+// one Store per phase run. When the Store writes a referrer of a subject, the listing it reads back
+// after the write replaces the kept one (a failed write drops it), so a later lookup of the same
+// phase sees what was just written; a failed listing is not kept. The Store's first listing goes
+// alone, so that a registry without the referrers API is asked once per phase (the registry stack
+// remembers the 404), not once per subject listed side by side. VerifyRelease fetches each bundle
+// once for all the requirements on that subject; a bundle whose own statement names another
+// predicate type is not verified against a requirement it cannot meet (the statement is read
+// unverified for routing only: skipping never accepts anything).
+//
+// Content embedded in a descriptor (a referrer manifest in the sha256-<hex> index, a bundle in
+// its layer descriptor, a payload in an older-format layer) is used only when it has the size and
+// sha256 digest its descriptor names, and so is the very content a GET by digest returns;
+// anything else in data is ignored and the content fetched by digest as if there were none. It
+// is then verified exactly as fetched content is. Without the referrers API, a verification of
+// a release (three subjects, six bundles) thus reads the three sha256-<hex> tags and nothing else;
+// with it, the three listings and the six referrer manifests (a registry's listing carries no
+// data), and no blob.
 //
 // # Registry stack and errors
 //

@@ -157,7 +157,7 @@ func TestKeylessRejections(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		v, err := lookup(testConn(t, st), c, subject, pt, nil)
+		v, err := lookup(t.Context(), testConn(t, st), c, subject, pt, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -202,7 +202,7 @@ func TestKeylessRejections(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := st.putReferrer(testConn(t, st), r2.index, *desc, sigBundle, SignaturePredicateType); err != nil {
+		if err := st.putReferrer(t.Context(), testConn(t, st), r2.index, *desc, sigBundle, SignaturePredicateType); err != nil {
 			t.Fatal(err)
 		}
 		got := reason(t, r2.index, SignaturePredicateType, good)
@@ -224,7 +224,7 @@ func TestKeylessRejections(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := st.putReferrer(testConn(t, st), d, *desc, forged, SignaturePredicateType); err != nil {
+		if err := st.putReferrer(t.Context(), testConn(t, st), d, *desc, forged, SignaturePredicateType); err != nil {
 			t.Fatal(err)
 		}
 		got := reason(t, d, SignaturePredicateType, good)
@@ -319,7 +319,7 @@ func TestKeylessIdentities(t *testing.T) {
 				t.Fatalf("%s: Signed = %v, %v", tc.pass, ok, err)
 			}
 			c, _ := newChecker(tc.fail)
-			v, err := lookup(testConn(t, st), c, r.index, SignaturePredicateType, nil)
+			v, err := lookup(t.Context(), testConn(t, st), c, r.index, SignaturePredicateType, nil)
 			if err != nil || v.ok {
 				t.Fatalf("%s accepted (%v)", tc.fail, err)
 			}

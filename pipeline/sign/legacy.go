@@ -59,7 +59,7 @@ const (
 // legacyTagOf is the tag cosign's older format keeps signatures (".sig") or attestations (".att")
 // of subject under.
 func legacyTagOf(subject name.Digest, suffix string) name.Tag {
-	return subject.Context().Tag(strings.Replace(subject.DigestStr(), ":", "-", 1) + suffix)
+	return subject.Context().Tag(fallbackTag(subject).TagStr() + suffix)
 }
 
 func legacySuffix(predicateType string) string {
@@ -123,12 +123,17 @@ func (lt *legacyTag) read(cn conn, subject name.Digest, suffix string) {
 	}
 }
 
-// fetch returns the layer's payload, reading its blob the first time. A registry failure is
-// classified by the store's Registry; a layer over the size limit is Unreadable.
+// fetch returns the layer's payload: embedded in its descriptor when that is the content it names,
+// else its blob, read the first time. A registry failure is classified by the store's Registry;
+// a layer over the size limit is Unreadable.
 func (l *legacyLayer) fetch(cn conn, subject name.Digest) ([]byte, error) {
 	l.once.Do(func() {
 		if l.desc.Size > maxBundleSize {
 			l.err = fault.Unreadablef("a %d-byte payload, over the %d-byte limit", l.desc.Size, maxBundleSize)
+			return
+		}
+		if p, ok := embedded(l.desc); ok {
+			l.payload = p
 			return
 		}
 		blob := subject.Context().Digest(l.desc.Digest.String())

@@ -197,7 +197,7 @@ func TestCosignOlderFormatRefusals(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		v, err := lookup(testConn(t, st), c, subject, pt, nil)
+		v, err := lookup(t.Context(), testConn(t, st), c, subject, pt, nil)
 		if err != nil || v.ok || !strings.Contains(v.reason(subject, pt), want) {
 			t.Fatalf("%s on %s: ok=%v err=%v, want a refusal saying %q:\n%s", pt, subject.DigestStr(), v.ok, err, want, v.reason(subject, pt))
 		}

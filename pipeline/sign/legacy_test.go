@@ -237,7 +237,7 @@ func legacyVerdict(t *testing.T, subject name.Digest, predicateType string, p Po
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := lookup(testConn(t, NewStore()), c, subject, predicateType, check)
+	v, err := lookup(t.Context(), testConn(t, NewStore()), c, subject, predicateType, check)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -449,7 +449,7 @@ func TestLegacyKeyless(t *testing.T) {
 		if pt == ProvenancePredicateType {
 			check = BuiltFrom(finalizeCommit)
 		}
-		v, err := lookup(testConn(t, NewStore()), c, subject, pt, check)
+		v, err := lookup(t.Context(), testConn(t, NewStore()), c, subject, pt, check)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -559,7 +559,7 @@ func TestLegacyTagsReadOnlyWhenNeeded(t *testing.T) {
 
 // BenchmarkVerifyReleaseOlderFormat is promote's signature gate over a release signed in cosign's
 // older format (key, no transparency log): referrers listed and found empty, then each subject's
-// .sig and .att tag and each signature's payload read once.
+// .sig and .att tag and each signature's payload read once (a new Store per operation).
 func BenchmarkVerifyReleaseOlderFormat(b *testing.B) {
 	for _, l := range lanes[:2] {
 		b.Run(l.name, func(b *testing.B) {
@@ -567,10 +567,9 @@ func BenchmarkVerifyReleaseOlderFormat(b *testing.B) {
 			key := newTestKey(b)
 			publishLegacy(b, r, key.legacy(b), finalizeCommit)
 			c := testkit.NewCounter(nil)
-			st := NewStore(remote.WithTransport(c))
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				if _, err := st.VerifyRelease(b.Context(), r.index, r.platforms, finalizeCommit, key.offlinePolicy()); err != nil {
+				if _, err := NewStore(remote.WithTransport(c)).VerifyRelease(b.Context(), r.index, r.platforms, finalizeCommit, key.offlinePolicy()); err != nil {
 					b.Fatal(err)
 				}
 			}

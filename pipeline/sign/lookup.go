@@ -40,7 +40,7 @@ func (s *Store) Attested(ctx context.Context, subject name.Digest, predicateType
 	if err != nil {
 		return false, err
 	}
-	v, err := lookup(cn, c, subject, predicateType, check)
+	v, err := lookup(ctx, cn, c, subject, predicateType, check)
 	if err != nil {
 		return false, err
 	}
@@ -62,7 +62,7 @@ func (s *Store) Bundle(ctx context.Context, subject name.Digest, predicateType s
 	if err != nil {
 		return nil, err
 	}
-	v, err := lookup(cn, c, subject, predicateType, nil)
+	v, err := lookup(ctx, cn, c, subject, predicateType, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -156,19 +156,15 @@ func (v verdict) reason(subject name.Digest, predicateType string) string {
 // lookup lists the referrers of subject and verifies candidate bundles, newest first, until one
 // is accepted. Its error is a registry that could not be read; bundles that cannot be read or do
 // not verify are in the verdict.
-func lookup(cn conn, c *checker, subject name.Digest, predicateType string, check func(Statement) error) (verdict, error) {
-	return newReferrerSet(cn, subject).lookup(c, predicateType, check)
+func lookup(ctx context.Context, cn conn, c *checker, subject name.Digest, predicateType string, check func(Statement) error) (verdict, error) {
+	return newReferrerSet(cn, subject).lookup(ctx, c, predicateType, check)
 }
 
-// referrerSet is one subject's referrers, listed once, each bundle fetched at most once, however
-// many requirements look at them (concurrently, too).
+// referrerSet is one subject's referrers, as the Store listed them, each bundle fetched at most
+// once, however many requirements look at them (concurrently, too).
 type referrerSet struct {
 	cn      conn
 	subject name.Digest
-
-	once sync.Once
-	im   *v1.IndexManifest
-	err  error
 
 	mu         sync.Mutex
 	fetches    map[v1.Hash]*fetched
@@ -188,9 +184,9 @@ func newReferrerSet(cn conn, subject name.Digest) *referrerSet {
 	return &referrerSet{cn: cn, subject: subject, fetches: map[v1.Hash]*fetched{}, legacyTags: map[string]*legacyTag{}}
 }
 
-func (r *referrerSet) listing() (*v1.IndexManifest, error) {
-	r.once.Do(func() { r.im, r.err = referrers(r.cn, r.subject) })
-	return r.im, r.err
+// listing is the subject's referrers, listed once per Store (see Store.listing).
+func (r *referrerSet) listing(ctx context.Context) ([]v1.Descriptor, error) {
+	return r.cn.store.listing(ctx, r.subject)
 }
 
 func (r *referrerSet) bundle(d v1.Descriptor) *fetched {
@@ -215,13 +211,13 @@ func (r *referrerSet) bundle(d v1.Descriptor) *fetched {
 // without being verified here (a routing hint: skipping never accepts anything). When no bundle
 // is accepted, the signatures of cosign's older tag-based format are looked at (and only then:
 // the normal path makes no request for them).
-func (r *referrerSet) lookup(c *checker, predicateType string, check func(Statement) error) (verdict, error) {
+func (r *referrerSet) lookup(ctx context.Context, c *checker, predicateType string, check func(Statement) error) (verdict, error) {
 	var v verdict
-	im, err := r.listing()
+	listed, err := r.listing(ctx)
 	if err != nil {
 		return v, err
 	}
-	cands := candidates(im, predicateType)
+	cands := candidates(listed, predicateType)
 	if len(cands) > maxCandidates {
 		v.rejected = append(v.rejected, fmt.Sprintf("%d older referrers not examined", len(cands)-maxCandidates))
 		cands = cands[:maxCandidates]
@@ -280,9 +276,9 @@ func peekPredicateType(raw []byte) string {
 
 // candidates are the listed referrers that may be bundles of predicateType, newest first. The
 // listing's artifact type and predicate-type annotation are hints only: skipping never accepts.
-func candidates(im *v1.IndexManifest, predicateType string) []v1.Descriptor {
+func candidates(listed []v1.Descriptor, predicateType string) []v1.Descriptor {
 	var cands []v1.Descriptor
-	for _, d := range im.Manifests {
+	for _, d := range listed {
 		pt, hasPT := d.Annotations[AnnotationPredicateType]
 		isBundle := strings.HasPrefix(d.ArtifactType, bundleMediaTypePrefix)
 		unknown := !isBundle && !hasPT && (d.ArtifactType == "" || d.ArtifactType == emptyConfigMediaType)
@@ -307,30 +303,40 @@ func short(h v1.Hash) string {
 }
 
 // fetchBundle reads the bundle a referrer manifest holds; isBundle is false when the referrer is
-// not a sigstore bundle. Registry errors are classified by the store's Registry; a bundle over
-// the size limit is Unreadable.
+// not a sigstore bundle. The manifest embedded in the listing's descriptor, and the bundle
+// embedded in the manifest's layer descriptor, are used when they are the content their
+// descriptor names (digest and size); what is not is fetched by digest as if nothing were
+// embedded. Registry errors are classified by the store's Registry; a bundle over the size limit
+// is Unreadable.
 func fetchBundle(cn conn, subject name.Digest, d v1.Descriptor) (_ []byte, isBundle bool, _ error) {
-	ref := subject.Context().Digest(d.Digest.String())
-	desc, err := remote.Get(ref, cn.opts...)
-	if err != nil {
-		if isNotFound(err) {
-			// Listed but gone (deleted, or a stale fallback index): nothing to verify.
-			return nil, false, nil
+	raw, ok := embedded(d)
+	if !ok {
+		ref := subject.Context().Digest(d.Digest.String())
+		desc, err := remote.Get(ref, cn.opts...)
+		if err != nil {
+			if isNotFound(err) {
+				// Listed but gone (deleted, or a stale fallback index): nothing to verify.
+				return nil, false, nil
+			}
+			return nil, false, fmt.Errorf("read referrer %s of %s: %w", d.Digest, subject, cn.fail("reading", ref, err))
 		}
-		return nil, false, fmt.Errorf("read referrer %s of %s: %w", d.Digest, subject, cn.fail("reading", ref, err))
+		raw = desc.Manifest
 	}
-	m, err := v1.ParseManifest(bytes.NewReader(desc.Manifest))
+	m, err := v1.ParseManifest(bytes.NewReader(raw))
 	if err != nil {
 		return nil, false, nil
 	}
 	if len(m.Layers) != 1 || !strings.HasPrefix(string(m.Layers[0].MediaType), bundleMediaTypePrefix) {
 		return nil, false, nil
 	}
-	if m.Layers[0].Size > maxBundleSize {
-		return nil, true, fault.Unreadablef("holds a %d-byte bundle, over the %d-byte limit", m.Layers[0].Size, maxBundleSize)
+	layer := m.Layers[0]
+	if layer.Size > maxBundleSize {
+		return nil, true, fault.Unreadablef("holds a %d-byte bundle, over the %d-byte limit", layer.Size, maxBundleSize)
 	}
-	blob := subject.Context().Digest(m.Layers[0].Digest.String())
-	b, err := readBlob(cn, blob)
+	if b, ok := embedded(layer); ok {
+		return b, true, nil
+	}
+	b, err := readBlob(cn, subject.Context().Digest(layer.Digest.String()))
 	if err != nil {
 		return nil, true, fmt.Errorf("read bundle of referrer %s of %s: %w", d.Digest, subject, err)
 	}

@@ -33,6 +33,13 @@ type stackEnv struct {
 	logs  *testkit.Logs
 	store *Store
 	r     release
+	opts  []registry.Option
+}
+
+// newPhase is a store of a phase run after the one of e.store: on a client of its own, with the
+// same options, so that nothing the first phase read is kept.
+func (e *stackEnv) newPhase() *Store {
+	return NewRegistryStore(registry.New(e.opts...), e.clock)
 }
 
 func newStackEnv(t *testing.T, o testkit.RegistryOptions) *stackEnv {
@@ -45,7 +52,7 @@ func newStackEnv(t *testing.T, o testkit.RegistryOptions) *stackEnv {
 		opts = append(opts, registry.WithAuth(o.Username, o.Password))
 		push = append(push, remote.WithAuth(&authn.Basic{Username: o.Username, Password: o.Password}))
 	}
-	e.store = NewRegistryStore(registry.New(opts...), e.clock)
+	e.store, e.opts = NewRegistryStore(registry.New(opts...), e.clock), opts
 	e.r = pushRelease(t, e.proxy.Host(), push...)
 	return e
 }
@@ -60,7 +67,9 @@ func TestRegistryOutageWhileVerifyingIsUnreachable(t *testing.T) {
 			publish(t, e.store, e.r, key.signer(t, KeyOptions{DisableTlogUpload: true}), finalizeCommit)
 			down := e.proxy.Inject(testkit.Fault{Method: "GET", Path: regexp.MustCompile(`/referrers/|/manifests/sha256-`), Status: 503})
 
-			reqs, err := e.store.VerifyRelease(t.Context(), e.r.index, e.r.platforms, finalizeCommit, key.offlinePolicy())
+			// Promote is another phase: it lists again (what publish's store kept is not used).
+			st := e.newPhase()
+			reqs, err := st.VerifyRelease(t.Context(), e.r.index, e.r.platforms, finalizeCommit, key.offlinePolicy())
 			var rerr *ReleaseError
 			if err == nil || errors.As(err, &rerr) || fault.Of(err) != fault.Unreachable {
 				t.Fatalf("verify during an outage: class %v, error %v, requirements %v", fault.Of(err), err, reqs)
@@ -75,12 +84,13 @@ func TestRegistryOutageWhileVerifyingIsUnreachable(t *testing.T) {
 					t.Fatalf("retries did not wait %v on the injected clock: %v", want, got)
 				}
 			}
-			ok, err := e.store.Signed(t.Context(), e.r.index, key.offlinePolicy())
+			// A failed listing is not kept: the store asks again, and again after the outage.
+			ok, err := st.Signed(t.Context(), e.r.index, key.offlinePolicy())
 			if ok || fault.Of(err) != fault.Unreachable {
 				t.Fatalf("Signed during an outage: %v, class %v, error %v", ok, fault.Of(err), err)
 			}
 			e.proxy.Clear()
-			if _, err := e.store.VerifyRelease(t.Context(), e.r.index, e.r.platforms, finalizeCommit, key.offlinePolicy()); err != nil {
+			if _, err := st.VerifyRelease(t.Context(), e.r.index, e.r.platforms, finalizeCommit, key.offlinePolicy()); err != nil {
 				t.Fatalf("after the outage: %v", err)
 			}
 		})
@@ -107,7 +117,7 @@ func TestVerificationFailuresAreClassified(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.store.putReferrer(cn, r2.index, *desc, []byte(`{"mediaType":"not a bundle"`), SignaturePredicateType); err != nil {
+	if err := e.store.putReferrer(t.Context(), cn, r2.index, *desc, []byte(`{"mediaType":"not a bundle"`), SignaturePredicateType); err != nil {
 		t.Fatal(err)
 	}
 	ok, err := e.store.Signed(t.Context(), r2.index, key.offlinePolicy())
@@ -161,11 +171,11 @@ func TestReferrersAreDatedByTheInjectedClock(t *testing.T) {
 	if err := e.store.Sign(t.Context(), e.r.index, newTestKey(t).signer(t, KeyOptions{DisableTlogUpload: true})); err != nil {
 		t.Fatal(err)
 	}
-	im, err := referrers(testConn(t, e.store), e.r.index)
-	if err != nil || len(im.Manifests) != 1 {
-		t.Fatalf("referrers: %v %v", err, im)
+	listed, err := e.store.listing(t.Context(), e.r.index)
+	if err != nil || len(listed) != 1 {
+		t.Fatalf("referrers: %v %v", err, listed)
 	}
-	if got, want := im.Manifests[0].Annotations[AnnotationCreated], storeEpoch.Add(90*time.Minute).Format(time.RFC3339); got != want {
+	if got, want := listed[0].Annotations[AnnotationCreated], storeEpoch.Add(90*time.Minute).Format(time.RFC3339); got != want {
 		t.Fatalf("created %s, want the injected clock's %s", got, want)
 	}
 }

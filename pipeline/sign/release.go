@@ -92,8 +92,8 @@ func (s *Store) VerifyRelease(ctx context.Context, index name.Digest, platforms 
 	if err != nil {
 		return nil, err
 	}
-	// Each subject's referrers are listed once, and each bundle fetched once, for all its
-	// requirements.
+	// Each subject's referrers are listed once (once per Store), and each bundle fetched once,
+	// for all its requirements.
 	sets := map[string]*referrerSet{}
 	for _, j := range jobs {
 		if sets[j.subject.String()] == nil {
@@ -102,7 +102,7 @@ func (s *Store) VerifyRelease(ctx context.Context, index name.Digest, platforms 
 	}
 	for i, j := range jobs {
 		g.Go(func() error {
-			v, err := sets[j.subject.String()].lookup(c, j.predicateType, j.check)
+			v, err := sets[j.subject.String()].lookup(gctx, c, j.predicateType, j.check)
 			if err != nil {
 				return err
 			}

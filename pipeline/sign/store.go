@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -70,22 +72,35 @@ type Registry interface {
 	// package fault) naming the operation ("reading", "pushing", ...) and ref, with no secret in
 	// its text.
 	Fail(op, ref string, err error) error
+	// Referrers lists every referrer of subject, of artifactType ("" for all): through the OCI
+	// referrers API (every page), or from the sha256-<hex> tag's index on a registry without it.
+	// None is no error. Its errors are classified and scrubbed already.
+	Referrers(ctx context.Context, subject name.Digest, artifactType string) ([]v1.Descriptor, error)
 }
 
 // Store signs, attests and verifies digests in OCI registries. Its methods may be called
 // concurrently; writes for one subject are serialized.
+//
+// A Store lists each subject's referrers once and keeps the listing, updated with what it writes
+// itself, until it is dropped: make one Store per phase run, never one for a whole process.
 type Store struct {
 	reg Registry
 	clk clock.Clock
 
-	mu    sync.Mutex
-	locks map[string]*sync.Mutex
+	mu       sync.Mutex
+	locks    map[string]*sync.Mutex
+	listings map[string]*listingMemo
+
+	// probe makes a Store's first listing go alone: the answer tells the registry stack whether
+	// the registry has the referrers API, so listings side by side after it do not all ask.
+	probe  sync.Mutex
+	probed atomic.Bool
 }
 
 // NewRegistryStore returns a Store that reaches registries through reg and dates the referrers it
-// writes by clk (nil: the wall clock).
+// writes by clk (nil: the wall clock). Make one per phase run: it keeps what it listed.
 func NewRegistryStore(reg Registry, clk clock.Clock) *Store {
-	return &Store{reg: reg, clk: clock.Or(clk), locks: map[string]*sync.Mutex{}}
+	return &Store{reg: reg, clk: clock.Or(clk), locks: map[string]*sync.Mutex{}, listings: map[string]*listingMemo{}}
 }
 
 // NewStore returns a Store that reaches registries with the given go-containerregistry options.
@@ -93,17 +108,29 @@ func NewRegistryStore(reg Registry, clk clock.Clock) *Store {
 // Deprecated: it bypasses the registry client (retries on the injected clock, Retry-After, the
 // plain-HTTP rule, the logger, secret scrubbing). Use NewRegistryStore(registryClient, clock).
 func NewStore(remoteOpts ...remote.Option) *Store {
-	return NewRegistryStore(rawRegistry(remoteOpts), nil)
+	return NewRegistryStore(&rawRegistry{opts: remoteOpts}, nil)
 }
 
-// rawRegistry is bare go-containerregistry options (see NewStore).
-type rawRegistry []remote.Option
+// rawRegistry is bare go-containerregistry options (see NewStore). Its reads share one puller,
+// so that the registry's auth handshake happens once per Store.
+type rawRegistry struct {
+	opts []remote.Option
 
-func (r rawRegistry) RemoteOptions(ctx context.Context) []remote.Option {
-	return append(append([]remote.Option(nil), r...), remote.WithContext(ctx))
+	once sync.Once
+	pull *remote.Puller
+	err  error
 }
 
-func (r rawRegistry) Fail(op, ref string, err error) error {
+func (r *rawRegistry) RemoteOptions(ctx context.Context) []remote.Option {
+	r.once.Do(func() { r.pull, r.err = remote.NewPuller(r.opts...) })
+	opts := append(append([]remote.Option(nil), r.opts...), remote.WithContext(ctx))
+	if r.err == nil {
+		opts = append(opts, remote.Reuse(r.pull))
+	}
+	return opts
+}
+
+func (r *rawRegistry) Fail(op, ref string, err error) error {
 	err = fmt.Errorf("%s %s: %w", op, ref, err)
 	var te *transport.Error
 	switch {
@@ -117,11 +144,32 @@ func (r rawRegistry) Fail(op, ref string, err error) error {
 	return fault.AsUnreadable(err)
 }
 
+// Referrers lists subject's referrers with go-containerregistry (referrers API, else the
+// sha256-<hex> tag), filtered here by artifactType.
+func (r *rawRegistry) Referrers(ctx context.Context, subject name.Digest, artifactType string) ([]v1.Descriptor, error) {
+	idx, err := remote.Referrers(subject, r.RemoteOptions(ctx)...)
+	if err != nil {
+		return nil, r.Fail("listing referrers of", subject.String(), err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, fault.Unreadablef("the referrers listing of %s cannot be parsed: %w", subject, err)
+	}
+	var out []v1.Descriptor
+	for _, d := range im.Manifests {
+		if artifactType == "" || d.ArtifactType == artifactType {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
 // conn is one operation's view of the registry: options sharing one puller and one pusher, so
 // that the registry's auth handshake (ping, token) happens once for the whole operation.
 type conn struct {
-	opts []remote.Option
-	reg  Registry
+	opts  []remote.Option
+	reg   Registry
+	store *Store
 }
 
 // fail classifies and scrubs a registry error through the store's Registry.
@@ -129,23 +177,32 @@ func (c conn) fail(op string, ref name.Reference, err error) error {
 	return c.reg.Fail(op, ref.String(), err)
 }
 
+// conn returns the operation's options. Its pusher has go-containerregistry's referrers tag
+// fallback off: on a registry without the referrers API the store writes the sha256-<hex> index
+// itself, with the referrer manifest embedded (see putReferrer). It is a pusher of its own, not
+// the stack's (Reuse of a nil pusher drops the stack's), whose handshake the stack keeps.
 func (s *Store) conn(ctx context.Context) (conn, error) {
 	opts := s.reg.RemoteOptions(ctx)
 	pull, err := remote.NewPuller(opts...)
 	if err != nil {
 		return conn{}, fault.BadInputf("registry options: %w", err)
 	}
-	push, err := remote.NewPusher(opts...)
+	push, err := remote.NewPusher(append(slices.Clip(opts), remote.Reuse((*remote.Pusher)(nil)), remote.WithReferrersTagFallback(false))...)
 	if err != nil {
 		return conn{}, fault.BadInputf("registry options: %w", err)
 	}
-	return conn{opts: append(opts, remote.Reuse(pull), remote.Reuse(push)), reg: s.reg}, nil
+	return conn{opts: append(opts, remote.Reuse(pull), remote.Reuse(push)), reg: s.reg, store: s}, nil
+}
+
+// subjectKey names subject for the Store's per-subject locks and listings.
+func subjectKey(subject name.Digest) string {
+	return subject.Context().Name() + "@" + subject.DigestStr()
 }
 
 // lock serializes writes of referrers for one subject: without a referrers API they all change the
 // same sha256-<hex> index tag.
 func (s *Store) lock(subject name.Digest) func() {
-	key := subject.Context().Name() + "@" + subject.DigestStr()
+	key := subjectKey(subject)
 	s.mu.Lock()
 	l := s.locks[key]
 	if l == nil {
@@ -285,7 +342,7 @@ func (s *Store) write(ctx context.Context, subject name.Digest, predicateType st
 	if err != nil {
 		return err
 	}
-	return s.putReferrer(cn, subject, *desc, bundle, predicateType)
+	return s.putReferrer(ctx, cn, subject, *desc, bundle, predicateType)
 }
 
 // rawManifest is a manifest pushed byte for byte.
@@ -298,8 +355,11 @@ func (r rawManifest) RawManifest() ([]byte, error)        { return r.raw, nil }
 func (r rawManifest) MediaType() (types.MediaType, error) { return r.mt, nil }
 
 // referrerManifest uploads the blobs of a referrer of subject holding bundle and returns its
-// manifest.
-func (s *Store) referrerManifest(cn conn, subject name.Digest, subjectDesc v1.Descriptor, bundle []byte, predicateType string) ([]byte, error) {
+// manifest, and the descriptor that lists it (as the referrers API would, with the manifest
+// embedded when small enough). The bundle layer's descriptor carries the bundle itself (data)
+// when it is small enough, so that a reader needs no blob request; the blob is uploaded all the
+// same.
+func (s *Store) referrerManifest(cn conn, subject name.Digest, subjectDesc v1.Descriptor, bundle []byte, predicateType string) ([]byte, v1.Descriptor, error) {
 	repo := subject.Context()
 	cfg := static.NewLayer([]byte("{}"), emptyConfigMediaType)
 	layer := static.NewLayer(bundle, BundleMediaType)
@@ -309,7 +369,7 @@ func (s *Store) referrerManifest(cn conn, subject name.Digest, subjectDesc v1.De
 	}{{"empty config", cfg}, {"bundle", layer}} {
 		if err := remote.WriteLayer(repo, l.layer, cn.opts...); err != nil {
 			d, _ := l.layer.Digest()
-			return nil, fmt.Errorf("store %s of %s for %s: %w", l.what, predicateType, subject, cn.fail("uploading", repo.Digest(d.String()), err))
+			return nil, v1.Descriptor{}, fmt.Errorf("store %s of %s for %s: %w", l.what, predicateType, subject, cn.fail("uploading", repo.Digest(d.String()), err))
 		}
 	}
 	cfgDigest, _ := cfg.Digest()
@@ -319,7 +379,7 @@ func (s *Store) referrerManifest(cn conn, subject name.Digest, subjectDesc v1.De
 		MediaType:     types.OCIManifestSchema1,
 		ArtifactType:  BundleMediaType,
 		Config:        v1.Descriptor{MediaType: emptyConfigMediaType, Digest: cfgDigest, Size: 2},
-		Layers:        []v1.Descriptor{{MediaType: BundleMediaType, Digest: layerDigest, Size: int64(len(bundle))}},
+		Layers:        []v1.Descriptor{embed(v1.Descriptor{MediaType: BundleMediaType, Digest: layerDigest, Size: int64(len(bundle))}, bundle)},
 		Subject:       &v1.Descriptor{MediaType: subjectDesc.MediaType, Digest: subjectDesc.Digest, Size: subjectDesc.Size},
 		Annotations: map[string]string{
 			AnnotationCreated:       s.clk.Now().UTC().Format(time.RFC3339),
@@ -329,65 +389,55 @@ func (s *Store) referrerManifest(cn conn, subject name.Digest, subjectDesc v1.De
 	}
 	raw, err := json.Marshal(m)
 	if err != nil {
-		return nil, fmt.Errorf("encode referrer manifest: %w", err)
+		return nil, v1.Descriptor{}, fmt.Errorf("encode referrer manifest: %w", err)
 	}
-	return raw, nil
+	h, size, err := v1.SHA256(bytes.NewReader(raw))
+	if err != nil {
+		return nil, v1.Descriptor{}, fmt.Errorf("digest of referrer manifest: %w", err)
+	}
+	listed := v1.Descriptor{MediaType: types.OCIManifestSchema1, Digest: h, Size: size, ArtifactType: BundleMediaType, Annotations: m.Annotations}
+	return raw, embed(listed, raw), nil
 }
 
-func (s *Store) putReferrer(cn conn, subject name.Digest, subjectDesc v1.Descriptor, bundle []byte, predicateType string) error {
-	raw, err := s.referrerManifest(cn, subject, subjectDesc, bundle, predicateType)
-	if err != nil {
-		return err
-	}
-	h, _, err := v1.SHA256(bytes.NewReader(raw))
-	if err != nil {
-		return err
-	}
-	ref := subject.Context().Digest(h.String())
-	// Put updates the sha256-<hex> index tag when the registry has no referrers API. That update
-	// is read-modify-write; if a writer elsewhere overwrote it between our read and write, our
-	// referrer is missing from the listing, and putting again adds it back.
-	for attempt := 1; ; attempt++ {
-		if err := remote.Put(ref, rawManifest{raw, types.OCIManifestSchema1}, cn.opts...); err != nil {
-			return fmt.Errorf("store %s referrer %s of %s: %w", predicateType, h, subject, cn.fail("pushing", ref, err))
-		}
-		listed, err := listed(cn, subject, h)
+// putReferrer stores bundle as a referrer of subject and checks that the registry lists it. On a
+// registry without the referrers API it adds the referrer to the sha256-<hex> index itself (see
+// addToFallback). That update is read-modify-write: if a writer elsewhere overwrote the index
+// between our read and write, our referrer is missing from the listing read back, and adding
+// again puts it back. The listing read back becomes the Store's listing of subject.
+func (s *Store) putReferrer(ctx context.Context, cn conn, subject name.Digest, subjectDesc v1.Descriptor, bundle []byte, predicateType string) (err error) {
+	// Whatever happens, the listing kept from before the write is out of date.
+	s.forget(subject)
+	defer func() {
 		if err != nil {
-			return fmt.Errorf("read back referrers of %s after storing %s: %w", subject, h, err)
+			s.forget(subject)
 		}
-		if listed {
+	}()
+	raw, desc, err := s.referrerManifest(cn, subject, subjectDesc, bundle, predicateType)
+	if err != nil {
+		return err
+	}
+	ref := subject.Context().Digest(desc.Digest.String())
+	for attempt := 1; ; attempt++ {
+		api, err := putManifest(cn, ref, raw)
+		if err != nil {
+			return fmt.Errorf("store %s referrer %s of %s: %w", predicateType, desc.Digest, subject, err)
+		}
+		if !api {
+			if err := addToFallback(cn, subject, desc); err != nil {
+				return fmt.Errorf("store %s referrer %s of %s: %w", predicateType, desc.Digest, subject, err)
+			}
+		}
+		descs, err := s.relist(ctx, subject)
+		if err != nil {
+			return fmt.Errorf("read back referrers of %s after storing %s: %w", subject, desc.Digest, err)
+		}
+		if slices.ContainsFunc(descs, func(d v1.Descriptor) bool { return d.Digest == desc.Digest }) {
 			return nil
 		}
 		if attempt == 3 {
-			return fault.Refusedf("stored %s referrer %s of %s, but the registry does not list it after %d attempts: another writer keeps replacing the %s tag; run one publish at a time", predicateType, h, subject, attempt, strings.Replace(subject.DigestStr(), ":", "-", 1))
+			return fault.Refusedf("stored %s referrer %s of %s, but the registry does not list it after %d attempts: another writer keeps replacing the %s tag; run one publish at a time", predicateType, desc.Digest, subject, attempt, fallbackTag(subject).TagStr())
 		}
 	}
-}
-
-func listed(cn conn, subject name.Digest, h v1.Hash) (bool, error) {
-	im, err := referrers(cn, subject)
-	if err != nil {
-		return false, err
-	}
-	for _, d := range im.Manifests {
-		if d.Digest == h {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
-// referrers lists the referrers of subject (the referrers API, or the sha256-<hex> tag).
-func referrers(cn conn, subject name.Digest) (*v1.IndexManifest, error) {
-	idx, err := remote.Referrers(subject, cn.opts...)
-	if err != nil {
-		return nil, cn.fail("listing referrers of", subject, err)
-	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		return nil, fault.Unreadablef("the referrers listing of %s cannot be parsed: %w", subject, err)
-	}
-	return im, nil
 }
 
 func isNotFound(err error) bool {

@@ -422,11 +422,11 @@ func TestTamperedKeySignature(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.putReferrer(testConn(t, st), r2.index, *desc, forged, SignaturePredicateType); err != nil {
+	if err := st.putReferrer(t.Context(), testConn(t, st), r2.index, *desc, forged, SignaturePredicateType); err != nil {
 		t.Fatal(err)
 	}
 	c, _ := newChecker(key.offlinePolicy())
-	v, err := lookup(testConn(t, st), c, r2.index, SignaturePredicateType, nil)
+	v, err := lookup(t.Context(), testConn(t, st), c, r2.index, SignaturePredicateType, nil)
 	if err != nil || v.ok {
 		t.Fatalf("forged signature: ok=%v err=%v", v.ok, err)
 	}
