@@ -62,7 +62,10 @@ case "${SIGN:-keyless}" in
     case "$fn" in
       publish | promote | status | rollback)
         if [ -n "$version" ] && [[ "$workflow" == .github/* ]] && [[ " ${SHIPGATE_EXTRA_ARGS:-} " != *" --certificate-identity"* ]]; then
-          args+=(--certificate-identity "https://github.com/$REPO/$workflow@refs/heads/release/$version")
+          branch=$version
+          # A candidate X.Y.Z-rc.N (or -rcN) is published from release/X.Y.Z.
+          if [[ "$version" =~ ^(v?[0-9]+\.[0-9]+\.[0-9]+)-rc\.?[0-9]+$ ]]; then branch=${BASH_REMATCH[1]}; fi
+          args+=(--certificate-identity "https://github.com/$REPO/$workflow@refs/heads/release/$branch")
         fi
         ;;
     esac

@@ -1,20 +1,28 @@
 package adopt
 
+import "strings"
+
 // The templates are README's caller examples ("Adopting shipgate in a project") with the
 // project's settings in place of the placeholders @@NAME@@ (see Render). Every value that replaces
 // one has been validated to hold no quote, space, newline or `$`, so none can change the YAML or
 // the shell around it.
 
 // trigger is what every caller starts with after its name: a manual dispatch with the version to
-// release (its description versionHelp) and, with dryRun, a dry_run switch; then the empty
-// workflow permissions, up to the one job.
-func trigger(versionHelp string, dryRun bool) string {
+// release (its description versionHelp), further inputs (whole lines) and, with dryRun, a dry_run
+// switch; then the empty workflow permissions, up to the one job.
+func trigger(versionHelp string, dryRun bool, inputs ...string) string {
 	s := "on:\n  workflow_dispatch:\n    inputs:\n      version: { description: \"" + versionHelp + "\", required: true, type: string }\n"
+	for _, in := range inputs {
+		s += in
+	}
 	if dryRun {
 		s += "      dry_run: { type: boolean, default: false }\n"
 	}
 	return s + "permissions: {}\njobs:\n"
 }
+
+// candidateInput is publish's switch for a release candidate (publish --candidate).
+const candidateInput = "      candidate: { description: \"the next release candidate X.Y.Z-rc.N\", type: boolean, default: false }\n"
 
 // publishPromoteWith is what the publish and promote callers hand their reusable workflow: the
 // two take the same inputs.
@@ -34,11 +42,11 @@ var publishTemplate = `# Phase 1 — publish @@REPO@@ with shipgate @@MODULE_VER
 #   gh workflow run release.yml --ref release/X.Y.Z -f version=X.Y.Z
 # Its secrets live in the environment release-publish (deployment branches: release/* only).
 name: release
-` + trigger("X.Y.Z (run on branch release/X.Y.Z)", true) + `  publish:
+` + trigger("X.Y.Z (run on branch release/X.Y.Z)", true, candidateInput) + `  publish:
     if: github.ref == format('refs/heads/release/{0}', inputs.version)
     permissions: { contents: read, packages: write, id-token: write }
     uses: @@PUBLISH_USES@@ # @@MODULE_VERSION@@
-` + publishPromoteWith
+` + strings.Replace(publishPromoteWith, "      dry_run:", "      candidate: ${{ inputs.candidate }}\n      dry_run:", 1)
 
 var promoteTemplate = `# Phase 2 — promote @@REPO@@ with shipgate @@MODULE_VERSION@@ (written by ` + "`dagger call init`" + `; shipgate's
 # README "Adopting shipgate in a project"). Dispatch it on the default branch after inspecting:

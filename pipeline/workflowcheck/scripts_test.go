@@ -219,6 +219,13 @@ func TestShipgateScriptPinsKeylessIdentity(t *testing.T) {
 	if id, _ := testkit.FlagValue(args, "--certificate-identity"); id != "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/release/2.0.0" {
 		t.Errorf("default workflow: %q", id)
 	}
+	// A candidate was published from the branch of its final; another pre-release from its own.
+	for v, branch := range map[string]string{"2.0.0-rc.4": "2.0.0", "2.0.0-rc12": "2.0.0", "2.0.0-beta.1": "2.0.0-beta.1"} {
+		args := shipgateSH(t, []string{"REPO=acme/app", "SIGN=keyless"}, "promote", "--version", v)
+		if id, _ := testkit.FlagValue(args, "--certificate-identity"); id != "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/release/"+branch {
+			t.Errorf("%s: %q, want release/%s", v, id, branch)
+		}
+	}
 }
 
 // TestShipgateScriptNeverEvaluatesExtraArgs: SHIPGATE_EXTRA_ARGS is split on spaces, not run.
