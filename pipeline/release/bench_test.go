@@ -21,34 +21,45 @@ import (
 	"github.com/shipgate/shipgate/pipeline/testkit"
 )
 
-// BenchmarkPromote measures a whole promote — every gate, the lock, latest and the floating tags
-// moved, the PR merged, the release published — as the next release of a line: 1.0.0 is promoted
-// already and 1.1.0 is published and smoke-tested, in a fresh sandbox per iteration (set up off
-// the clock). It reports the HTTP requests per promote to each server, and the registry bytes
-// (manifests and bundles only: promote never moves a layer); with a token service in front of the
-// registry (as ghcr.io has), the tokens it asked for too. A second promote of the same version
-// (latest already in place) is measured as "again".
+// BenchmarkPromote measures a whole promote — every gate, the lock, latest moved, the PR merged,
+// the release published — as the next release of a line: 1.0.0 is promoted already and 1.1.0 is
+// published and smoke-tested, in a fresh sandbox per iteration (set up off the clock). It runs in
+// both registry lanes (referrers API, sha256-<hex> fallback tag), with Basic auth and with a token
+// service in front of the registry (as ghcr.io has: tokens/op), and with floating tags (X.Y and X
+// move too: the floating- metrics). It reports the HTTP requests per promote to each server and
+// the registry bytes (manifests and bundles only: promote never moves a layer); "again" is a
+// second promote of the same version, latest already in place.
 func BenchmarkPromote(b *testing.B) {
-	for _, token := range []bool{false, true} {
-		name := "basic-auth"
-		if token {
-			name = "token-auth"
-		}
-		b.Run(name, func(b *testing.B) {
-			var first, again promoteCost
-			for i := 0; i < b.N; i++ {
-				b.StopTimer()
-				w := newWorld(b, sandbox.Options{Token: token})
-				w.shipPromoted("1.0.0")
-				w.ship("1.1.0")
-				first.add(b, w, "1.1.0", true)
-				again.add(b, w, "1.1.0", false)
-				w.sb.Close() // now rather than when the benchmark ends: b.N sandboxes would pile up
-				b.StartTimer()
+	for _, referrers := range []bool{false, true} {
+		for _, token := range []bool{false, true} {
+			name := lane(referrers) + "/basic-auth"
+			if token {
+				name = lane(referrers) + "/token-auth"
 			}
-			first.report(b, "", token)
-			again.report(b, "again-", token)
-		})
+			b.Run(name, func(b *testing.B) {
+				var first, again, floating promoteCost
+				for i := 0; i < b.N; i++ {
+					b.StopTimer()
+					for _, f := range []bool{false, true} {
+						w := newWorld(b, sandbox.Options{Token: token, Referrers: referrers})
+						w.env.Settings.FloatingTags = f
+						w.shipPromoted("1.0.0")
+						w.ship("1.1.0")
+						if f {
+							floating.add(b, w, "1.1.0", false)
+						} else {
+							first.add(b, w, "1.1.0", true)
+							again.add(b, w, "1.1.0", false)
+						}
+						w.sb.Close() // now rather than when the benchmark ends: b.N sandboxes would pile up
+					}
+					b.StartTimer()
+				}
+				first.report(b, "", token)
+				again.report(b, "again-", token)
+				floating.report(b, "floating-", token)
+			})
+		}
 	}
 }
 
