@@ -109,11 +109,7 @@ func (p *publishRun) candidateRevision(ctx context.Context, n int, imgs []regist
 			}
 			continue
 		}
-		cv, err := version.Parse(c.Tag)
-		if err != nil {
-			continue
-		}
-		chk, err := p.w.reg.CheckIndex(ctx, p.w.image, cv, p.w.platforms)
+		chk, _, err := p.candidateIndex(ctx, c.Tag)
 		if err != nil {
 			return "", err
 		}
@@ -122,6 +118,17 @@ func (p *publishRun) candidateRevision(ctx context.Context, n int, imgs []regist
 		}
 	}
 	return "", nil
+}
+
+// candidateIndex reads the index of the candidate a tag names (an image tag 1.2.3-rc.4 or a git
+// tag v1.2.3-rc.4); a tag that names no version reads as no index.
+func (p *publishRun) candidateIndex(ctx context.Context, tag string) (registry.IndexCheck, version.Version, error) {
+	cv, err := version.ParseGitTag(tag)
+	if err != nil {
+		return registry.IndexCheck{}, cv, nil
+	}
+	chk, err := p.w.reg.CheckIndex(ctx, p.w.image, cv, p.w.platforms)
+	return chk, cv, err
 }
 
 // requireCandidate is the final's gate under --require-candidate: a candidate of X.Y.Z was
@@ -160,11 +167,7 @@ func (p *publishRun) passedCandidate(ctx context.Context, tags []github.Candidat
 			tried = append(tried, fmt.Sprintf("%s is of commit %s", t.Tag, short(t.SHA)))
 			continue
 		}
-		cv, err := version.ParseGitTag(t.Tag)
-		if err != nil {
-			continue
-		}
-		chk, err := p.w.reg.CheckIndex(ctx, p.w.image, cv, p.w.platforms)
+		chk, cv, err := p.candidateIndex(ctx, t.Tag)
 		if err != nil {
 			return step.Observation{}, err
 		}
