@@ -67,6 +67,9 @@ func TestCandidateTrain(t *testing.T) {
 	if _, found, _ := w.release("v1.0.0-rc.1"); found {
 		t.Fatal("a candidate created a GitHub release without --candidate-release")
 	}
+	if st, _ := release.Status(w.ctx, w.env, "1.0.0-rc.1"); st.Status("signatures") != step.Passed || !strings.Contains(render(st), "published without --candidate-release") {
+		t.Fatalf("status of a candidate without a release:\n%s", render(st))
+	}
 	ds := w.sb.GitHub.Dispatches(sandbox.DownstreamRepo)
 	if len(ds) != 1 || ds[0].ClientPayload["release_kind"] != "candidate" || ds[0].ClientPayload["tag"] != "v1.0.0-rc.1" {
 		t.Fatalf("dispatches: %+v", ds)

@@ -151,6 +151,24 @@ func (p *promoteRun) indexGate() step.Step {
 	}
 }
 
+// noRelease is the release gate's refusal when vX.Y.Z has no release. A candidate published
+// without --candidate-release has none by design: its commit is then taken from its git tag, so
+// the signature and smoke-test gates still say how that candidate stands (status shows them).
+func (p *promoteRun) noRelease(ctx context.Context) error {
+	if p.v.IsCandidate() {
+		at, found, err := p.w.gh.Tag(ctx, p.w.repo, p.v)
+		if err != nil {
+			return err
+		}
+		if found {
+			p.plan.commit = at
+			p.rep.Set("commit", at)
+			return refuse("candidate %s has no GitHub release (published without --candidate-release): there is nothing for promote to publish; its signatures and smoke test are checked below", p.v)
+		}
+	}
+	return refuse("draft release %s not found in %s: run publish first", p.v.GitTag(), p.w.repo)
+}
+
 func (p *promoteRun) releaseGate() step.Step {
 	return step.Step{
 		Name: "release", Kind: step.Gate,
@@ -161,7 +179,7 @@ func (p *promoteRun) releaseGate() step.Step {
 				return step.Observation{}, err
 			}
 			if rel == nil {
-				return step.Observation{}, refuse("draft release %s not found in %s: run publish first", p.v.GitTag(), p.w.repo)
+				return step.Observation{}, p.noRelease(ctx)
 			}
 			p.plan.rel, p.plan.commit = rel, rel.Target
 			p.rep.Set("release", rel.URL)
