@@ -61,8 +61,8 @@ func TestCandidateTrain(t *testing.T) {
 	if w.tag("1.0.0-rc.1") != digestOf(rc1, "index") || w.tag("latest") != "" || w.tag("1.0.0") != "" {
 		t.Fatalf("tags after rc.1: rc.1=%s latest=%q 1.0.0=%q", w.tag("1.0.0-rc.1"), w.tag("latest"), w.tag("1.0.0"))
 	}
-	if sha, ok := w.sb.GitHub.Ref(sandbox.Repo, "refs/tags/v1.0.0-rc.1"); !ok || sha != rc1.Get("finalize commit") {
-		t.Fatalf("tag v1.0.0-rc.1 = %s %v, want the branch head %s", sha, ok, rc1.Get("finalize commit"))
+	if sha, ok := w.sb.GitHub.Ref(sandbox.Repo, "refs/tags/v1.0.0-rc.1"); !ok || sha != rc1.Get("commit") {
+		t.Fatalf("tag v1.0.0-rc.1 = %s %v, want the branch head %s", sha, ok, rc1.Get("commit"))
 	}
 	if _, found, _ := w.release("v1.0.0-rc.1"); found {
 		t.Fatal("a candidate created a GitHub release without --candidate-release")

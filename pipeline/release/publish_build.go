@@ -52,7 +52,11 @@ func (p *publishRun) finalized(ctx context.Context, commit, how string) (step.Ob
 		return step.Observation{}, err
 	}
 	p.commit, p.when = commit, when
-	p.rep.Set("finalize commit", commit)
+	if p.candidate() {
+		p.rep.Set("commit", commit) // a candidate has no finalize commit: it is built from this one
+	} else {
+		p.rep.Set("finalize commit", commit)
+	}
 	return step.Observation{Done: true, Detail: fmt.Sprintf("%s %s", short(commit), how)}, nil
 }
 
