@@ -73,6 +73,7 @@ fuzz:
     go test -run '^$' -fuzz '^FuzzLegacyLayer$' -fuzztime "$FUZZTIME" ./pipeline/sign
     go test -run '^$' -fuzz '^FuzzParseIgnore$' -fuzztime "$FUZZTIME" ./pipeline/vulnscan
     go test -run '^$' -fuzz '^FuzzParseReport$' -fuzztime "$FUZZTIME" ./pipeline/vulnscan
+    go test -run '^$' -fuzz '^FuzzRead$' -fuzztime "$FUZZTIME" ./pipeline/sigbundle
 
 # Benchmarks once each, so CI proves they run; `just bench` measures for real.
 bench-smoke:

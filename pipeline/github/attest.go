@@ -3,8 +3,6 @@ package github
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -15,6 +13,7 @@ import (
 	gh "github.com/google/go-github/v62/github"
 
 	"github.com/shipgate/shipgate/pipeline/fault"
+	"github.com/shipgate/shipgate/pipeline/sigbundle"
 )
 
 // GitHub's repository attestations API (go-github v62 has none: requests are made with the
@@ -159,53 +158,11 @@ func sameJSON(a, b []byte) bool {
 // in-toto statement in its DSSE envelope, or the digest of the message it signs. A bundle that
 // names none is BadInput.
 func BundleSubjects(bundleJSON []byte) ([]string, error) {
-	var b struct {
-		DSSEEnvelope *struct {
-			Payload string `json:"payload"`
-		} `json:"dsseEnvelope"`
-		MessageSignature *struct {
-			MessageDigest struct {
-				Algorithm string `json:"algorithm"`
-				Digest    string `json:"digest"`
-			} `json:"messageDigest"`
-		} `json:"messageSignature"`
+	c, err := sigbundle.Read(bundleJSON)
+	if err != nil {
+		return nil, fault.BadInputf("the attestation bundle: %v", err)
 	}
-	if err := json.Unmarshal(bundleJSON, &b); err != nil {
-		return nil, fault.BadInputf("the attestation bundle is not a sigstore bundle: %w", err)
-	}
-	switch {
-	case b.DSSEEnvelope != nil:
-		return statementSubjects(b.DSSEEnvelope.Payload)
-	case b.MessageSignature != nil:
-		md := b.MessageSignature.MessageDigest
-		if d, err := base64.StdEncoding.DecodeString(md.Digest); err == nil && md.Algorithm == "SHA2_256" && len(d) == 32 {
-			return []string{"sha256:" + hex.EncodeToString(d)}, nil
-		}
-		return nil, fault.BadInputf("the attestation bundle's message digest is not a SHA2_256 digest")
-	}
-	return nil, fault.BadInputf("the attestation bundle has neither a DSSE envelope nor a message signature")
-}
-
-func statementSubjects(payload string) ([]string, error) {
-	raw, err := base64.StdEncoding.DecodeString(payload)
-	var st struct {
-		Subject []struct {
-			Digest map[string]string `json:"digest"`
-		} `json:"subject"`
-	}
-	if err != nil || json.Unmarshal(raw, &st) != nil {
-		return nil, fault.BadInputf("the attestation bundle's DSSE payload is not an in-toto statement")
-	}
-	var out []string
-	for _, s := range st.Subject {
-		if d := s.Digest["sha256"]; d != "" {
-			out = append(out, "sha256:"+strings.ToLower(d))
-		}
-	}
-	if len(out) == 0 {
-		return nil, fault.BadInputf("the attestation bundle's in-toto statement has no sha256 subject")
-	}
-	return out, nil
+	return c.Subjects, nil
 }
 
 // HasAttestation reports, without writing, whether GitHub's attestation store of r already holds

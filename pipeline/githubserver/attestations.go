@@ -2,8 +2,6 @@ package githubserver
 
 import (
 	"bytes"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -12,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/shipgate/shipgate/pipeline/sigbundle"
 )
 
 type attestation struct {
@@ -41,62 +41,16 @@ var subjectDigestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 
 // bundleSubjects reads what a sigstore bundle attests: for a DSSE envelope, the in-toto
 // statement's subjects (sha256 digests) and predicate type; for a message signature, the signed
-// message digest.
+// message digest. Like GitHub, it wants a bundle media type.
 func bundleSubjects(raw []byte) (subjects []string, predicateType string, err error) {
-	var b struct {
-		MediaType    string `json:"mediaType"`
-		DSSEEnvelope *struct {
-			Payload     string `json:"payload"`
-			PayloadType string `json:"payloadType"`
-		} `json:"dsseEnvelope"`
-		MessageSignature *struct {
-			MessageDigest struct {
-				Algorithm string `json:"algorithm"`
-				Digest    string `json:"digest"`
-			} `json:"messageDigest"`
-		} `json:"messageSignature"`
-	}
-	if err := json.Unmarshal(raw, &b); err != nil || !strings.HasPrefix(b.MediaType, "application/vnd.dev.sigstore.bundle") {
-		return nil, "", errors.New("bundle is not a sigstore bundle")
-	}
-	switch {
-	case b.DSSEEnvelope != nil:
-		return statementSubjects(b.DSSEEnvelope.Payload)
-	case b.MessageSignature != nil:
-		md := b.MessageSignature.MessageDigest
-		d, err := base64.StdEncoding.DecodeString(md.Digest)
-		if err != nil || md.Algorithm != "SHA2_256" || len(d) != 32 {
-			return nil, "", errors.New("message signature digest is not a SHA2_256 digest")
-		}
-		return []string{"sha256:" + hex.EncodeToString(d)}, "", nil
-	}
-	return nil, "", errors.New("bundle has neither a DSSE envelope nor a message signature")
-}
-
-func statementSubjects(payload string) ([]string, string, error) {
-	raw, err := base64.StdEncoding.DecodeString(payload)
+	c, err := sigbundle.Read(raw)
 	if err != nil {
-		return nil, "", errors.New("DSSE payload is not base64")
+		return nil, "", err
 	}
-	var st struct {
-		Subject []struct {
-			Digest map[string]string `json:"digest"`
-		} `json:"subject"`
-		PredicateType string `json:"predicateType"`
+	if !strings.HasPrefix(c.MediaType, sigbundle.MediaTypePrefix) {
+		return nil, "", errors.New("bundle is not a sigstore bundle (no bundle media type)")
 	}
-	if err := json.Unmarshal(raw, &st); err != nil {
-		return nil, "", errors.New("DSSE payload is not an in-toto statement")
-	}
-	var out []string
-	for _, sub := range st.Subject {
-		if d := sub.Digest["sha256"]; d != "" {
-			out = append(out, "sha256:"+strings.ToLower(d))
-		}
-	}
-	if len(out) == 0 {
-		return nil, "", errors.New("in-toto statement has no sha256 subject")
-	}
-	return out, st.PredicateType, nil
+	return c.Subjects, c.PredicateType, nil
 }
 
 // storeAttestation answers POST /attestations {"bundle": …}: 201 {"id": N}, 422 when the bundle
