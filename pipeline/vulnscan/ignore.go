@@ -47,7 +47,9 @@ func ParseIgnore(b []byte) (Ignores, error) {
 	var out Ignores
 	var problems []string
 	seen := map[string]int{}
-	for i, line := range strings.Split(string(b), "\n") {
+	// A byte-order mark (editors on Windows write one) is not part of the first entry.
+	text := strings.TrimPrefix(string(b), "\ufeff")
+	for i, line := range strings.Split(text, "\n") {
 		n := i + 1
 		ig, ok, err := parseIgnoreLine(strings.TrimSuffix(line, "\r"), n)
 		if err == nil && ok {

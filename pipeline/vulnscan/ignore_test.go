@@ -131,3 +131,11 @@ func TestIgnoreExpiry(t *testing.T) {
 }
 
 func date(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
+
+// An ignore file written on Windows — a byte-order mark, CRLF line ends — reads like any other.
+func TestParseIgnoreWindowsFile(t *testing.T) {
+	ig, err := ParseIgnore([]byte("\ufeffCVE-2024-5535  expires=2099-01-01  reason=\"x\"\r\n# note\r\n\r\nGHSA-aaaa-bbbb-cccc expires=2099-01-01 reason=y\r\n"))
+	if err != nil || len(ig) != 2 || ig[0].ID != "CVE-2024-5535" || ig[0].Line != 1 || ig[1].Line != 4 {
+		t.Fatalf("%v %v", ig, err)
+	}
+}
