@@ -21,7 +21,7 @@ type CandidateTag struct {
 	Tag string
 	// N is the candidate number.
 	N int
-	// SHA is the object the tag ref points at.
+	// SHA is the commit the tag points at (an annotated tag peeled).
 	SHA string
 }
 
@@ -69,7 +69,13 @@ func (c *Client) CandidateGitTags(ctx context.Context, r Repo, v version.Version
 		tag := strings.TrimPrefix(ref.GetRef(), "refs/tags/")
 		if m := re.FindStringSubmatch(tag); m != nil {
 			n, _ := strconv.Atoi(m[1])
-			out = append(out, CandidateTag{Tag: tag, N: n, SHA: ref.GetObject().GetSHA()})
+			// An annotated tag (made by hand or another tool) is peeled to its commit: one more
+			// request for it; shipgate's own tags are lightweight.
+			sha, err := c.peel(ctx, r, ref.GetObject(), fmt.Sprintf("read the candidate tag %s of %s", tag, r))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, CandidateTag{Tag: tag, N: n, SHA: sha})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].N < out[j].N || (out[i].N == out[j].N && out[i].Tag < out[j].Tag) })

@@ -163,6 +163,14 @@ func TestCandidateReleasesAndTags(t *testing.T) {
 	if len(tags) != 2 || tags[0].Tag != "v1.2.3-rc.1" || tags[1].Tag != "v1.2.3-rc2" || tags[1].N != 2 || tags[0].SHA != main {
 		t.Fatalf("tags = %+v", tags)
 	}
+	// A candidate tagged by hand with an annotated tag reads as the commit it tags.
+	e.srv.SetRef("acme/app", "refs/tags/v1.2.3-rc.4", e.annotatedTag("v1.2.3-rc.4", main))
+	if tags, err = e.c.CandidateGitTags(e.ctx, app, v123, "v"); err != nil || len(tags) != 3 || tags[2].N != 4 || tags[2].SHA != main {
+		t.Fatalf("annotated candidate tag: %+v %v", tags, err)
+	}
+	if err := e.c.DeleteGitTag(e.ctx, app, "v1.2.3-rc.4"); err != nil {
+		t.Fatal(err)
+	}
 	e.srv.ResetRequests()
 	rels, err := e.c.CandidateReleases(e.ctx, app, v123, "v")
 	if err != nil {

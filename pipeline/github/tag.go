@@ -40,15 +40,20 @@ func (c *Client) Tag(ctx context.Context, r Repo, v version.Version) (sha string
 	if _, err := objectSHA(ref, op); err != nil {
 		return "", false, err
 	}
-	obj := ref.GetObject()
+	sha, err = c.peel(ctx, r, ref.GetObject(), op)
+	return sha, err == nil, err
+}
+
+// peel follows an annotated tag object to the commit it tags (a commit is itself).
+func (c *Client) peel(ctx context.Context, r Repo, obj *gh.GitObject, op string) (string, error) {
 	for i := 0; obj.GetType() == "tag" && i < 5; i++ {
 		t, _, err := c.gh.Git.GetTag(ctx, r.Owner, r.Name, obj.GetSHA())
 		if err != nil {
-			return "", false, c.wrap(err, op, r, "contents: read")
+			return "", c.wrap(err, op, r, "contents: read")
 		}
 		obj = t.GetObject()
 	}
-	return obj.GetSHA(), true, nil
+	return obj.GetSHA(), nil
 }
 
 // CreateTag tags the finalize commit as vX.Y.Z.
