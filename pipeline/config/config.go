@@ -205,7 +205,7 @@ func (s Settings) GitTagPrefix() string {
 }
 
 var (
-	tagPrefixRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._/-]*$`)
+	tagPrefixRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z._/-]*$`)
 	branchRE    = regexp.MustCompile(`^[A-Za-z0-9._/-]+$`)
 	argRE       = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
@@ -278,7 +278,7 @@ func (s Settings) checkWhere(v *problems, required bool) {
 		v.add("--sync-branch %s is the base branch: name the development branch the base branch is merged back into", show(s.SyncBranch))
 	}
 	if s.TagPrefix != nil && !validTagPrefix(*s.TagPrefix) {
-		v.add("--tag-prefix %s is not a git tag prefix: use v (v1.2.3), nothing for bare 1.2.3 tags, or letters, digits, '.', '_', '-' and '/' (at most 40)", show(*s.TagPrefix))
+		v.add("--tag-prefix %s is not a git tag prefix: use v (v1.2.3), nothing for bare 1.2.3 tags, or letters, '.', '_', '-' and '/' (at most 40; no digits: a tag is read back as the prefix, then X.Y.Z)", show(*s.TagPrefix))
 	}
 	_, err := version.ParseCandidateForm(string(s.CandidateForm))
 	v.check(err)
