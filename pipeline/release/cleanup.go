@@ -141,11 +141,7 @@ func (c *cleanupRun) registryDeletes() step.Step {
 // API's deletes: through GitHub's packages API, with the registry token (--registry-password:
 // it needs delete:packages and admin on the package).
 func (c *cleanupRun) deletePackageVersions(ctx context.Context, login, pkg string) (string, error) {
-	gh, err := c.w.github(c.w.env.Secrets.RegistryPassword, "--registry-password")
-	if err != nil {
-		return "", err
-	}
-	owner, err := gh.PackageOwnerOf(ctx, login)
+	gh, owner, err := c.w.packages(ctx, login)
 	if err != nil {
 		return "", err
 	}
@@ -198,4 +194,15 @@ func (c *cleanupRun) gitTags() step.Step {
 			return fmt.Sprintf("deleted %d git tag(s)", len(c.plan.tags)), nil
 		},
 	}
+}
+
+// packages is GitHub's packages API for the ghcr.io packages of login, with the registry token
+// (--registry-password: delete:packages and admin on the package), and who owns them.
+func (w *world) packages(ctx context.Context, login string) (*github.Client, github.PackageOwner, error) {
+	gh, err := w.github(w.env.Secrets.RegistryPassword, "--registry-password")
+	if err != nil {
+		return nil, github.PackageOwner{}, err
+	}
+	owner, err := gh.PackageOwnerOf(ctx, login)
+	return gh, owner, err
 }

@@ -89,11 +89,7 @@ func (o *orphansRun) find() step.Step {
 // findUntagged lists the ghcr.io package's versions through GitHub's packages API (with the
 // registry token) and picks the untagged ones no tag reaches.
 func (o *orphansRun) findUntagged(ctx context.Context, login, pkg string, now time.Time) error {
-	gh, err := o.w.github(o.w.env.Secrets.RegistryPassword, "--registry-password")
-	if err != nil {
-		return err
-	}
-	owner, err := gh.PackageOwnerOf(ctx, login)
+	gh, owner, err := o.w.packages(ctx, login)
 	if err != nil {
 		return err
 	}
