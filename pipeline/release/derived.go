@@ -69,6 +69,11 @@ func (p *publishRun) derivedFiles() step.Step {
 			if err != nil {
 				return step.Observation{}, fmt.Errorf("--finalize-command %q: %w", p.w.s.FinalizeCommand, err)
 			}
+			for path := range res.Changed {
+				if path == ".git" || strings.HasPrefix(path, ".git/") {
+					delete(res.Changed, path) // repository metadata (a git command ran), not a tree file
+				}
+			}
 			if err := p.judgeDerived(res); err != nil {
 				return step.Observation{}, err
 			}

@@ -24,7 +24,8 @@ func TestFinalizeCommand(t *testing.T) {
 		want string // "" passes
 	}{
 		{"writes derived files", func(files map[string][]byte) release.FinalizeResult {
-			return release.FinalizeResult{Changed: map[string][]byte{"VERSION": []byte("1.0.0\n"), "docs/index.md": []byte("# App 1.0.0, released " + dateOf(files) + "\n")}}
+			return release.FinalizeResult{Changed: map[string][]byte{"VERSION": []byte("1.0.0\n"), "docs/index.md": []byte("# App 1.0.0, released " + dateOf(files) + "\n"),
+				".git/index": []byte("a git command ran")}} // repository metadata never joins the commit
 		}, ""},
 		{"fails", func(map[string][]byte) release.FinalizeResult {
 			return release.FinalizeResult{ExitCode: 2, Output: "make: *** no rule for docs\n"}
@@ -63,7 +64,10 @@ func TestFinalizeCommand(t *testing.T) {
 				if err != nil {
 					t.Fatalf("publish: %v\n%s", err, render(rep))
 				}
-				if v, _ := w.sb.GitHub.File(sandbox.Repo, "release/1.0.0", "VERSION"); v != "1.0.0\n" {
+				if _, found := w.sb.GitHub.File(sandbox.Repo, "release/1.0.0", ".git/index"); found {
+				t.Fatal(".git/index was committed")
+			}
+			if v, _ := w.sb.GitHub.File(sandbox.Repo, "release/1.0.0", "VERSION"); v != "1.0.0\n" {
 					t.Fatalf("VERSION on the release branch: %q", v)
 				}
 				if doc, _ := w.sb.GitHub.File(sandbox.Repo, "release/1.0.0", "docs/index.md"); !strings.Contains(doc, "released 20") {
