@@ -65,9 +65,9 @@ func TestFinalizeCommand(t *testing.T) {
 					t.Fatalf("publish: %v\n%s", err, render(rep))
 				}
 				if _, found := w.sb.GitHub.File(sandbox.Repo, "release/1.0.0", ".git/index"); found {
-				t.Fatal(".git/index was committed")
-			}
-			if v, _ := w.sb.GitHub.File(sandbox.Repo, "release/1.0.0", "VERSION"); v != "1.0.0\n" {
+					t.Fatal(".git/index was committed")
+				}
+				if v, _ := w.sb.GitHub.File(sandbox.Repo, "release/1.0.0", "VERSION"); v != "1.0.0\n" {
 					t.Fatalf("VERSION on the release branch: %q", v)
 				}
 				if doc, _ := w.sb.GitHub.File(sandbox.Repo, "release/1.0.0", "docs/index.md"); !strings.Contains(doc, "released 20") {
