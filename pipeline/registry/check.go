@@ -84,13 +84,13 @@ func (c *Client) CheckIndex(ctx context.Context, repository string, v version.Ve
 	if err != nil {
 		return out, err
 	}
-	desc, err := s.pull.Get(ctx, ref)
+	desc, err := c.get(ctx, s, ref)
 	if err != nil {
-		if isNotFound(err) {
-			out.Problems = append(out.Problems, fmt.Sprintf("tag %s does not exist: publish %s first", v.ImageTag(), v))
-			return out, nil
-		}
-		return out, c.fail("reading", ref.String(), ref.RegistryStr(), err)
+		return out, err
+	}
+	if desc == nil {
+		out.Problems = append(out.Problems, fmt.Sprintf("tag %s does not exist: publish %s first", v.ImageTag(), v))
+		return out, nil
 	}
 	out.Digest, out.MediaType = desc.Digest, desc.MediaType
 	if !desc.MediaType.IsIndex() {

@@ -470,59 +470,13 @@ func (c *Client) deleteFailed(ref name.Reference, err error) error {
 
 // deleteUnsupported reports a registry that refuses DELETE itself.
 func deleteUnsupported(err error) bool {
-	var terr *transport.Error
-	if !errors.As(err, &terr) {
-		return false
-	}
-	if terr.StatusCode == http.StatusMethodNotAllowed {
-		return true
-	}
-	for _, d := range terr.Errors {
-		if d.Code == transport.UnsupportedErrorCode {
-			return true
-		}
-	}
-	return false
+	return registryAnswered(err, http.StatusMethodNotAllowed, transport.UnsupportedErrorCode)
 }
 
 // tagDeleteUnsupported reports a registry that takes DELETE by digest only (distribution 2.x
 // answers a tag with 400 DIGEST_INVALID).
 func tagDeleteUnsupported(err error) bool {
-	var terr *transport.Error
-	if !errors.As(err, &terr) {
-		return false
-	}
-	if terr.StatusCode == http.StatusBadRequest {
-		return true
-	}
-	for _, d := range terr.Errors {
-		if d.Code == transport.DigestInvalidErrorCode {
-			return true
-		}
-	}
-	return false
-}
-
-// getTag GETs a tag; nil when it does not exist.
-func (c *Client) getTag(ctx context.Context, s *session, repo name.Repository, tag string) (*remote.Descriptor, error) {
-	ref, err := tagRef(repo, tag)
-	if err != nil {
-		return nil, err
-	}
-	desc, err := s.pull.Get(ctx, ref)
-	if err != nil {
-		if isNotFound(err) {
-			return nil, nil
-		}
-		return nil, c.fail("reading", ref.String(), ref.RegistryStr(), err)
-	}
-	// The digest of the bytes returned, not the header's.
-	h, _, err := v1.SHA256(strings.NewReader(string(desc.Manifest)))
-	if err != nil {
-		return nil, fault.Unreadablef("digest of %s: %w", ref, err)
-	}
-	desc.Digest = h
-	return desc, nil
+	return registryAnswered(err, http.StatusBadRequest, transport.DigestInvalidErrorCode)
 }
 
 // childrenOf lists the manifests an index holds (nothing for an image).

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -159,16 +160,22 @@ func (c *Client) hint(op string, status int) string {
 
 // isNotFound reports a 404 answer (manifest, blob or repository unknown).
 func isNotFound(err error) bool {
+	return registryAnswered(err, http.StatusNotFound, transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode, transport.BlobUnknownErrorCode)
+}
+
+// registryAnswered reports a registry error answer with this HTTP status or one of these error
+// codes in its body.
+func registryAnswered(err error, status int, codes ...transport.ErrorCode) bool {
 	var terr *transport.Error
-	if errors.As(err, &terr) {
-		if terr.StatusCode == http.StatusNotFound {
+	if !errors.As(err, &terr) {
+		return false
+	}
+	if terr.StatusCode == status {
+		return true
+	}
+	for _, d := range terr.Errors {
+		if slices.Contains(codes, d.Code) {
 			return true
-		}
-		for _, d := range terr.Errors {
-			switch d.Code {
-			case transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode, transport.BlobUnknownErrorCode:
-				return true
-			}
 		}
 	}
 	return false

@@ -41,12 +41,9 @@ func (c *Client) Image(ctx context.Context, repository, tag string) (TaggedImage
 	if err != nil {
 		return TaggedImage{}, err
 	}
-	desc, err := s.pull.Get(ctx, ref)
-	if err != nil {
-		if isNotFound(err) {
-			return TaggedImage{}, nil
-		}
-		return TaggedImage{}, c.fail("reading", ref.String(), ref.RegistryStr(), err)
+	desc, err := c.get(ctx, s, ref)
+	if desc == nil || err != nil {
+		return TaggedImage{}, err
 	}
 	if !desc.MediaType.IsImage() {
 		return TaggedImage{}, fault.Refusedf("%s is %s, not a platform image manifest: per-arch tags hold one image each", ref, desc.MediaType)

@@ -117,11 +117,7 @@ func tagLine(t TagState) string {
 // (the config's platform must be the one built), computes the index Publish would write, and
 // reports which tags and manifests exist. A refusal is reported in the state, not as an error.
 func (c *Client) ObservePublish(ctx context.Context, spec IndexSpec) (PublishState, error) {
-	s, err := c.session(ctx)
-	if err != nil {
-		return PublishState{}, err
-	}
-	p, err := c.observePublish(ctx, s, spec)
+	p, err := c.observePublish(ctx, spec)
 	if err != nil {
 		return PublishState{}, err
 	}
@@ -149,7 +145,7 @@ func checkSpec(repo name.Repository, spec IndexSpec) error {
 	return nil
 }
 
-func (c *Client) observePublish(ctx context.Context, s *session, spec IndexSpec) (*publishPlan, error) {
+func (c *Client) observePublish(ctx context.Context, spec IndexSpec) (*publishPlan, error) {
 	repo, err := c.repository(spec.Repository)
 	if err != nil {
 		return nil, err
@@ -157,7 +153,11 @@ func (c *Client) observePublish(ctx context.Context, s *session, spec IndexSpec)
 	if err := checkSpec(repo, spec); err != nil {
 		return nil, err
 	}
-	p := &publishPlan{repo: repo, spec: spec}
+	s, err := c.session(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p := &publishPlan{s: s, repo: repo, spec: spec}
 	for _, src := range spec.Sources {
 		pi, err := c.resolveImage(ctx, s, repo, src)
 		if err != nil {
@@ -281,12 +281,12 @@ func (c *Client) resolveDigest(ctx context.Context, s *session, repo name.Reposi
 		}
 	}
 	ref := from.Digest(d.String())
-	desc, err := s.pull.Get(ctx, ref)
+	desc, err := c.get(ctx, s, ref)
 	if err != nil {
-		if isNotFound(err) {
-			return nil, fault.Refusedf("source for %s: %s does not exist: push the %s image first and pass the digest the push returned", bp, ref, bp)
-		}
-		return nil, c.fail("reading", ref.String(), ref.RegistryStr(), err)
+		return nil, err
+	}
+	if desc == nil {
+		return nil, fault.Refusedf("source for %s: %s does not exist: push the %s image first and pass the digest the push returned", bp, ref, bp)
 	}
 	if !desc.MediaType.IsImage() {
 		return nil, fault.BadInputf("source for %s: %s is %s, not a platform image manifest: pass the digest of the %s manifest itself%s", bp, ref, desc.MediaType, bp, children(desc))
@@ -333,26 +333,46 @@ func mislabelled(built version.Platform, d v1.Hash, got version.Platform) error 
 	return fault.Refusedf("image %s was built for %s but its config says %s: the build mislabelled it (Dagger v0.21.8 does this for FROM scratch on arm64: re-wrap with Container(platform).WithRootfs and re-apply the config); nothing was published", d, built, says)
 }
 
+// get GETs a manifest; nil when the registry says it does not exist.
+func (c *Client) get(ctx context.Context, s *session, ref name.Reference) (*remote.Descriptor, error) {
+	desc, err := s.pull.Get(ctx, ref)
+	switch {
+	case isNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, c.fail("reading", ref.String(), ref.Context().RegistryStr(), err)
+	}
+	return desc, nil
+}
+
+// getTag GETs a tag; nil when it does not exist. Its Digest is that of the bytes returned, not
+// the header's: an answer from a cache or CDN can carry a stale one.
+func (c *Client) getTag(ctx context.Context, s *session, repo name.Repository, tag string) (*remote.Descriptor, error) {
+	ref, err := tagRef(repo, tag)
+	if err != nil {
+		return nil, err
+	}
+	desc, err := c.get(ctx, s, ref)
+	if desc == nil || err != nil {
+		return nil, err
+	}
+	h, _, err := v1.SHA256(bytes.NewReader(desc.Manifest))
+	if err != nil {
+		return nil, fault.Unreadablef("digest of %s: %w", ref, err)
+	}
+	desc.Digest = h
+	return desc, nil
+}
+
 // tagState reads what a tag holds with a GET and computes its digest from the bytes returned:
 // a HEAD answer (the Docker-Content-Digest header) can be stale behind a cache or CDN.
 func (c *Client) tagState(ctx context.Context, s *session, repo name.Repository, tag string, want v1.Hash) (TagState, error) {
 	ts := TagState{Tag: tag, Want: want}
-	ref, err := tagRef(repo, tag)
-	if err != nil {
+	desc, err := c.getTag(ctx, s, repo, tag)
+	if desc == nil || err != nil {
 		return ts, err
 	}
-	desc, err := s.pull.Get(ctx, ref)
-	if err != nil {
-		if isNotFound(err) {
-			return ts, nil
-		}
-		return ts, c.fail("reading", ref.String(), ref.RegistryStr(), err)
-	}
-	h, _, err := v1.SHA256(bytes.NewReader(desc.Manifest))
-	if err != nil {
-		return ts, fault.Unreadablef("digest of %s: %w", ref, err)
-	}
-	ts.Current, ts.CurrentMediaType = h, desc.MediaType
+	ts.Current, ts.CurrentMediaType = desc.Digest, desc.MediaType
 	return ts, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -45,13 +46,7 @@ type Orphans struct {
 
 // Old are the orphans older than the age asked for: those a cleanup deletes.
 func (o Orphans) Old() []Orphan {
-	var out []Orphan
-	for _, f := range o.Found {
-		if f.Old {
-			out = append(out, f)
-		}
-	}
-	return out
+	return slices.DeleteFunc(slices.Clone(o.Found), func(f Orphan) bool { return !f.Old })
 }
 
 // Lines describe what was found.

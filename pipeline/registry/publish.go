@@ -75,6 +75,7 @@ type platformImage struct {
 
 // publishPlan is the resolved publish: the index to write and the state around it.
 type publishPlan struct {
+	s         *session // the phase's registry session the plan was observed in
 	repo      name.Repository
 	spec      IndexSpec
 	platforms []*platformImage
@@ -88,14 +89,11 @@ type publishPlan struct {
 // holding different content is refused (ErrImmutable) unless spec.Rebuild, and always once
 // spec.Promoted. Every tag written is read back and checked.
 func (c *Client) Publish(ctx context.Context, spec IndexSpec) (Published, error) {
-	s, err := c.session(ctx)
+	p, err := c.observePublish(ctx, spec)
 	if err != nil {
 		return Published{}, err
 	}
-	p, err := c.observePublish(ctx, s, spec)
-	if err != nil {
-		return Published{}, err
-	}
+	s := p.s
 	out := Published{Repository: p.repo.Name(), Index: p.index, Platforms: map[string]v1.Hash{}}
 	for _, pi := range p.platforms {
 		out.Platforms[pi.platform.String()] = pi.desc.Digest

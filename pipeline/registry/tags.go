@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -83,13 +84,7 @@ func (p TagPlan) Done() bool { return len(p.Moves) == 0 }
 
 // Blocked lists the tags left alone only for lack of AllowUnknownLatest.
 func (p TagPlan) Blocked() []TagSkip {
-	var out []TagSkip
-	for _, s := range p.Skips {
-		if s.Blocked {
-			out = append(out, s)
-		}
-	}
-	return out
+	return slices.DeleteFunc(slices.Clone(p.Skips), func(s TagSkip) bool { return !s.Blocked })
 }
 
 // Lines describe the plan, one line per tag.
@@ -313,12 +308,12 @@ func hashOrNone(h v1.Hash) string {
 // that it is an index of version v.
 func (c *Client) targetPlan(ctx context.Context, s *session, repo name.Repository, v version.Version, digest v1.Hash) (TagPlan, error) {
 	ref := repo.Digest(digest.String())
-	desc, err := s.pull.Get(ctx, ref)
+	desc, err := c.get(ctx, s, ref)
 	if err != nil {
-		if isNotFound(err) {
-			return TagPlan{}, fault.Refusedf("index %s does not exist: pass the digest publish returned for %s; nothing was changed", ref, v)
-		}
-		return TagPlan{}, c.fail("reading", ref.String(), ref.RegistryStr(), err)
+		return TagPlan{}, err
+	}
+	if desc == nil {
+		return TagPlan{}, fault.Refusedf("index %s does not exist: pass the digest publish returned for %s; nothing was changed", ref, v)
 	}
 	if !desc.MediaType.IsIndex() {
 		return TagPlan{}, fault.Refusedf("%s is a single manifest (%s), not a release index: latest only ever points at a multi-platform index; nothing was changed", ref, desc.MediaType)
@@ -355,16 +350,9 @@ func (t currentTag) unknownReason(tag string) string {
 
 // current reads a moving tag and its version annotation.
 func (c *Client) current(ctx context.Context, s *session, repo name.Repository, tag string) (currentTag, error) {
-	ref, err := tagRef(repo, tag)
-	if err != nil {
+	desc, err := c.getTag(ctx, s, repo, tag)
+	if desc == nil || err != nil {
 		return currentTag{}, err
-	}
-	desc, err := s.pull.Get(ctx, ref)
-	if err != nil {
-		if isNotFound(err) {
-			return currentTag{}, nil
-		}
-		return currentTag{}, c.fail("reading", ref.String(), ref.RegistryStr(), err)
 	}
 	cur := currentTag{exists: true, digest: desc.Digest, mediaType: desc.MediaType}
 	if desc.MediaType.IsIndex() {
