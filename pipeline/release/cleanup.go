@@ -157,41 +157,37 @@ func (c *cleanupRun) deletePackageVersions(ctx context.Context, login, pkg strin
 }
 
 func (c *cleanupRun) releases() step.Step {
-	return step.Step{
-		Name: "candidate releases", Observes: "pre-releases and drafts of the candidates", Changes: "deletes them",
-		Observe: func(ctx context.Context) (step.Observation, error) {
-			if len(c.plan.releases) == 0 {
-				return step.Observation{Done: true, Detail: "none"}, nil
-			}
-			return step.Observation{Plan: fmt.Sprintf("delete %d candidate release(s)", len(c.plan.releases))}, nil
-		},
-		Act: func(ctx context.Context) (string, error) {
-			for _, rel := range c.plan.releases {
-				if err := c.w.gh.DeleteCandidateRelease(ctx, c.w.repo, rel); err != nil {
-					return "", err
-				}
-			}
-			return fmt.Sprintf("deleted %d candidate release(s)", len(c.plan.releases)), nil
-		},
-	}
+	return deleteEach("candidate releases", "pre-releases and drafts of the candidates", "candidate release(s)", &c.plan.releases,
+		func(ctx context.Context, rel github.CandidateRelease) error {
+			return c.w.gh.DeleteCandidateRelease(ctx, c.w.repo, rel)
+		})
 }
 
 func (c *cleanupRun) gitTags() step.Step {
+	return deleteEach("candidate tags", "git tags of the candidates", "git tag(s)", &c.plan.tags,
+		func(ctx context.Context, t github.CandidateTag) error {
+			return c.w.gh.DeleteGitTag(ctx, c.w.repo, t.Tag)
+		})
+}
+
+// deleteEach is a step that deletes, one by one, the items the plan gate put in *planned (what
+// names them, e.g. "git tag(s)"); a re-run finds none left.
+func deleteEach[T any](name, observes, what string, planned *[]T, del func(context.Context, T) error) step.Step {
 	return step.Step{
-		Name: "candidate tags", Observes: "git tags of the candidates", Changes: "deletes them",
+		Name: name, Observes: observes, Changes: "deletes them",
 		Observe: func(ctx context.Context) (step.Observation, error) {
-			if len(c.plan.tags) == 0 {
+			if len(*planned) == 0 {
 				return step.Observation{Done: true, Detail: "none"}, nil
 			}
-			return step.Observation{Plan: fmt.Sprintf("delete %d git tag(s)", len(c.plan.tags))}, nil
+			return step.Observation{Plan: fmt.Sprintf("delete %d %s", len(*planned), what)}, nil
 		},
 		Act: func(ctx context.Context) (string, error) {
-			for _, t := range c.plan.tags {
-				if err := c.w.gh.DeleteGitTag(ctx, c.w.repo, t.Tag); err != nil {
+			for _, it := range *planned {
+				if err := del(ctx, it); err != nil {
 					return "", err
 				}
 			}
-			return fmt.Sprintf("deleted %d git tag(s)", len(c.plan.tags)), nil
+			return fmt.Sprintf("deleted %d %s", len(*planned), what), nil
 		},
 	}
 }

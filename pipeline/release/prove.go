@@ -39,15 +39,7 @@ type TestResult struct {
 
 // parseTests reads the --test values before any step runs.
 func parseTests(raw []string) ([][]string, error) {
-	var out [][]string
-	for _, r := range raw {
-		argv, err := config.ParseCommand(r)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, argv)
-	}
-	return out, nil
+	return mapAll(raw, config.ParseCommand)
 }
 
 // checkImage looks into platform p's image built from commit before anything is pushed: every

@@ -182,13 +182,18 @@ func (w *world) digestRef(d string) (name.Digest, error) {
 
 // digestRefs maps digestRef over digests.
 func (w *world) digestRefs(digests []string) ([]name.Digest, error) {
-	var out []name.Digest
-	for _, d := range digests {
-		r, err := w.digestRef(d)
+	return mapAll(digests, w.digestRef)
+}
+
+// mapAll applies f to each of xs in order; the first error stops it.
+func mapAll[T, U any](xs []T, f func(T) (U, error)) ([]U, error) {
+	var out []U
+	for _, x := range xs {
+		u, err := f(x)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, r)
+		out = append(out, u)
 	}
 	return out, nil
 }
