@@ -138,6 +138,29 @@ func (b *engineBuilder) container(ctx context.Context, p version.Platform, spec 
 	return ctr, nil
 }
 
+// namedValue is what the engine reports as a name and a value: an environment variable, a label.
+type namedValue[T any] interface {
+	*T
+	Name(context.Context) (string, error)
+	Value(context.Context) (string, error)
+}
+
+// eachPair hands every item's name and value to set, in order.
+func eachPair[T any, P namedValue[T]](ctx context.Context, items []T, set func(k, v string)) error {
+	for i := range items {
+		k, err := P(&items[i]).Name(ctx)
+		if err != nil {
+			return err
+		}
+		v, err := P(&items[i]).Value(ctx)
+		if err != nil {
+			return err
+		}
+		set(k, v)
+	}
+	return nil
+}
+
 // rewrap puts a build's root filesystem into a container of the right platform and re-applies the
 // image config the re-wrap drops: entrypoint, default args, environment, labels, workdir, user and
 // exposed ports.
@@ -147,25 +170,15 @@ func rewrap(ctx context.Context, built *dagger.Container, p version.Platform) (*
 	if err != nil {
 		return nil, err
 	}
-	for _, e := range envs {
-		k, err1 := e.Name(ctx)
-		v, err2 := e.Value(ctx)
-		if err1 != nil || err2 != nil {
-			return nil, fmt.Errorf("re-wrap %s: read environment: %v %v", p, err1, err2)
-		}
-		c = c.WithEnvVariable(k, v)
+	if err := eachPair(ctx, envs, func(k, v string) { c = c.WithEnvVariable(k, v) }); err != nil {
+		return nil, fmt.Errorf("re-wrap %s: read environment: %w", p, err)
 	}
 	labels, err := built.Labels(ctx)
 	if err != nil {
 		return nil, err
 	}
-	for _, l := range labels {
-		k, err1 := l.Name(ctx)
-		v, err2 := l.Value(ctx)
-		if err1 != nil || err2 != nil {
-			return nil, fmt.Errorf("re-wrap %s: read labels: %v %v", p, err1, err2)
-		}
-		c = c.WithLabel(k, v)
+	if err := eachPair(ctx, labels, func(k, v string) { c = c.WithLabel(k, v) }); err != nil {
+		return nil, fmt.Errorf("re-wrap %s: read labels: %w", p, err)
 	}
 	if ep, err := built.Entrypoint(ctx); err != nil {
 		return nil, err
