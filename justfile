@@ -85,9 +85,11 @@ bench-smoke:
 bench:
     @{{tools}} set -x && go test -run '^$' -bench . -benchmem ./...
 
-# Regenerate the Dagger module's code offline (codegen v0.21.8 + the schema in .ci/dagger).
+# Regenerate the Dagger module's code offline (codegen v0.21.8 + the schema in .ci/dagger), and
+# .github/shipgate.sh from pipeline/adopt/script.go.
 generate:
     bash .ci/generate
+    SHIPGATE_UPDATE=1 go test ./pipeline/adopt -run TestActionsScriptIsCurrent
 
 # Fail if the committed generated code is not what `just generate` writes.
 check-generated:

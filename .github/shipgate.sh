@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# Code generated from pipeline/adopt/script.go by `just generate`; DO NOT EDIT.
 # Calls one shipgate function from a workflow step with the settings taken from the environment
 # (repository variables and secrets, set in the step's env:), so workflows stay one quoted line
 # and no ${{ }} expression is ever pasted into a shell.
@@ -55,7 +56,8 @@ done
 if [ -n "${SHIPGATE_WORKFLOW:-}" ]; then
   args+=(--workflow "$SHIPGATE_WORKFLOW")
 fi
-case "${SIGN:-keyless}" in
+sign=${SIGN:-keyless}
+case "$sign" in
   keyless)
     args+=(--sign keyless)
     workflow=${SHIPGATE_WORKFLOW:-.github/workflows/release.yml}
@@ -80,7 +82,7 @@ case "${SIGN:-keyless}" in
     fi
     ;;
   none) args+=(--sign none) ;;
-  *) echo "SIGN must be keyless, key or none, not '${SIGN}'" >&2; exit 2 ;;
+  *) echo "SIGN must be keyless, key or none, not '$sign'" >&2; exit 2 ;;
 esac
 if [ -n "${SHIPGATE_EXTRA_ARGS:-}" ]; then
   read -r -a extra <<<"$SHIPGATE_EXTRA_ARGS"

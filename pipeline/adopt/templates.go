@@ -79,7 +79,7 @@ name: prepare-release
 // justfileTemplate runs the phases from a laptop, in this checkout, with only the Dagger CLI:
 // no Go, no shipgate checkout, no script of shipgate's. It must pass pipeline/workflowcheck's
 // Justfile check: no recipe argument is ever pasted into a shell line.
-const justfileTemplate = `# Release @@REPO@@ with shipgate @@MODULE_VERSION@@ from a laptop (written by ` + "`dagger call init`" + `; shipgate's
+var justfileTemplate = `# Release @@REPO@@ with shipgate @@MODULE_VERSION@@ from a laptop (written by ` + "`dagger call init`" + `; shipgate's
 # README "Running from a laptop"). Needs only the Dagger CLI v0.21.8 and a container engine:
 #
 #   export SHIPGATE_GITHUB_TOKEN=... REGISTRY_USERNAME=you REGISTRY_PASSWORD=...
@@ -140,34 +140,10 @@ _shipgate FUNCTION VERSION:
     version=$2
     command -v dagger >/dev/null || { echo "dagger not found: install the Dagger CLI v0.21.8 (https://docs.dagger.io/install) and a container engine" >&2; exit 1; }
     args=(--source . --repo "$SHIPGATE_REPO" --image "$SHIPGATE_IMAGE" --format "${SHIPGATE_FORMAT:-text}")
-    if [ -n "${REGISTRY_PASSWORD:-}" ]; then
-      args+=(--registry-username "${REGISTRY_USERNAME:?REGISTRY_USERNAME must be set with REGISTRY_PASSWORD}" --registry-password env:REGISTRY_PASSWORD)
-    fi
-    if [ -n "${SHIPGATE_GITHUB_TOKEN:-}" ]; then
-      args+=(--github-token env:SHIPGATE_GITHUB_TOKEN)
-    fi
-    if [ -n "${DOWNSTREAM:-}" ]; then
-      args+=(--downstream "$DOWNSTREAM")
-      if [ -n "${SHIPGATE_DOWNSTREAM_TOKEN:-}" ]; then
-        args+=(--downstream-token env:SHIPGATE_DOWNSTREAM_TOKEN)
-      fi
-    fi
-    case "$SHIPGATE_SIGN" in
+` + indent(settingsArgs, "    ") + `    sign=$SHIPGATE_SIGN
+    case "$sign" in
       keyless) args+=(--sign keyless --workflow "$SHIPGATE_WORKFLOW") ;;
-      key)
-        args+=(--sign key --verify-key "${COSIGN_PUB:-cosign.pub}")
-        if [ -n "${COSIGN_KEY:-}" ]; then
-          args+=(--signing-key env:COSIGN_KEY --signing-password env:COSIGN_PASSWORD)
-        fi
-        ;;
-      none) args+=(--sign none) ;;
-      *) echo "SIGN must be keyless, key or none, not '$SHIPGATE_SIGN'" >&2; exit 2 ;;
-    esac
-    if [ -n "${SHIPGATE_EXTRA_ARGS:-}" ]; then
-      read -r -a extra <<<"$SHIPGATE_EXTRA_ARGS"
-      args+=("${extra[@]}")
-    fi
-    fn_args=(--version "$version")
+` + indent(signArgs, "    ") + `    fn_args=(--version "$version")
     if [ "${DRY_RUN:-false}" = "true" ] && [ "$fn" != "status" ]; then
       fn_args+=(--dry-run)
     fi
