@@ -90,12 +90,21 @@ func (s *Server) OpenPullRequest(full, head, base, title string, draft bool) int
 
 // SetMergeConflict makes a pull request conflict with its base (mergeable false, state dirty).
 func (s *Server) SetMergeConflict(full string, number int, conflict bool) {
+	s.withPull(full, number, func(_ *repo, pr *pull) {
+		pr.conflict = conflict
+		pr.computed = s.opts.EagerMergeability
+	})
+}
+
+// withPull runs f on pull request number of repository full and on that repository, under the
+// lock; it does nothing when there is no such pull request. It is the preamble of the test
+// controls that change a pull request.
+func (s *Server) withPull(full string, number int, f func(rp *repo, pr *pull)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rp := s.repoLocked(full)
 	if pr := rp.pull(number); pr != nil {
-		pr.conflict = conflict
-		pr.computed = s.opts.EagerMergeability
+		f(rp, pr)
 	}
 }
 

@@ -21,15 +21,13 @@ type review struct {
 
 // RequestReviewers asks logins to review pull request number, as its author would.
 func (s *Server) RequestReviewers(full string, number int, logins ...string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if pr := s.repoLocked(full).pull(number); pr != nil {
+	s.withPull(full, number, func(_ *repo, pr *pull) {
 		for _, l := range logins {
 			if !slices.Contains(pr.requested, l) {
 				pr.requested = append(pr.requested, l)
 			}
 		}
-	}
+	})
 }
 
 func logins(ls []string) []map[string]any {
