@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/hex"
+	"hash"
 	"io"
 	"testing"
 
@@ -222,4 +224,36 @@ func fileAt(t testing.TB, r Result, p string) File {
 // tarballLayer is a layer of raw bytes, as given.
 func tarballLayer(b []byte) (v1.Layer, error) {
 	return tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
+}
+
+// memLayer is a test layer held in memory: blob is the layer as stored, under mediaType, and
+// digest its digest; diffID is the digest of the uncompressed tar, and tarSize its length where
+// the test needs it (the benchmark's layers).
+type memLayer struct {
+	blob           []byte
+	mediaType      types.MediaType
+	digest, diffID v1.Hash
+	tarSize        int64
+}
+
+func (l *memLayer) Digest() (v1.Hash, error)            { return l.digest, nil }
+func (l *memLayer) DiffID() (v1.Hash, error)            { return l.diffID, nil }
+func (l *memLayer) Size() (int64, error)                { return int64(len(l.blob)), nil }
+func (l *memLayer) MediaType() (types.MediaType, error) { return l.mediaType, nil }
+func (l *memLayer) Compressed() (io.ReadCloser, error) {
+	return io.NopCloser(bytes.NewReader(l.blob)), nil
+}
+
+// Uncompressed is the blob as stored under an uncompressed media type, and the blob inflated
+// otherwise (the compressed test layers are gzip).
+func (l *memLayer) Uncompressed() (io.ReadCloser, error) {
+	if uncompressed[l.mediaType] {
+		return l.Compressed()
+	}
+	return gzip.NewReader(bytes.NewReader(l.blob))
+}
+
+// sum is the sha256 digest h has computed.
+func sum(h hash.Hash) v1.Hash {
+	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
 }

@@ -30,6 +30,19 @@ func refusal(t *testing.T, err error, p string, d string) *StaleError {
 	return se
 }
 
+// passedFrom asserts that img scans without error and that its /app/CHANGELOG.md passed, read
+// from layer l.
+func passedFrom(t *testing.T, img v1.Image, l v1.Layer) {
+	t.Helper()
+	res, err := scan(t, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := fileAt(t, res, "/app/CHANGELOG.md"); f.Verdict != Passed || f.Layer != digestOf(t, l) {
+		t.Errorf("%+v", f)
+	}
+}
+
 func TestTBDInNestedPath(t *testing.T) {
 	base := layerOf(t, true, dir("usr/"), file("usr/bin/app", "\x7fELF"))
 	bad := layerOf(t, true, dir("usr/share/doc/app/notes/"), file("usr/share/doc/app/notes/CHANGELOG.md", withTBD))
@@ -105,13 +118,7 @@ func TestOpaqueDir(t *testing.T) {
 func TestLaterLayerOverwritesBadWithGood(t *testing.T) {
 	bad := layerOf(t, true, file("app/CHANGELOG.md", withTBD))
 	good := layerOf(t, false, file("app/CHANGELOG.md", finalized))
-	res, err := scan(t, imageOf(t, bad, good))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if f := fileAt(t, res, "/app/CHANGELOG.md"); f.Verdict != Passed || f.Layer != digestOf(t, good) {
-		t.Errorf("%+v", f)
-	}
+	passedFrom(t, imageOf(t, bad, good), good)
 }
 
 func TestLaterLayerOverwritesGoodWithBad(t *testing.T) {
@@ -249,13 +256,7 @@ func TestSymlinksResolveInsideTheImage(t *testing.T) {
 func TestSymlinkedDirectoryAndLinkInLowerLayer(t *testing.T) {
 	lower := layerOf(t, true, file("opt/app-1.4/HISTORY.md", finalized), symlink("opt/current", "app-1.4"))
 	upper := layerOf(t, true, symlink("app/CHANGELOG.md", "/opt/current/HISTORY.md"))
-	res, err := scan(t, imageOf(t, lower, upper))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if f := fileAt(t, res, "/app/CHANGELOG.md"); f.Verdict != Passed || f.Layer != digestOf(t, lower) {
-		t.Errorf("%+v", f)
-	}
+	passedFrom(t, imageOf(t, lower, upper), lower)
 }
 
 func TestHardLinks(t *testing.T) {

@@ -11,42 +11,28 @@ import (
 	"strings"
 	"testing"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/shipgate/shipgate/pipeline/fault"
 )
 
-// plainLayer is a layer stored as the bytes of b (a plain tar, or anything) under an uncompressed
-// media type.
-type plainLayer struct {
-	b []byte
-	h v1.Hash
-}
-
-func newPlainLayer(b []byte) *plainLayer {
+// newPlainLayer is a layer stored as the bytes of b (a plain tar, or anything) under an
+// uncompressed media type.
+func newPlainLayer(b []byte) *memLayer {
 	h := sha256.New()
 	h.Write(b)
-	return &plainLayer{b: b, h: sum(h)}
+	d := sum(h)
+	return &memLayer{blob: b, mediaType: types.OCIUncompressedLayer, digest: d, diffID: d}
 }
 
-func (l *plainLayer) Digest() (v1.Hash, error)            { return l.h, nil }
-func (l *plainLayer) DiffID() (v1.Hash, error)            { return l.h, nil }
-func (l *plainLayer) Size() (int64, error)                { return int64(len(l.b)), nil }
-func (l *plainLayer) MediaType() (types.MediaType, error) { return types.OCIUncompressedLayer, nil }
-func (l *plainLayer) Compressed() (io.ReadCloser, error) {
-	return io.NopCloser(bytes.NewReader(l.b)), nil
-}
-func (l *plainLayer) Uncompressed() (io.ReadCloser, error) { return l.Compressed() }
-
-// countedLayer is a plainLayer whose blob opens for seeking and counts the bytes read from it.
+// countedLayer is a plain layer whose blob opens for seeking and counts the bytes read from it.
 type countedLayer struct {
-	*plainLayer
+	*memLayer
 	read int64
 }
 
 func (l *countedLayer) openStored() (io.ReadSeekCloser, error) {
-	return countingFile{r: bytes.NewReader(l.b), n: &l.read}, nil
+	return countingFile{r: bytes.NewReader(l.blob), n: &l.read}, nil
 }
 
 type countingFile struct {
@@ -75,16 +61,16 @@ func TestPlainTarSkipsBodies(t *testing.T) {
 	}
 	entries = append(entries, file("opt/blob.bin", big), file("app/CHANGELOG.md", withTBD), file("app/docs/HISTORY.md", finalized), whiteout("usr/lib", "lib0.so"))
 	tarball := tarOf(t, entries...)
-	l := &countedLayer{plainLayer: newPlainLayer(tarball)}
+	l := &countedLayer{memLayer: newPlainLayer(tarball)}
 	res, err := scan(t, imageOf(t, l))
-	refusal(t, err, "/app/CHANGELOG.md", l.h.String())
+	refusal(t, err, "/app/CHANGELOG.md", l.digest.String())
 	if res.Bytes != int64(len(tarball)) || len(res.Files) != 2 || fileAt(t, res, "/app/docs/HISTORY.md").Verdict != Passed {
 		t.Errorf("walked %d of %d bytes; %+v", res.Bytes, len(tarball), res.Files)
 	}
 	if l.read > int64(len(tarball))/8 {
 		t.Errorf("read %d of %d bytes: the bodies were read, not skipped", l.read, len(tarball))
 	}
-	through, err2 := scan(t, imageOf(t, l.plainLayer)) // the same layer, read through
+	through, err2 := scan(t, imageOf(t, l.memLayer)) // the same layer, read through
 	if err2 == nil || err2.Error() != err.Error() || through.Bytes != res.Bytes {
 		t.Errorf("read through: %v, %d bytes", err2, through.Bytes)
 	}
@@ -116,7 +102,7 @@ func TestOpenOCIArchivePlainLayers(t *testing.T) {
 		}
 	}
 	res, err := scan(t, img)
-	if err != nil || len(res.Files) != 1 || fileAt(t, res, "/app/CHANGELOG.md").Layer != upper.h || res.Layers != 2 {
+	if err != nil || len(res.Files) != 1 || fileAt(t, res, "/app/CHANGELOG.md").Layer != upper.digest || res.Layers != 2 {
 		t.Fatalf("%v %+v", err, res)
 	}
 	if _, err := scan(t, imageOf(t, lower)); err == nil {
@@ -127,7 +113,7 @@ func TestOpenOCIArchivePlainLayers(t *testing.T) {
 // A plain tar cut short inside a body it skips is unreadable, not a shorter image.
 func TestPlainTarCutShort(t *testing.T) {
 	whole := tarOf(t, file("app/CHANGELOG.md", finalized), file("opt/blob.bin", strings.Repeat("b", 1<<20)), file("srv/CHANGELOG.md", withTBD))
-	l := &countedLayer{plainLayer: newPlainLayer(whole[:len(whole)/2])}
+	l := &countedLayer{memLayer: newPlainLayer(whole[:len(whole)/2])}
 	_, err := scan(t, imageOf(t, l))
 	if !errors.Is(err, fault.ErrUnreadable) || !strings.Contains(err.Error(), "layer 1") {
 		t.Fatalf("want unreadable naming layer 1, got %v", err)
