@@ -18,10 +18,7 @@ func modes(t testing.TB) []struct {
 } {
 	key := newTestKey(t)
 	f := signtest.New(t)
-	keyless, err := NewKeylessSigner(keylessOptions(f))
-	if err != nil {
-		t.Fatal(err)
-	}
+	keyless := standInSigner(t, f)
 	kp := DefaultKeylessPolicy("shipgate/demo", ".github/workflows/release.yml", "")
 	kp.TrustedRootJSON = f.TrustedRoot()
 	return []struct {
@@ -94,22 +91,18 @@ func BenchmarkVerifyRelease(b *testing.B) {
 // BenchmarkSigned is publish's observe for one digest that is already signed, in a phase of its
 // own (a new Store per operation).
 func BenchmarkSigned(b *testing.B) {
-	for _, l := range lanes[:2] {
-		b.Run(l.name, func(b *testing.B) {
-			host := l.start(b)
-			r := pushRelease(b, host)
-			key := newTestKey(b)
-			if err := NewStore().Sign(b.Context(), r.index, key.signer(b, KeyOptions{DisableTlogUpload: true})); err != nil {
-				b.Fatal(err)
+	eachLane(b, lanes[:2], func(b *testing.B, fx laneFixture) {
+		r, key := fx.r, fx.key
+		if err := fx.st.Sign(b.Context(), r.index, key.signer(b, KeyOptions{DisableTlogUpload: true})); err != nil {
+			b.Fatal(err)
+		}
+		c := testkit.NewCounter(nil)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if ok, err := NewStore(remote.WithTransport(c)).Signed(b.Context(), r.index, key.offlinePolicy()); err != nil || !ok {
+				b.Fatal(ok, err)
 			}
-			c := testkit.NewCounter(nil)
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if ok, err := NewStore(remote.WithTransport(c)).Signed(b.Context(), r.index, key.offlinePolicy()); err != nil || !ok {
-					b.Fatal(ok, err)
-				}
-			}
-			testkit.ReportPerOp(b, c.Total())
-		})
-	}
+		}
+		testkit.ReportPerOp(b, c.Total())
+	})
 }

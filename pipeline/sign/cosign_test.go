@@ -240,10 +240,7 @@ func TestCosignVerifiesKeyless(t *testing.T) {
 	f := signtest.New(t)
 	r := pushRelease(t, testkit.RegistryProcess(t, testkit.RegistryOptions{}))
 	st := NewStore()
-	sg, err := NewKeylessSigner(keylessOptions(f))
-	if err != nil {
-		t.Fatal(err)
-	}
+	sg := standInSigner(t, f)
 	publish(t, st, r, sg, finalizeCommit)
 	c.file("trusted_root.json", f.TrustedRoot())
 	p := DefaultKeylessPolicy("shipgate/demo", ".github/workflows/release.yml", regexp.QuoteMeta("refs/heads/release/1.2.3"))
@@ -263,49 +260,46 @@ func TestCosignVerifiesKeyless(t *testing.T) {
 func TestWeAcceptCosignSignatures(t *testing.T) {
 	c := findCosign(t)
 	key := c.keyPair("cosign")
-	for _, l := range []lane{lanes[0], lanes[2]} {
-		t.Run(l.name, func(t *testing.T) {
-			r := pushRelease(t, l.start(t))
-			c.file("signing_config.json", []byte(`{"mediaType":"application/vnd.dev.sigstore.signingconfig.v0.2+json"}`))
-			// A trusted root keeps cosign from reaching for the public TUF repository.
-			c.file("trusted_root.json", []byte(`{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}`))
-			env := []string{"COSIGN_PASSWORD=" + string(key.password)}
-			offline := []string{"--key", "cosign.key", "--signing-config", "signing_config.json", "--trusted-root", "trusted_root.json", "-y"}
-			c.must(env, append(append([]string{"sign"}, offline...), r.index.String())...)
-			var all []name.Digest
-			for _, p := range slices.Sorted(maps.Keys(r.platforms)) {
-				d := r.platforms[p]
-				all = append(all, d)
-				c.file("sbom.json", spdx(p))
-				c.must(env, append(append([]string{"sign"}, offline...), d.String())...)
-				c.must(env, append(append([]string{"attest", "--type", "spdxjson", "--predicate", "sbom.json"}, offline...), d.String())...)
-			}
-			c.file("provenance.json", provenanceFor(t, finalizeCommit))
-			c.must(env, append(append([]string{"attest", "--type", "slsaprovenance1", "--predicate", "provenance.json"}, offline...), r.index.String())...)
+	eachLane(t, []lane{lanes[0], lanes[2]}, func(t *testing.T, fx laneFixture) {
+		r, st := fx.r, fx.st
+		c.file("signing_config.json", []byte(`{"mediaType":"application/vnd.dev.sigstore.signingconfig.v0.2+json"}`))
+		// A trusted root keeps cosign from reaching for the public TUF repository.
+		c.file("trusted_root.json", []byte(`{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}`))
+		env := []string{"COSIGN_PASSWORD=" + string(key.password)}
+		offline := []string{"--key", "cosign.key", "--signing-config", "signing_config.json", "--trusted-root", "trusted_root.json", "-y"}
+		c.must(env, append(append([]string{"sign"}, offline...), r.index.String())...)
+		var all []name.Digest
+		for _, p := range slices.Sorted(maps.Keys(r.platforms)) {
+			d := r.platforms[p]
+			all = append(all, d)
+			c.file("sbom.json", spdx(p))
+			c.must(env, append(append([]string{"sign"}, offline...), d.String())...)
+			c.must(env, append(append([]string{"attest", "--type", "spdxjson", "--predicate", "sbom.json"}, offline...), d.String())...)
+		}
+		c.file("provenance.json", provenanceFor(t, finalizeCommit))
+		c.must(env, append(append([]string{"attest", "--type", "slsaprovenance1", "--predicate", "provenance.json"}, offline...), r.index.String())...)
 
-			st := NewStore()
-			reqs, err := st.VerifyRelease(t.Context(), r.index, r.platforms, finalizeCommit, key.offlinePolicy())
-			if err != nil {
-				t.Fatal(err)
+		reqs, err := st.VerifyRelease(t.Context(), r.index, r.platforms, finalizeCommit, key.offlinePolicy())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range reqs {
+			t.Logf("%v (%d-byte bundle by cosign)", q, q.BundleSize)
+		}
+		if _, err := st.VerifyRelease(t.Context(), r.index, r.platforms, finalizeCommit, fx.key.offlinePolicy()); err == nil {
+			t.Fatal("cosign's signatures verified under another key")
+		}
+		// cosign's SBOM statement is in-toto v0.1 with the predicate as given.
+		_, err = st.Attested(t.Context(), all[0], SPDXPredicateType, key.offlinePolicy(), func(s Statement) error {
+			if !strings.Contains(string(s.Predicate), `"SPDX-2.3"`) {
+				t.Errorf("predicate %s", s.Predicate)
 			}
-			for _, q := range reqs {
-				t.Logf("%v (%d-byte bundle by cosign)", q, q.BundleSize)
-			}
-			if _, err := st.VerifyRelease(t.Context(), r.index, r.platforms, finalizeCommit, newTestKey(t).offlinePolicy()); err == nil {
-				t.Fatal("cosign's signatures verified under another key")
-			}
-			// cosign's SBOM statement is in-toto v0.1 with the predicate as given.
-			_, err = st.Attested(t.Context(), all[0], SPDXPredicateType, key.offlinePolicy(), func(s Statement) error {
-				if !strings.Contains(string(s.Predicate), `"SPDX-2.3"`) {
-					t.Errorf("predicate %s", s.Predicate)
-				}
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			return nil
 		})
-	}
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // TestWeAcceptCosignKeyless: cosign v3 signs and attests keylessly through the same stand-ins

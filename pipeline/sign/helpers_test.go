@@ -1,6 +1,7 @@
 package sign
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -8,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -42,6 +44,38 @@ var lanes = []lane{
 	{"referrers-api", func(t testing.TB) string { return testkit.Registry(t, testkit.RegistryOptions{Referrers: true}) }, true},
 	{"tag-fallback", func(t testing.TB) string { return testkit.Registry(t, testkit.RegistryOptions{Referrers: false}) }, false},
 	{"distribution", func(t testing.TB) string { return testkit.RegistryProcess(t, testkit.RegistryOptions{}) }, false},
+}
+
+// laneFixture is what a test in one registry lane starts from: a fresh registry of the lane with
+// a release pushed to it, a new key and a new store.
+type laneFixture struct {
+	lane lane
+	host string
+	r    release
+	key  testKey
+	st   *Store
+}
+
+// setUp starts a registry of l, pushes a release to it, and makes a key and a store.
+func setUp(tb testing.TB, l lane) laneFixture {
+	tb.Helper()
+	host := l.start(tb)
+	return laneFixture{lane: l, host: host, r: pushRelease(tb, host), key: newTestKey(tb), st: NewStore()}
+}
+
+// runner is *testing.T or *testing.B: what runs subtests (or sub-benchmarks) of its own kind.
+type runner[T any] interface {
+	testing.TB
+	Run(name string, f func(T)) bool
+}
+
+// eachLane runs f, as a subtest or sub-benchmark of tb named after the lane, on a fixture set up
+// for each lane of ls.
+func eachLane[T runner[T]](tb T, ls []lane, f func(T, laneFixture)) {
+	tb.Helper()
+	for _, l := range ls {
+		tb.Run(l.name, func(tb T) { f(tb, setUp(tb, l)) })
+	}
 }
 
 // release is a pushed multi-platform image: its index and platform manifests.
@@ -87,6 +121,36 @@ func pushRelease(t testing.TB, host string, opts ...remote.Option) release {
 	}
 	r.index = repo.Digest(d.String())
 	return r
+}
+
+// referrersOf lists the referrers of d as a registry client reads them: through the referrers
+// API, or the sha256-<hex> index tag where the registry has none.
+func referrersOf(tb testing.TB, d name.Digest) []v1.Descriptor {
+	tb.Helper()
+	idx, err := remote.Referrers(d)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return im.Manifests
+}
+
+// manifestAt reads the manifest ref names: as stored, and as parse reads it (v1.ParseManifest,
+// v1.ParseIndexManifest).
+func manifestAt[M any](tb testing.TB, ref name.Reference, parse func(io.Reader) (M, error)) ([]byte, M) {
+	tb.Helper()
+	got, err := remote.Get(ref)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m, err := parse(bytes.NewReader(got.Manifest))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return got.Manifest, m
 }
 
 // testKey is a key pair in cosign's format: the private key encrypted with the password.
@@ -180,6 +244,16 @@ func publish(t testing.TB, st *Store, r release, sg Signer, commit string) {
 }
 
 func staticLayer(b []byte, mt string) v1.Layer { return static.NewLayer(b, types.MediaType(mt)) }
+
+// standInSigner is a keyless signer through the stand-in sigstore f (see keylessOptions).
+func standInSigner(tb testing.TB, f *signtest.Sigstore) Signer {
+	tb.Helper()
+	sg, err := NewKeylessSigner(keylessOptions(f))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return sg
+}
 
 // keylessOptions point a keyless signer at a stand-in sigstore through its Actions token endpoint.
 func keylessOptions(f *signtest.Sigstore) KeylessOptions {

@@ -71,11 +71,7 @@ func NewKeylessSigner(o KeylessOptions) (Signer, error) {
 	if u, err := url.Parse(fulcioURL); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return nil, fmt.Errorf("Fulcio URL %q is not an http(s) URL: give the instance's base URL, for example %s", fulcioURL, PublicFulcioURL)
 	}
-	rekorURL := o.RekorURL
-	if rekorURL == "" {
-		rekorURL = PublicRekorURL
-	}
-	rekor, err := newRekor(rekorURL, o.Transport)
+	rekor, rekorURL, err := rekorOrPublic(o.RekorURL, o.Transport)
 	if err != nil {
 		return nil, err
 	}

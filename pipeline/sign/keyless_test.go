@@ -23,14 +23,7 @@ const releaseIdentity = "https://github.com/shipgate/demo/.github/workflows/rele
 // TestVirtualSigstoreIdentityPolicy checks the keyless policy on entities signed directly by
 // sigstore-go's VirtualSigstore (certificate, DSSE envelope, Rekor entry with SET).
 func TestVirtualSigstoreIdentityPolicy(t *testing.T) {
-	vs, err := ca.NewVirtualSigstore()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stranger, err := ca.NewVirtualSigstore()
-	if err != nil {
-		t.Fatal(err)
-	}
+	vs, stranger := virtualSigstore(t), virtualSigstore(t)
 	repo, err := name.NewRepository("registry.example/shipgate/demo")
 	if err != nil {
 		t.Fatal(err)
@@ -106,6 +99,16 @@ func TestVirtualSigstoreIdentityPolicy(t *testing.T) {
 	})
 }
 
+// virtualSigstore is a new sigstore-go VirtualSigstore: a CA and transparency log in memory.
+func virtualSigstore(tb testing.TB) *ca.VirtualSigstore {
+	tb.Helper()
+	vs, err := ca.NewVirtualSigstore()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return vs
+}
+
 // TestKeylessThroughStandIns runs the real keyless path (Actions token endpoint, sigstore-go's
 // Fulcio and Rekor clients) against the local stand-ins, stores the bundles, and verifies them
 // with the instance's trusted root, SCT included.
@@ -113,14 +116,9 @@ func TestKeylessThroughStandIns(t *testing.T) {
 	for _, l := range lanes {
 		t.Run(l.name, func(t *testing.T) {
 			f := signtest.New(t)
-			host := l.start(t)
-			r := pushRelease(t, host)
+			r := pushRelease(t, l.start(t))
 			st := NewStore()
-			sg, err := NewKeylessSigner(keylessOptions(f))
-			if err != nil {
-				t.Fatal(err)
-			}
-			publish(t, st, r, sg, finalizeCommit)
+			publish(t, st, r, standInSigner(t, f), finalizeCommit)
 			if f.TokenHits.Load() != 1 || f.FulcioHits.Load() != 1 || f.RekorHits.Load() != 6 {
 				t.Errorf("token %d, Fulcio %d, Rekor %d requests; want one certificate for all six bundles, each logged", f.TokenHits.Load(), f.FulcioHits.Load(), f.RekorHits.Load())
 			}
@@ -143,21 +141,13 @@ func TestKeylessRejections(t *testing.T) {
 	host := testkit.Registry(t, testkit.RegistryOptions{})
 	r := pushRelease(t, host)
 	st := NewStore()
-	sg, err := NewKeylessSigner(keylessOptions(f))
-	if err != nil {
-		t.Fatal(err)
-	}
-	publish(t, st, r, sg, finalizeCommit)
+	publish(t, st, r, standInSigner(t, f), finalizeCommit)
 	good := DefaultKeylessPolicy("shipgate/demo", ".github/workflows/release.yml", "")
 	good.TrustedRootJSON = f.TrustedRoot()
 
 	reason := func(t *testing.T, subject name.Digest, pt string, p Policy) string {
 		t.Helper()
-		c, err := newChecker(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		v, err := lookup(t.Context(), testConn(t, st), c, subject, pt, nil)
+		v, err := st.lookupUnder(t.Context(), p, subject, pt, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -247,12 +237,7 @@ func TestKeylessRejections(t *testing.T) {
 // bundleOf returns the bundle of the first referrer of subject with predicate type pt.
 func bundleOf(t *testing.T, subject name.Digest, pt string) []byte {
 	t.Helper()
-	idx, err := remote.Referrers(subject)
-	if err != nil {
-		t.Fatal(err)
-	}
-	im, _ := idx.IndexManifest()
-	for _, d := range im.Manifests {
+	for _, d := range referrersOf(t, subject) {
 		if d.Annotations[AnnotationPredicateType] == pt {
 			b, ok, err := fetchBundle(testConn(t, NewStore()), subject, d)
 			if err != nil || !ok {
@@ -306,10 +291,7 @@ func TestKeylessIdentities(t *testing.T) {
 			f.SetClaims(tc.claims)
 			r := pushRelease(t, host)
 			st := NewStore()
-			sg, err := NewKeylessSigner(keylessOptions(f))
-			if err != nil {
-				t.Fatal(err)
-			}
+			sg := standInSigner(t, f)
 			if err := st.Sign(t.Context(), r.index, sg); err != nil {
 				t.Fatal(err)
 			}
@@ -318,8 +300,7 @@ func TestKeylessIdentities(t *testing.T) {
 			if ok, err := st.Signed(t.Context(), r.index, tc.pass); err != nil || !ok {
 				t.Fatalf("%s: Signed = %v, %v", tc.pass, ok, err)
 			}
-			c, _ := newChecker(tc.fail)
-			v, err := lookup(t.Context(), testConn(t, st), c, r.index, SignaturePredicateType, nil)
+			v, err := st.lookupUnder(t.Context(), tc.fail, r.index, SignaturePredicateType, nil)
 			if err != nil || v.ok {
 				t.Fatalf("%s accepted (%v)", tc.fail, err)
 			}

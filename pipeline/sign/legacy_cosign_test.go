@@ -7,7 +7,6 @@ package sign
 
 import (
 	"errors"
-	"io"
 	"maps"
 	"regexp"
 	"slices"
@@ -73,36 +72,34 @@ func TestWeAcceptCosignOlderFormat(t *testing.T) {
 	c := findCosign(t)
 	key := c.keyPair("cosign")
 	env := []string{"COSIGN_PASSWORD=" + string(key.password)}
-	for _, l := range lanes {
-		t.Run(l.name, func(t *testing.T) {
-			r := pushRelease(t, l.start(t))
-			c.publishOlder(env, r, finalizeCommit, "--key", "cosign.key")
-			if im := referrersOf(t, r.index); len(im.Manifests) != 0 {
-				t.Fatalf("cosign wrote referrers, not the older format: %+v", im.Manifests)
-			}
-			c.verifiesOffline(r)
+	eachLane(t, lanes, func(t *testing.T, fx laneFixture) {
+		r := fx.r
+		c.publishOlder(env, r, finalizeCommit, "--key", "cosign.key")
+		if refs := referrersOf(t, r.index); len(refs) != 0 {
+			t.Fatalf("cosign wrote referrers, not the older format: %+v", refs)
+		}
+		c.verifiesOffline(r)
 
-			reqs, err := NewStore().VerifyRelease(t.Context(), r.index, r.platforms, finalizeCommit, key.offlinePolicy())
-			if err != nil {
-				t.Fatal(err)
+		reqs, err := NewStore().VerifyRelease(t.Context(), r.index, r.platforms, finalizeCommit, key.offlinePolicy())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range reqs {
+			t.Logf("%v (%d-byte payload by cosign, older format)", q, q.BundleSize)
+		}
+		for req, reason := range failedReasons(t, r, fx.key.offlinePolicy()) {
+			d := digestOf(t, r, req)
+			tag, cmd := legacyTagOf(d, legacyAttSuffix).String(), "cosign attest --key cosign.key --type "
+			if strings.HasPrefix(req, "signature") {
+				tag, cmd = legacyTagOf(d, legacySigSuffix).String(), "cosign sign --key cosign.key "
 			}
-			for _, q := range reqs {
-				t.Logf("%v (%d-byte payload by cosign, older format)", q, q.BundleSize)
-			}
-			for req, reason := range failedReasons(t, r, newTestKey(t).offlinePolicy()) {
-				d := digestOf(t, r, req)
-				tag, cmd := legacyTagOf(d, legacyAttSuffix).String(), "cosign attest --key cosign.key --type "
-				if strings.HasPrefix(req, "signature") {
-					tag, cmd = legacyTagOf(d, legacySigSuffix).String(), "cosign sign --key cosign.key "
+			for _, want := range []string{tag, "does not verify under policy", cmd} {
+				if !strings.Contains(reason, want) {
+					t.Errorf("%s: reason does not say %q: %s", req, want, reason)
 				}
-				for _, want := range []string{tag, "does not verify under policy", cmd} {
-					if !strings.Contains(reason, want) {
-						t.Errorf("%s: reason does not say %q: %s", req, want, reason)
-					}
-				}
 			}
-		})
-	}
+		}
+	})
 }
 
 // TestCosignVerifiesOurOlderFormatFixtures: the older-format manifests the tests without cosign
@@ -144,19 +141,6 @@ func digestOf(t *testing.T, r release, req string) name.Digest {
 	return d
 }
 
-func referrersOf(t *testing.T, d name.Digest) *v1.IndexManifest {
-	t.Helper()
-	idx, err := remote.Referrers(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return im
-}
-
 // TestCosignOlderFormatInRekor: cosign logs its older-format signatures in Rekor (the stand-in)
 // and records the entry in the dev.sigstore.cosign/bundle annotation; a policy that requires the
 // log accepts them through the log's key, and refuses them under a root without it.
@@ -193,11 +177,7 @@ func TestCosignOlderFormatRefusals(t *testing.T) {
 	st := NewStore()
 	refused := func(subject name.Digest, pt string, p Policy, want string) {
 		t.Helper()
-		c, err := newChecker(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		v, err := lookup(t.Context(), testConn(t, st), c, subject, pt, nil)
+		v, err := st.lookupUnder(t.Context(), p, subject, pt, nil)
 		if err != nil || v.ok || !strings.Contains(v.reason(subject, pt), want) {
 			t.Fatalf("%s on %s: ok=%v err=%v, want a refusal saying %q:\n%s", pt, subject.DigestStr(), v.ok, err, want, v.reason(subject, pt))
 		}
@@ -238,28 +218,11 @@ func copyTag(t *testing.T, from, to name.Tag) {
 // keeping its annotations (the signature).
 func tamper(t *testing.T, tag name.Tag, old, new []byte) {
 	t.Helper()
-	desc, err := remote.Get(tag)
-	if err != nil {
-		t.Fatal(err)
+	_, m := manifestAt(t, tag, v1.ParseManifest)
+	if len(m.Layers) == 0 {
+		t.Fatalf("%s holds no layer", tag)
 	}
-	img, err := desc.Image()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := img.Manifest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	layers, err := img.Layers()
-	if err != nil || len(layers) == 0 {
-		t.Fatal(layers, err)
-	}
-	rc, err := layers[0].Compressed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := io.ReadAll(rc)
-	rc.Close()
+	p, err := readBlob(testConn(t, NewStore()), tag.Context().Digest(m.Layers[0].Digest.String()))
 	if err != nil || !strings.Contains(string(p), string(old)) {
 		t.Fatalf("payload %s: %v", p, err)
 	}
@@ -368,8 +331,8 @@ func TestWeAcceptCosignOlderFormatKeyless(t *testing.T) {
 	older := []string{"--new-bundle-format=false", "--use-signing-config=false", "--fulcio-url", f.FulcioURL(), "--rekor-url", f.RekorURL(), "--trusted-root", "trusted_root.json", "-y"}
 	c.must(nil, append(append([]string{"sign", "--identity-token", f.MintToken()}, older...), r.index.String())...)
 	c.must(nil, append(append([]string{"attest", "--identity-token", f.MintToken(), "--type", "slsaprovenance1", "--predicate", "provenance.json"}, older...), r.index.String())...)
-	if im := referrersOf(t, r.index); len(im.Manifests) != 0 {
-		t.Fatalf("cosign wrote referrers, not the older format: %+v", im.Manifests)
+	if refs := referrersOf(t, r.index); len(refs) != 0 {
+		t.Fatalf("cosign wrote referrers, not the older format: %+v", refs)
 	}
 	acceptsKeylessIndex(t, r, f.TrustedRoot(), "cosign's older keyless")
 }

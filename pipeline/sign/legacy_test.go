@@ -182,62 +182,54 @@ func reasonOf(reqs []Requirement, what, of string) string {
 // without a transparency log, verifies in both registry lanes; under another key it does not, and
 // each refusal names the tag and the command.
 func TestLegacyKeySignaturesAccepted(t *testing.T) {
-	for _, l := range lanes[:2] {
-		t.Run(l.name, func(t *testing.T) {
-			r := pushRelease(t, l.start(t))
-			key := newTestKey(t)
-			publishLegacy(t, r, key.legacy(t), finalizeCommit)
-			st := NewStore()
-			reqs, err := st.VerifyRelease(t.Context(), r.index, r.platforms, finalizeCommit, key.offlinePolicy())
-			if err != nil {
-				t.Fatal(err)
+	eachLane(t, lanes[:2], func(t *testing.T, fx laneFixture) {
+		r, key, st := fx.r, fx.key, fx.st
+		publishLegacy(t, r, key.legacy(t), finalizeCommit)
+		reqs, err := st.VerifyRelease(t.Context(), r.index, r.platforms, finalizeCommit, key.offlinePolicy())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range reqs {
+			if !q.OK || q.BundleSize == 0 {
+				t.Errorf("%v (size %d)", q, q.BundleSize)
 			}
-			for _, q := range reqs {
-				if !q.OK || q.BundleSize == 0 {
-					t.Errorf("%v (size %d)", q, q.BundleSize)
-				}
-			}
-			var seen Statement
-			if ok, err := st.Attested(t.Context(), r.platforms["linux/amd64"], SPDXPredicateType, key.offlinePolicy(), func(s Statement) error { seen = s; return nil }); !ok || err != nil {
-				t.Fatalf("Attested = %v, %v", ok, err)
-			}
-			if !bytes.Equal(seen.Predicate, spdx("linux/amd64")) || !seen.Covers(r.platforms["linux/amd64"].DigestStr()) {
-				t.Errorf("SBOM statement %+v", seen)
-			}
-			// The older format is no sigstore bundle to hand on.
-			if _, err := st.Bundle(t.Context(), r.index, ProvenancePredicateType, key.offlinePolicy()); fault.Of(err) != fault.Refused || !strings.Contains(err.Error(), "cosign attest --key cosign.key --type slsaprovenance1") {
-				t.Errorf("Bundle of an older-format attestation: %v", err)
-			}
+		}
+		var seen Statement
+		if ok, err := st.Attested(t.Context(), r.platforms["linux/amd64"], SPDXPredicateType, key.offlinePolicy(), func(s Statement) error { seen = s; return nil }); !ok || err != nil {
+			t.Fatalf("Attested = %v, %v", ok, err)
+		}
+		if !bytes.Equal(seen.Predicate, spdx("linux/amd64")) || !seen.Covers(r.platforms["linux/amd64"].DigestStr()) {
+			t.Errorf("SBOM statement %+v", seen)
+		}
+		// The older format is no sigstore bundle to hand on.
+		if _, err := st.Bundle(t.Context(), r.index, ProvenancePredicateType, key.offlinePolicy()); fault.Of(err) != fault.Refused || !strings.Contains(err.Error(), "cosign attest --key cosign.key --type slsaprovenance1") {
+			t.Errorf("Bundle of an older-format attestation: %v", err)
+		}
 
-			_, err = st.VerifyRelease(t.Context(), r.index, r.platforms, finalizeCommit, newTestKey(t).offlinePolicy())
-			var re *ReleaseError
-			if !errors.As(err, &re) || len(re.Failed) != 6 {
-				t.Fatalf("another key: %v", err)
+		_, err = st.VerifyRelease(t.Context(), r.index, r.platforms, finalizeCommit, newTestKey(t).offlinePolicy())
+		var re *ReleaseError
+		if !errors.As(err, &re) || len(re.Failed) != 6 {
+			t.Fatalf("another key: %v", err)
+		}
+		for _, q := range re.Failed {
+			d, _ := name.NewDigest(r.repo.Name() + "@" + q.Digest)
+			suffix, cmd := legacyAttSuffix, "cosign attest --key cosign.key --type "
+			if q.What == "signature" {
+				suffix, cmd = legacySigSuffix, "cosign sign --key cosign.key "
 			}
-			for _, q := range re.Failed {
-				d, _ := name.NewDigest(r.repo.Name() + "@" + q.Digest)
-				suffix, cmd := legacyAttSuffix, "cosign attest --key cosign.key --type "
-				if q.What == "signature" {
-					suffix, cmd = legacySigSuffix, "cosign sign --key cosign.key "
-				}
-				for _, want := range []string{legacyTagOf(d, suffix).TagStr(), "none accepted: layer 1: does not verify under policy", cmd} {
-					if !strings.Contains(q.Reason, want) {
-						t.Errorf("%s on %s: reason does not say %q: %s", q.What, q.Of, want, q.Reason)
-					}
+			for _, want := range []string{legacyTagOf(d, suffix).TagStr(), "none accepted: layer 1: does not verify under policy", cmd} {
+				if !strings.Contains(q.Reason, want) {
+					t.Errorf("%s on %s: reason does not say %q: %s", q.What, q.Of, want, q.Reason)
 				}
 			}
-		})
-	}
+		}
+	})
 }
 
 // legacyVerdict looks subject up for predicateType under p, as VerifyRelease does.
 func legacyVerdict(t *testing.T, subject name.Digest, predicateType string, p Policy, check func(Statement) error) verdict {
 	t.Helper()
-	c, err := newChecker(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := lookup(t.Context(), testConn(t, NewStore()), c, subject, predicateType, check)
+	v, err := NewStore().lookupUnder(t.Context(), p, subject, predicateType, check)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,10 +425,7 @@ func keylessItem(t *testing.T, vs *ca.VirtualSigstore, e *ca.TestEntity, it lega
 // refused with the keyless command (no --key).
 func TestLegacyKeyless(t *testing.T) {
 	host := testkit.Registry(t, testkit.RegistryOptions{})
-	vs, err := ca.NewVirtualSigstore()
-	if err != nil {
-		t.Fatal(err)
-	}
+	vs := virtualSigstore(t)
 	p := DefaultKeylessPolicy("shipgate/demo", ".github/workflows/release.yml", regexp.QuoteMeta("refs/heads/release/1.2.3"))
 	p.IgnoreSCT = true // VirtualSigstore has no CT log
 	c, err := newCheckerWith(p, vs)
@@ -527,55 +516,48 @@ var legacyTagPath = regexp.MustCompile(`/manifests/sha256-[0-9a-f]{64}\.(sig|att
 // older format; when bundles do not satisfy a requirement, each subject's .sig and .att tags are
 // read once for all its requirements.
 func TestLegacyTagsReadOnlyWhenNeeded(t *testing.T) {
-	for _, l := range lanes[:2] {
-		t.Run(l.name, func(t *testing.T) {
-			host := l.start(t)
-			key := newTestKey(t)
-			r := pushRelease(t, host)
-			publish(t, NewStore(), r, key.signer(t, KeyOptions{DisableTlogUpload: true}), finalizeCommit)
-			rec := &pathRecorder{}
-			if _, err := NewStore(remote.WithTransport(rec)).VerifyRelease(t.Context(), r.index, r.platforms, finalizeCommit, key.offlinePolicy()); err != nil {
-				t.Fatal(err)
-			}
-			if got := rec.matching(legacyTagPath); len(got) != 0 {
-				t.Fatalf("the normal path read older-format tags: %v", got)
-			}
-			normal := len(rec.paths)
+	eachLane(t, lanes[:2], func(t *testing.T, fx laneFixture) {
+		host, r, key := fx.host, fx.r, fx.key
+		publish(t, fx.st, r, key.signer(t, KeyOptions{DisableTlogUpload: true}), finalizeCommit)
+		rec := &pathRecorder{}
+		if _, err := NewStore(remote.WithTransport(rec)).VerifyRelease(t.Context(), r.index, r.platforms, finalizeCommit, key.offlinePolicy()); err != nil {
+			t.Fatal(err)
+		}
+		if got := rec.matching(legacyTagPath); len(got) != 0 {
+			t.Fatalf("the normal path read older-format tags: %v", got)
+		}
+		normal := len(rec.paths)
 
-			r2 := pushRelease(t, host)
-			publishLegacy(t, r2, key.legacy(t), finalizeCommit)
-			rec = &pathRecorder{}
-			if _, err := NewStore(remote.WithTransport(rec)).VerifyRelease(t.Context(), r2.index, r2.platforms, finalizeCommit, key.offlinePolicy()); err != nil {
-				t.Fatal(err)
-			}
-			got := rec.matching(legacyTagPath)
-			if len(got) != 6 {
-				t.Fatalf("read %d older-format tags, want 6 (.sig and .att of three subjects), once each: %v", len(got), got)
-			}
-			t.Logf("requests per release verification: %d with bundles, %d in the older format", normal, len(rec.paths))
-		})
-	}
+		r2 := pushRelease(t, host)
+		publishLegacy(t, r2, key.legacy(t), finalizeCommit)
+		rec = &pathRecorder{}
+		if _, err := NewStore(remote.WithTransport(rec)).VerifyRelease(t.Context(), r2.index, r2.platforms, finalizeCommit, key.offlinePolicy()); err != nil {
+			t.Fatal(err)
+		}
+		got := rec.matching(legacyTagPath)
+		if len(got) != 6 {
+			t.Fatalf("read %d older-format tags, want 6 (.sig and .att of three subjects), once each: %v", len(got), got)
+		}
+		t.Logf("requests per release verification: %d with bundles, %d in the older format", normal, len(rec.paths))
+	})
 }
 
 // BenchmarkVerifyReleaseOlderFormat is promote's signature gate over a release signed in cosign's
 // older format (key, no transparency log): referrers listed and found empty, then each subject's
 // .sig and .att tag and each signature's payload read once (a new Store per operation).
 func BenchmarkVerifyReleaseOlderFormat(b *testing.B) {
-	for _, l := range lanes[:2] {
-		b.Run(l.name, func(b *testing.B) {
-			r := pushRelease(b, l.start(b))
-			key := newTestKey(b)
-			publishLegacy(b, r, key.legacy(b), finalizeCommit)
-			c := testkit.NewCounter(nil)
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if _, err := NewStore(remote.WithTransport(c)).VerifyRelease(b.Context(), r.index, r.platforms, finalizeCommit, key.offlinePolicy()); err != nil {
-					b.Fatal(err)
-				}
+	eachLane(b, lanes[:2], func(b *testing.B, fx laneFixture) {
+		r, key := fx.r, fx.key
+		publishLegacy(b, r, key.legacy(b), finalizeCommit)
+		c := testkit.NewCounter(nil)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, err := NewStore(remote.WithTransport(c)).VerifyRelease(b.Context(), r.index, r.platforms, finalizeCommit, key.offlinePolicy()); err != nil {
+				b.Fatal(err)
 			}
-			testkit.ReportPerOp(b, c.Total())
-		})
-	}
+		}
+		testkit.ReportPerOp(b, c.Total())
+	})
 }
 
 // FuzzLegacyLayer feeds arbitrary payloads and annotations through the older format's parsers

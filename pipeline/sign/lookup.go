@@ -32,15 +32,7 @@ func (s *Store) Signed(ctx context.Context, subject name.Digest, p Policy) (bool
 // Attested says whether subject carries an attestation of predicateType that verifies under p
 // and passes check (nil: no further check). It only reads; see Signed for errors.
 func (s *Store) Attested(ctx context.Context, subject name.Digest, predicateType string, p Policy, check func(Statement) error) (bool, error) {
-	c, err := newChecker(p)
-	if err != nil {
-		return false, err
-	}
-	cn, err := s.conn(ctx)
-	if err != nil {
-		return false, err
-	}
-	v, err := lookup(ctx, cn, c, subject, predicateType, check)
+	v, err := s.lookupUnder(ctx, p, subject, predicateType, check)
 	if err != nil {
 		return false, err
 	}
@@ -54,15 +46,7 @@ func (s *Store) Attested(ctx context.Context, subject name.Digest, predicateType
 // predicateType on subject that verifies under p — for a second home such as GitHub's attestation
 // store. None is a Refused error saying why; other errors are classified as for Signed.
 func (s *Store) Bundle(ctx context.Context, subject name.Digest, predicateType string, p Policy) ([]byte, error) {
-	c, err := newChecker(p)
-	if err != nil {
-		return nil, err
-	}
-	cn, err := s.conn(ctx)
-	if err != nil {
-		return nil, err
-	}
-	v, err := lookup(ctx, cn, c, subject, predicateType, nil)
+	v, err := s.lookupUnder(ctx, p, subject, predicateType, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -73,6 +57,20 @@ func (s *Store) Bundle(ctx context.Context, subject name.Digest, predicateType s
 		return nil, fault.Refusedf("the attestation of type %s on %s is in cosign's older tag-based format (tag %s), which is not a sigstore bundle: sign again in the bundle format with cosign v3: %s", predicateType, subject.DigestStr(), v.legacyTag, v.resign)
 	}
 	return v.bundle, nil
+}
+
+// lookupUnder is one lookup of subject for predicateType under p (and check, when not nil), on a
+// connection of its own: the policy is checked first, then the registry options.
+func (s *Store) lookupUnder(ctx context.Context, p Policy, subject name.Digest, predicateType string, check func(Statement) error) (verdict, error) {
+	c, err := newChecker(p)
+	if err != nil {
+		return verdict{}, err
+	}
+	cn, err := s.conn(ctx)
+	if err != nil {
+		return verdict{}, err
+	}
+	return lookup(ctx, cn, c, subject, predicateType, check)
 }
 
 // VerifyBundle verifies a sigstore bundle held somewhere else than the registry (GitHub's

@@ -184,23 +184,19 @@ func TestReferrersAreDatedByTheInjectedClock(t *testing.T) {
 // registry client (one session) and a store on it, per operation; six requirements over three
 // subjects, each subject's referrers listed once.
 func BenchmarkVerifyReleaseOnClientStack(b *testing.B) {
-	for _, l := range lanes {
-		b.Run(l.name, func(b *testing.B) {
-			host := l.start(b)
-			r := pushRelease(b, host)
-			key := newTestKey(b)
-			publish(b, NewStore(), r, key.signer(b, KeyOptions{DisableTlogUpload: true}), finalizeCommit)
-			c := testkit.NewCounter(nil)
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				reg := registry.New(registry.WithInsecureHosts(host), registry.WithTransport(c))
-				if _, err := NewRegistryStore(reg, nil).VerifyRelease(b.Context(), r.index, r.platforms, finalizeCommit, key.offlinePolicy()); err != nil {
-					b.Fatal(err)
-				}
+	eachLane(b, lanes, func(b *testing.B, fx laneFixture) {
+		host, r, key := fx.host, fx.r, fx.key
+		publish(b, fx.st, r, key.signer(b, KeyOptions{DisableTlogUpload: true}), finalizeCommit)
+		c := testkit.NewCounter(nil)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			reg := registry.New(registry.WithInsecureHosts(host), registry.WithTransport(c))
+			if _, err := NewRegistryStore(reg, nil).VerifyRelease(b.Context(), r.index, r.platforms, finalizeCommit, key.offlinePolicy()); err != nil {
+				b.Fatal(err)
 			}
-			testkit.ReportPerOp(b, c.Total())
-		})
-	}
+		}
+		testkit.ReportPerOp(b, c.Total())
+	})
 }
 
 // BenchmarkPromoteRegistryPart is all of promote's registry traffic as one phase on one client:

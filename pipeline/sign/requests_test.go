@@ -50,9 +50,8 @@ func TestVerifyReleaseRequests(t *testing.T) {
 		{lanes[1], 1, 3, 0},
 	} {
 		t.Run(c.lane.name, func(t *testing.T) {
-			host := c.lane.start(t)
-			r := pushRelease(t, host)
-			key := newTestKey(t)
+			fx := setUp(t, c.lane)
+			host, r, key := fx.host, fx.r, fx.key
 			// Published as publish does it: through the registry client's stack.
 			publish(t, phaseStore(host, &pathRecorder{}), r, key.signer(t, KeyOptions{DisableTlogUpload: true}), finalizeCommit)
 
@@ -103,31 +102,27 @@ func TestVerifyReleaseRequests(t *testing.T) {
 // TestWritesUpdateTheListing: what a Store writes, a later lookup of the same Store sees, from
 // the listing read back after the write (no listing of its own).
 func TestWritesUpdateTheListing(t *testing.T) {
-	for _, l := range lanes[:2] {
-		t.Run(l.name, func(t *testing.T) {
-			host := l.start(t)
-			r := pushRelease(t, host)
-			key := newTestKey(t)
-			rec := &pathRecorder{}
-			st := phaseStore(host, rec)
-			if ok, err := st.Signed(t.Context(), r.index, key.offlinePolicy()); ok || err != nil {
-				t.Fatalf("before signing: Signed = %v, %v", ok, err)
+	eachLane(t, lanes[:2], func(t *testing.T, fx laneFixture) {
+		host, r, key := fx.host, fx.r, fx.key
+		rec := &pathRecorder{}
+		st := phaseStore(host, rec)
+		if ok, err := st.Signed(t.Context(), r.index, key.offlinePolicy()); ok || err != nil {
+			t.Fatalf("before signing: Signed = %v, %v", ok, err)
+		}
+		if err := st.Sign(t.Context(), r.index, key.signer(t, KeyOptions{DisableTlogUpload: true})); err != nil {
+			t.Fatal(err)
+		}
+		n := len(rec.paths)
+		if ok, err := st.Signed(t.Context(), r.index, key.offlinePolicy()); !ok || err != nil {
+			t.Fatalf("after signing: Signed = %v, %v", ok, err)
+		}
+		listings := regexp.MustCompile(referrersAPIPath.String() + "|" + fallbackTagPath.String())
+		for _, p := range rec.paths[n:] {
+			if listings.MatchString(p) {
+				t.Errorf("the lookup after the write listed again: %v", rec.paths[n:])
 			}
-			if err := st.Sign(t.Context(), r.index, key.signer(t, KeyOptions{DisableTlogUpload: true})); err != nil {
-				t.Fatal(err)
-			}
-			n := len(rec.paths)
-			if ok, err := st.Signed(t.Context(), r.index, key.offlinePolicy()); !ok || err != nil {
-				t.Fatalf("after signing: Signed = %v, %v", ok, err)
-			}
-			listings := regexp.MustCompile(referrersAPIPath.String() + "|" + fallbackTagPath.String())
-			for _, p := range rec.paths[n:] {
-				if listings.MatchString(p) {
-					t.Errorf("the lookup after the write listed again: %v", rec.paths[n:])
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // TestStoredLayoutEmbedsContent: the bundle layer's descriptor carries the bundle, and the
@@ -139,21 +134,14 @@ func TestStoredLayoutEmbedsContent(t *testing.T) {
 	if err := NewStore().Sign(t.Context(), r.index, newTestKey(t).signer(t, KeyOptions{DisableTlogUpload: true})); err != nil {
 		t.Fatal(err)
 	}
-	idx := readIndex(t, fallbackTag(r.index))
+	_, idx := manifestAt(t, fallbackTag(r.index), v1.ParseIndexManifest)
 	if len(idx.Manifests) != 1 {
 		t.Fatalf("index %+v", idx)
 	}
 	entry := idx.Manifests[0]
-	got, err := remote.Get(r.repo.Digest(entry.Digest.String()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(entry.Data, got.Manifest) {
-		t.Fatalf("the index entry embeds %q, not the manifest %q", entry.Data, got.Manifest)
-	}
-	m, err := v1.ParseManifest(bytes.NewReader(got.Manifest))
-	if err != nil {
-		t.Fatal(err)
+	raw, m := manifestAt(t, r.repo.Digest(entry.Digest.String()), v1.ParseManifest)
+	if !bytes.Equal(entry.Data, raw) {
+		t.Fatalf("the index entry embeds %q, not the manifest %q", entry.Data, raw)
 	}
 	blob, err := readBlob(testConn(t, NewStore()), r.repo.Digest(m.Layers[0].Digest.String()))
 	if err != nil {
@@ -162,20 +150,6 @@ func TestStoredLayoutEmbedsContent(t *testing.T) {
 	if !bytes.Equal(m.Layers[0].Data, blob) {
 		t.Fatalf("the layer embeds %d bytes, not the %d-byte bundle", len(m.Layers[0].Data), len(blob))
 	}
-}
-
-// readIndex reads the index a tag holds.
-func readIndex(t *testing.T, tag name.Tag) *v1.IndexManifest {
-	t.Helper()
-	got, err := remote.Get(tag)
-	if err != nil {
-		t.Fatal(err)
-	}
-	im, err := v1.ParseIndexManifest(bytes.NewReader(got.Manifest))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return im
 }
 
 // TestTamperedEmbeddedContentIsNotTrusted puts, where a descriptor's digest names one content,
@@ -201,15 +175,14 @@ func TestTamperedEmbeddedContentIsNotTrusted(t *testing.T) {
 // tamperedCase stores a signature of the index whose real content is signed by the policy's key
 // (realOK) or by another, with the embedded content of the other kind, and checks the verdict.
 func tamperedCase(t *testing.T, l lane, where string, realOK bool) {
-	host := l.start(t)
-	r := pushRelease(t, host)
-	key, other := newTestKey(t), newTestKey(t)
+	fx := setUp(t, l)
+	r, key, st := fx.r, fx.key, fx.st
+	other := newTestKey(t)
 	good, bad := signedBundle(t, key, r.index), signedBundle(t, other, r.index)
 	real, fake := bad, good
 	if realOK {
 		real, fake = good, bad
 	}
-	st := NewStore()
 	cn := testConn(t, st)
 	desc, err := remote.Head(r.index)
 	if err != nil {
@@ -229,7 +202,7 @@ func tamperedCase(t *testing.T, l lane, where string, realOK bool) {
 		tamperIndex(t, r.index, fakeManifest)
 	}
 	rec := &pathRecorder{}
-	v, err := lookup(t.Context(), testConn(t, NewStore(remote.WithTransport(rec))), mustChecker(t, key.offlinePolicy()), r.index, SignaturePredicateType, nil)
+	v, err := NewStore(remote.WithTransport(rec)).lookupUnder(t.Context(), key.offlinePolicy(), r.index, SignaturePredicateType, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,15 +233,6 @@ func signedBundle(t *testing.T, key testKey, subject name.Digest) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-func mustChecker(t *testing.T, p Policy) *checker {
-	t.Helper()
-	c, err := newChecker(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
 
 // tamperLayer adds a referrer of subject, newest of all (looked at first), that is subject's
@@ -308,7 +272,7 @@ func tamperLayer(t *testing.T, subject name.Digest, fake []byte) {
 func tamperIndex(t *testing.T, subject name.Digest, fake []byte) {
 	t.Helper()
 	tag := fallbackTag(subject)
-	im := readIndex(t, tag)
+	_, im := manifestAt(t, tag, v1.ParseIndexManifest)
 	if len(im.Manifests) != 1 || im.Manifests[0].Data == nil {
 		t.Fatalf("index %+v: want one entry with the manifest embedded", im)
 	}

@@ -76,10 +76,7 @@ func TestOIDCTokensNeverShow(t *testing.T) {
 
 	// Fulcio refuses and echoes the token it was given.
 	f.SetFulcioStatus(http.StatusUnauthorized)
-	sg, err := NewKeylessSigner(keylessOptions(f))
-	if err != nil {
-		t.Fatal(err)
-	}
+	sg := standInSigner(t, f)
 	signErr := st.Sign(t.Context(), r.index, sg)
 	if signErr == nil || !strings.Contains(signErr.Error(), "Fulcio returned 401") || !strings.Contains(signErr.Error(), "[REDACTED]") {
 		t.Fatalf("Sign with a refusing Fulcio: %v", signErr)
@@ -128,10 +125,7 @@ func TestOIDCTokensNeverShow(t *testing.T) {
 
 	// And a signer that works, to have logs of a success too.
 	f.SetFulcioStatus(0)
-	good, err := NewKeylessSigner(keylessOptions(f))
-	if err != nil {
-		t.Fatal(err)
-	}
+	good := standInSigner(t, f)
 	publish(t, st, r, good, finalizeCommit)
 
 	secrets := append(f.IssuedTokens(), f.RequestToken, o.RequestToken, direct)

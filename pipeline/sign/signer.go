@@ -74,11 +74,7 @@ func NewKeySigner(pemKey, password []byte, o KeyOptions) (Signer, error) {
 	}
 	s := &keySigner{kp: kp}
 	if !o.DisableTlogUpload {
-		u := o.RekorURL
-		if u == "" {
-			u = PublicRekorURL
-		}
-		r, err := newRekor(u, o.Transport)
+		r, u, err := rekorOrPublic(o.RekorURL, o.Transport)
 		if err != nil {
 			return nil, err
 		}
@@ -226,6 +222,16 @@ func (s *keySigner) signStatement(ctx context.Context, statement []byte) ([]byte
 		return nil, fmt.Errorf("sign with key %s: %w", s.kp.hint, err)
 	}
 	return protojson.Marshal(b)
+}
+
+// rekorOrPublic is newRekor for base, or for PublicRekorURL when base is empty, with the URL it
+// reaches.
+func rekorOrPublic(base string, rt http.RoundTripper) (*sgsign.Rekor, string, error) {
+	if base == "" {
+		base = PublicRekorURL
+	}
+	r, err := newRekor(base, rt)
+	return r, base, err
 }
 
 // newRekor returns sigstore-go's Rekor v1 client for base; with a transport, the generated Rekor

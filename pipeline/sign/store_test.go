@@ -25,74 +25,56 @@ import (
 // TestKeySignAndVerifyInEveryLane signs with a cosign-format key (no transparency log) in each
 // registry lane, checks the stored layout, and that only the right key verifies.
 func TestKeySignAndVerifyInEveryLane(t *testing.T) {
-	for _, l := range lanes {
-		t.Run(l.name, func(t *testing.T) {
-			host := l.start(t)
-			r := pushRelease(t, host)
-			key, other := newTestKey(t), newTestKey(t)
-			st := NewStore()
-			ctx := t.Context()
-			sg := key.signer(t, KeyOptions{DisableTlogUpload: true})
+	eachLane(t, lanes, func(t *testing.T, fx laneFixture) {
+		r, key, st := fx.r, fx.key, fx.st
+		other := newTestKey(t)
+		ctx := t.Context()
+		sg := key.signer(t, KeyOptions{DisableTlogUpload: true})
 
-			if ok, err := st.Signed(ctx, r.index, key.offlinePolicy()); err != nil || ok {
-				t.Fatalf("before signing: Signed = %v, %v; want false, nil", ok, err)
-			}
-			if err := st.Sign(ctx, r.index, sg); err != nil {
-				t.Fatal(err)
-			}
-			if ok, err := st.Signed(ctx, r.index, key.offlinePolicy()); err != nil || !ok {
-				t.Fatalf("after signing: Signed = %v, %v; want true", ok, err)
-			}
-			if ok, err := st.Signed(ctx, r.index, other.offlinePolicy()); err != nil || ok {
-				t.Fatalf("another key's policy: Signed = %v, %v; want false", ok, err)
-			}
-			// A signature on the index says nothing about the platforms.
-			if ok, err := st.Signed(ctx, r.platforms["linux/amd64"], key.offlinePolicy()); err != nil || ok {
-				t.Fatalf("unsigned platform: Signed = %v, %v; want false", ok, err)
-			}
-			// Without the transparency log entry the strict policy refuses (the trusted root is
-			// given so that nothing is fetched).
-			strict := Policy{PublicKeyPEM: key.public, TrustedRootJSON: signtest.New(t).RekorOnlyRoot()}
-			if ok, err := st.Signed(ctx, r.index, strict); err != nil || ok {
-				t.Fatalf("policy requiring a tlog entry: Signed = %v, %v; want false", ok, err)
-			}
-			checkLayout(t, r.index, l.referrers, SignaturePredicateType, 1)
-		})
-	}
+		if ok, err := st.Signed(ctx, r.index, key.offlinePolicy()); err != nil || ok {
+			t.Fatalf("before signing: Signed = %v, %v; want false, nil", ok, err)
+		}
+		if err := st.Sign(ctx, r.index, sg); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := st.Signed(ctx, r.index, key.offlinePolicy()); err != nil || !ok {
+			t.Fatalf("after signing: Signed = %v, %v; want true", ok, err)
+		}
+		if ok, err := st.Signed(ctx, r.index, other.offlinePolicy()); err != nil || ok {
+			t.Fatalf("another key's policy: Signed = %v, %v; want false", ok, err)
+		}
+		// A signature on the index says nothing about the platforms.
+		if ok, err := st.Signed(ctx, r.platforms["linux/amd64"], key.offlinePolicy()); err != nil || ok {
+			t.Fatalf("unsigned platform: Signed = %v, %v; want false", ok, err)
+		}
+		// Without the transparency log entry the strict policy refuses (the trusted root is
+		// given so that nothing is fetched).
+		strict := Policy{PublicKeyPEM: key.public, TrustedRootJSON: signtest.New(t).RekorOnlyRoot()}
+		if ok, err := st.Signed(ctx, r.index, strict); err != nil || ok {
+			t.Fatalf("policy requiring a tlog entry: Signed = %v, %v; want false", ok, err)
+		}
+		checkLayout(t, r.index, fx.lane.referrers, SignaturePredicateType, 1)
+	})
 }
 
 // checkLayout reads the referrers of subject as a registry client would and checks the cosign v3
 // layout, and on registries without the referrers API the sha256-<hex> index tag.
 func checkLayout(t *testing.T, subject name.Digest, referrersAPI bool, predicateType string, want int) {
 	t.Helper()
-	idx, err := remote.Referrers(subject)
-	if err != nil {
-		t.Fatal(err)
+	refs := referrersOf(t, subject)
+	if len(refs) != want {
+		t.Fatalf("%d referrers listed, want %d: %+v", len(refs), want, refs)
 	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(im.Manifests) != want {
-		t.Fatalf("%d referrers listed, want %d: %+v", len(im.Manifests), want, im.Manifests)
-	}
-	d := im.Manifests[0]
+	d := refs[0]
 	if d.Annotations[AnnotationPredicateType] != predicateType || d.Annotations[AnnotationContent] != "dsse-envelope" || d.Annotations[AnnotationCreated] == "" {
 		t.Errorf("listing annotations %v", d.Annotations)
 	}
 	if !referrersAPI && d.ArtifactType != BundleMediaType {
 		t.Errorf("fallback index artifactType %q, want %s", d.ArtifactType, BundleMediaType)
 	}
-	got, err := remote.Get(subject.Context().Digest(d.Digest.String()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := v1.ParseManifest(bytes.NewReader(got.Manifest))
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw, m := manifestAt(t, subject.Context().Digest(d.Digest.String()), v1.ParseManifest)
 	if m.MediaType != types.OCIManifestSchema1 || m.ArtifactType != BundleMediaType || m.Config.MediaType != "application/vnd.oci.empty.v1+json" || m.Config.Size != 2 {
-		t.Errorf("manifest %s", got.Manifest)
+		t.Errorf("manifest %s", raw)
 	}
 	if len(m.Layers) != 1 || m.Layers[0].MediaType != BundleMediaType {
 		t.Errorf("layers %+v", m.Layers)
@@ -101,7 +83,7 @@ func checkLayout(t *testing.T, subject name.Digest, referrersAPI bool, predicate
 		t.Errorf("subject %+v, want %s", m.Subject, subject.DigestStr())
 	}
 	tag := subject.Context().Tag(strings.Replace(subject.DigestStr(), ":", "-", 1))
-	_, err = remote.Head(tag)
+	_, err := remote.Head(tag)
 	if referrersAPI && err == nil {
 		t.Errorf("registry with the referrers API got a fallback tag %s", tag)
 	}
@@ -111,75 +93,65 @@ func checkLayout(t *testing.T, subject name.Digest, referrersAPI bool, predicate
 }
 
 func TestAttestAndVerifyRelease(t *testing.T) {
-	for _, l := range lanes {
-		t.Run(l.name, func(t *testing.T) {
-			host := l.start(t)
-			r := pushRelease(t, host)
-			key := newTestKey(t)
-			st := NewStore()
-			sg := key.signer(t, KeyOptions{DisableTlogUpload: true})
-			publish(t, st, r, sg, finalizeCommit)
+	eachLane(t, lanes, func(t *testing.T, fx laneFixture) {
+		r, key, st := fx.r, fx.key, fx.st
+		sg := key.signer(t, KeyOptions{DisableTlogUpload: true})
+		publish(t, st, r, sg, finalizeCommit)
 
-			reqs, err := st.VerifyRelease(t.Context(), r.index, r.platforms, finalizeCommit, key.offlinePolicy())
-			if err != nil {
-				t.Fatal(err)
+		reqs, err := st.VerifyRelease(t.Context(), r.index, r.platforms, finalizeCommit, key.offlinePolicy())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		for _, q := range reqs {
+			lines = append(lines, q.What+" "+q.Of)
+			if !q.OK || q.BundleSize == 0 {
+				t.Errorf("%v", q)
 			}
-			var lines []string
-			for _, q := range reqs {
-				lines = append(lines, q.What+" "+q.Of)
-				if !q.OK || q.BundleSize == 0 {
-					t.Errorf("%v", q)
-				}
-			}
-			want := "signature index,signature linux/amd64,sbom linux/amd64,signature linux/arm64,sbom linux/arm64,provenance index"
-			if strings.Join(lines, ",") != want {
-				t.Errorf("requirements %q, want %q", strings.Join(lines, ","), want)
-			}
-			// Each platform has a signature and an SBOM: two referrers on one subject, written one
-			// after the other into the same fallback index.
-			checkCount(t, r.platforms["linux/arm64"], 2)
-			checkCount(t, r.index, 2)
+		}
+		want := "signature index,signature linux/amd64,sbom linux/amd64,signature linux/arm64,sbom linux/arm64,provenance index"
+		if strings.Join(lines, ",") != want {
+			t.Errorf("requirements %q, want %q", strings.Join(lines, ","), want)
+		}
+		// Each platform has a signature and an SBOM: two referrers on one subject, written one
+		// after the other into the same fallback index.
+		checkCount(t, r.platforms["linux/arm64"], 2)
+		checkCount(t, r.index, 2)
 
-			// The SBOM is stored byte for byte (compacted), and Attested sees it.
-			var seen []byte
-			ok, err := st.Attested(t.Context(), r.platforms["linux/amd64"], SPDXPredicateType, key.offlinePolicy(), func(s Statement) error {
-				seen = s.Predicate
-				if !s.Covers(r.platforms["linux/amd64"].DigestStr()) || s.Subjects[0].Name != r.repo.Name() {
-					t.Errorf("subjects %+v", s.Subjects)
-				}
-				return nil
-			})
-			if err != nil || !ok {
-				t.Fatalf("Attested = %v, %v", ok, err)
+		// The SBOM is stored byte for byte (compacted), and Attested sees it.
+		var seen []byte
+		ok, err := st.Attested(t.Context(), r.platforms["linux/amd64"], SPDXPredicateType, key.offlinePolicy(), func(s Statement) error {
+			seen = s.Predicate
+			if !s.Covers(r.platforms["linux/amd64"].DigestStr()) || s.Subjects[0].Name != r.repo.Name() {
+				t.Errorf("subjects %+v", s.Subjects)
 			}
-			if !bytes.Equal(seen, spdx("linux/amd64")) {
-				t.Errorf("SBOM predicate changed:\n%s\n%s", seen, spdx("linux/amd64"))
-			}
-			// The provenance names every digest.
-			_, err = st.Attested(t.Context(), r.index, ProvenancePredicateType, key.offlinePolicy(), func(s Statement) error {
-				for _, d := range append([]name.Digest{r.index}, r.platforms["linux/amd64"], r.platforms["linux/arm64"]) {
-					if !s.Covers(d.DigestStr()) {
-						t.Errorf("provenance does not name %s: %+v", d, s.Subjects)
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			return nil
 		})
-	}
+		if err != nil || !ok {
+			t.Fatalf("Attested = %v, %v", ok, err)
+		}
+		if !bytes.Equal(seen, spdx("linux/amd64")) {
+			t.Errorf("SBOM predicate changed:\n%s\n%s", seen, spdx("linux/amd64"))
+		}
+		// The provenance names every digest.
+		_, err = st.Attested(t.Context(), r.index, ProvenancePredicateType, key.offlinePolicy(), func(s Statement) error {
+			for _, d := range append([]name.Digest{r.index}, r.platforms["linux/amd64"], r.platforms["linux/arm64"]) {
+				if !s.Covers(d.DigestStr()) {
+					t.Errorf("provenance does not name %s: %+v", d, s.Subjects)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 func checkCount(t *testing.T, subject name.Digest, want int) {
 	t.Helper()
-	idx, err := remote.Referrers(subject)
-	if err != nil {
-		t.Fatal(err)
-	}
-	im, _ := idx.IndexManifest()
-	if len(im.Manifests) != want {
-		t.Errorf("%s has %d referrers, want %d", subject.DigestStr(), len(im.Manifests), want)
+	if refs := referrersOf(t, subject); len(refs) != want {
+		t.Errorf("%s has %d referrers, want %d", subject.DigestStr(), len(refs), want)
 	}
 }
 
@@ -318,39 +290,34 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 // TestForeignReferrersAreIgnored puts a non-sigstore referrer (and a bundle of another type) next
 // to ours: lookups skip them without error.
 func TestForeignReferrersAreIgnored(t *testing.T) {
-	for _, l := range lanes[:2] {
-		t.Run(l.name, func(t *testing.T) {
-			host := l.start(t)
-			r := pushRelease(t, host)
-			key := newTestKey(t)
-			st := NewStore()
-			sg := key.signer(t, KeyOptions{DisableTlogUpload: true})
-			desc, err := remote.Head(r.index)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// An unrelated artifact referring to the index (say, a notation signature).
-			foreign := v1.Manifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1, ArtifactType: "application/vnd.cncf.notary.signature",
-				Config: v1.Descriptor{MediaType: emptyConfigMediaType, Size: 2, Digest: mustDigest(t, []byte("{}"))},
-				Layers: []v1.Descriptor{}, Subject: &v1.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size}}
-			raw, _ := json.Marshal(foreign)
-			if err := st.putReferrerRaw(t, r.index, raw); err != nil {
-				t.Fatal(err)
-			}
-			if err := st.Attest(t.Context(), r.index, SPDXPredicateType, spdx("index"), sg); err != nil {
-				t.Fatal(err)
-			}
-			if ok, err := st.Signed(t.Context(), r.index, key.offlinePolicy()); err != nil || ok {
-				t.Fatalf("an SBOM attestation counted as a signature: %v, %v", ok, err)
-			}
-			if err := st.Sign(t.Context(), r.index, sg); err != nil {
-				t.Fatal(err)
-			}
-			if ok, err := st.Signed(t.Context(), r.index, key.offlinePolicy()); err != nil || !ok {
-				t.Fatalf("Signed = %v, %v", ok, err)
-			}
-		})
-	}
+	eachLane(t, lanes[:2], func(t *testing.T, fx laneFixture) {
+		r, key, st := fx.r, fx.key, fx.st
+		sg := key.signer(t, KeyOptions{DisableTlogUpload: true})
+		desc, err := remote.Head(r.index)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// An unrelated artifact referring to the index (say, a notation signature).
+		foreign := v1.Manifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1, ArtifactType: "application/vnd.cncf.notary.signature",
+			Config: v1.Descriptor{MediaType: emptyConfigMediaType, Size: 2, Digest: mustDigest(t, []byte("{}"))},
+			Layers: []v1.Descriptor{}, Subject: &v1.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size}}
+		raw, _ := json.Marshal(foreign)
+		if err := st.putReferrerRaw(t, r.index, raw); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Attest(t.Context(), r.index, SPDXPredicateType, spdx("index"), sg); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := st.Signed(t.Context(), r.index, key.offlinePolicy()); err != nil || ok {
+			t.Fatalf("an SBOM attestation counted as a signature: %v, %v", ok, err)
+		}
+		if err := st.Sign(t.Context(), r.index, sg); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := st.Signed(t.Context(), r.index, key.offlinePolicy()); err != nil || !ok {
+			t.Fatalf("Signed = %v, %v", ok, err)
+		}
+	})
 }
 
 func mustDigest(t *testing.T, b []byte) v1.Hash {
@@ -374,31 +341,27 @@ func (s *Store) putReferrerRaw(t *testing.T, subject name.Digest, raw []byte) er
 // TestConcurrentWritesToOneSubject: signatures and attestations on one subject from many
 // goroutines all end up listed, also without a referrers API.
 func TestConcurrentWritesToOneSubject(t *testing.T) {
-	for _, l := range lanes[:2] {
-		t.Run(l.name, func(t *testing.T) {
-			r := pushRelease(t, l.start(t))
-			key := newTestKey(t)
-			sg := key.signer(t, KeyOptions{DisableTlogUpload: true})
-			st := NewStore()
-			var wg sync.WaitGroup
-			errs := make(chan error, 8)
-			for i := 0; i < 8; i++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					errs <- st.Attest(t.Context(), r.index, "https://example.com/predicate/"+string(rune('a'+i)), []byte(`{"n":1}`), sg)
-				}()
+	eachLane(t, lanes[:2], func(t *testing.T, fx laneFixture) {
+		r, key, st := fx.r, fx.key, fx.st
+		sg := key.signer(t, KeyOptions{DisableTlogUpload: true})
+		var wg sync.WaitGroup
+		errs := make(chan error, 8)
+		for i := 0; i < 8; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs <- st.Attest(t.Context(), r.index, "https://example.com/predicate/"+string(rune('a'+i)), []byte(`{"n":1}`), sg)
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
 			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
-			checkCount(t, r.index, 8)
-		})
-	}
+		}
+		checkCount(t, r.index, 8)
+	})
 }
 
 // TestTamperedKeySignature: with no log entry to catch it first, a changed payload fails the
@@ -425,8 +388,7 @@ func TestTamperedKeySignature(t *testing.T) {
 	if err := st.putReferrer(t.Context(), testConn(t, st), r2.index, *desc, forged, SignaturePredicateType); err != nil {
 		t.Fatal(err)
 	}
-	c, _ := newChecker(key.offlinePolicy())
-	v, err := lookup(t.Context(), testConn(t, st), c, r2.index, SignaturePredicateType, nil)
+	v, err := st.lookupUnder(t.Context(), key.offlinePolicy(), r2.index, SignaturePredicateType, nil)
 	if err != nil || v.ok {
 		t.Fatalf("forged signature: ok=%v err=%v", v.ok, err)
 	}
