@@ -37,15 +37,11 @@ func (p *publishRun) githubAttestations() step.Step {
 			if err != nil {
 				return step.Observation{}, err
 			}
-			todo = nil
-			for _, b := range all {
-				has, err := p.w.gh.HasAttestation(ctx, p.w.repo, b.digest, b.bundle)
-				if err != nil {
-					return step.Observation{}, err
-				}
-				if !has {
-					todo = append(todo, b)
-				}
+			todo, err = missing(ctx, all, func(ctx context.Context, b attestedBundle) (bool, error) {
+				return p.w.gh.HasAttestation(ctx, p.w.repo, b.digest, b.bundle)
+			})
+			if err != nil {
+				return step.Observation{}, err
 			}
 			if len(todo) == 0 {
 				return step.Observation{Done: true, Detail: fmt.Sprintf("%d bundle(s) in GitHub's attestation store", len(all))}, nil

@@ -26,19 +26,16 @@ func (p *publishRun) signatures() step.Step {
 			if !p.w.signing() {
 				return step.Skip("signing is off (--sign=none): promote will refuse"), nil
 			}
-			todo = nil
-			for _, d := range p.subjects() {
+			var err error
+			todo, err = missing(ctx, p.subjects(), func(ctx context.Context, d string) (bool, error) {
 				ref, err := p.w.digestRef(d)
 				if err != nil {
-					return step.Observation{}, err
+					return false, err
 				}
-				ok, err := p.w.store.Signed(ctx, ref, p.w.policy)
-				if err != nil {
-					return step.Observation{}, err
-				}
-				if !ok {
-					todo = append(todo, d)
-				}
+				return p.w.store.Signed(ctx, ref, p.w.policy)
+			})
+			if err != nil {
+				return step.Observation{}, err
 			}
 			if len(todo) == 0 {
 				return step.Observation{Done: true, Detail: fmt.Sprintf("%d digests signed under %s", len(p.subjects()), p.w.policy)}, nil
@@ -81,19 +78,16 @@ func (p *publishRun) sboms() step.Step {
 			if p.index == (v1.Hash{}) {
 				return step.Observation{Plan: "attest an SPDX SBOM on each platform image"}, nil
 			}
-			todo = nil
-			for _, pl := range p.w.platforms {
+			var err error
+			todo, err = missing(ctx, p.w.platforms, func(ctx context.Context, pl version.Platform) (bool, error) {
 				ref, err := p.w.digestRef(p.digs[pl.String()].String())
 				if err != nil {
-					return step.Observation{}, err
+					return false, err
 				}
-				ok, err := p.w.store.Attested(ctx, ref, sign.SPDXPredicateType, p.w.policy, nil)
-				if err != nil {
-					return step.Observation{}, err
-				}
-				if !ok {
-					todo = append(todo, pl)
-				}
+				return p.w.store.Attested(ctx, ref, sign.SPDXPredicateType, p.w.policy, nil)
+			})
+			if err != nil {
+				return step.Observation{}, err
 			}
 			if len(todo) == 0 {
 				return step.Observation{Done: true, Detail: fmt.Sprintf("%d platform SBOMs attested", len(p.w.platforms))}, nil

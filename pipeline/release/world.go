@@ -185,19 +185,6 @@ func (w *world) digestRefs(digests []string) ([]name.Digest, error) {
 	return mapAll(digests, w.digestRef)
 }
 
-// mapAll applies f to each of xs in order; the first error stops it.
-func mapAll[T, U any](xs []T, f func(T) (U, error)) ([]U, error) {
-	var out []U
-	for _, x := range xs {
-		u, err := f(x)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, u)
-	}
-	return out, nil
-}
-
 // repoURL is the web URL of the repository (for the CHANGELOG links and provenance).
 func (w *world) repoURL() string {
 	return webURL(w.s.GitHubAPI) + "/" + w.repo.String()
