@@ -3,6 +3,7 @@ package release
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -26,19 +27,23 @@ func (w *world) verify(ctx context.Context, digest v1.Hash, plats map[string]nam
 	if err != nil && !errors.As(err, &rerr) {
 		return 0, err
 	}
-	var failed []string
+	var failed []sign.Requirement
+	var lines []string
 	ok := 0
 	for _, r := range reqs {
 		switch {
 		case r.OK:
 			ok++
-		case w.s.NoSBOM && strings.Contains(strings.ToLower(r.What), "sbom"):
+		case w.s.NoSBOM && r.What == sign.WhatSBOM:
 		default:
-			failed = append(failed, r.String())
+			failed = append(failed, r)
+			lines = append(lines, r.String())
 		}
 	}
 	if len(failed) > 0 {
-		return ok, fault.Refusedf("%d requirement(s) not met under %s:\n    %s", len(failed), w.policy, strings.Join(failed, "\n    "))
+		// A bundle that could not be read is "could not look", not a refusal: what is there may
+		// verify once it can be read.
+		return ok, fault.Wrap(sign.FailureClass(failed), fmt.Errorf("%d requirement(s) not met under %s:\n    %s", len(failed), w.policy, strings.Join(lines, "\n    ")))
 	}
 	return ok, nil
 }

@@ -16,7 +16,7 @@ import (
 
 // Requirement is one thing release verification demands, and whether it holds.
 type Requirement struct {
-	// What is "signature", "sbom" or "provenance".
+	// What is WhatSignature, WhatSBOM or WhatProvenance.
 	What string
 	// Of names the subject: "index" or a platform such as "linux/amd64".
 	Of string
@@ -26,10 +26,20 @@ type Requirement struct {
 	OK bool
 	// Reason says why it does not hold (empty when OK).
 	Reason string
+	// Class is why it does not hold: fault.Unreadable when what was there could not be read (a
+	// malformed bundle), else fault.Refused (fault.Unknown when OK).
+	Class fault.Class
 	// BundleSize is the size in bytes of the accepted bundle (for a signature in cosign's older
 	// format, of its signed payload; 0 when not OK).
 	BundleSize int
 }
+
+// What a requirement is of.
+const (
+	WhatSignature  = "signature"
+	WhatSBOM       = "sbom"
+	WhatProvenance = "provenance"
+)
 
 // String is one line: "ok   signature on index sha256:..." or "FAIL sbom on linux/arm64 ...: reason".
 func (r Requirement) String() string {
@@ -82,7 +92,6 @@ func (s *Store) VerifyRelease(ctx context.Context, index name.Digest, platforms 
 	}
 	jobs := releaseJobs(index, platforms, commit)
 	reqs := make([]Requirement, len(jobs))
-	classes := make([]fault.Class, len(jobs))
 	for i, j := range jobs {
 		reqs[i] = j.req
 	}
@@ -110,14 +119,14 @@ func (s *Store) VerifyRelease(ctx context.Context, index name.Digest, platforms 
 				return gctx.Err()
 			}
 			reqs[i].OK, reqs[i].BundleSize = v.ok, v.size
-			reqs[i].Reason, classes[i] = v.reason(j.subject, j.predicateType), v.class()
+			reqs[i].Reason, reqs[i].Class = v.reason(j.subject, j.predicateType), v.class()
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return reqs, fmt.Errorf("verify release %s: %w", index, err)
 	}
-	return reqs, releaseError(reqs, classes)
+	return reqs, releaseError(reqs)
 }
 
 // releaseJob is one requirement to look up.
@@ -134,31 +143,33 @@ func releaseJobs(index name.Digest, platforms map[string]name.Digest, commit str
 	add := func(what, of string, d name.Digest, pt string, check func(Statement) error) {
 		jobs = append(jobs, releaseJob{req: Requirement{What: what, Of: of, Digest: d.DigestStr()}, subject: d, predicateType: pt, check: check})
 	}
-	add("signature", "index", index, SignaturePredicateType, nil)
+	add(WhatSignature, "index", index, SignaturePredicateType, nil)
 	for _, pl := range slices.Sorted(maps.Keys(platforms)) {
-		add("signature", pl, platforms[pl], SignaturePredicateType, nil)
-		add("sbom", pl, platforms[pl], SPDXPredicateType, nil)
+		add(WhatSignature, pl, platforms[pl], SignaturePredicateType, nil)
+		add(WhatSBOM, pl, platforms[pl], SPDXPredicateType, nil)
 	}
-	add("provenance", "index", index, ProvenancePredicateType, BuiltFrom(commit))
+	add(WhatProvenance, "index", index, ProvenancePredicateType, BuiltFrom(commit))
 	return jobs
 }
 
 // releaseError is nil when every requirement holds, and otherwise a classified *ReleaseError.
-func releaseError(reqs []Requirement, classes []fault.Class) error {
-	var failed []Requirement
-	class := fault.Unreadable
-	for i, r := range reqs {
-		if !r.OK {
-			failed = append(failed, r)
-			if classes[i] != fault.Unreadable {
-				class = fault.Refused
-			}
-		}
-	}
+func releaseError(reqs []Requirement) error {
+	failed := slices.DeleteFunc(slices.Clone(reqs), func(r Requirement) bool { return r.OK })
 	if len(failed) == 0 {
 		return nil
 	}
-	return fault.Wrap(class, &ReleaseError{Failed: failed, Total: len(reqs)})
+	return fault.Wrap(FailureClass(failed), &ReleaseError{Failed: failed, Total: len(reqs)})
+}
+
+// FailureClass is the class of a set of failed requirements: fault.Unreadable when none of them
+// could be read (what is there may be fine: look again), fault.Refused when any was refused.
+func FailureClass(failed []Requirement) fault.Class {
+	for _, r := range failed {
+		if r.Class != fault.Unreadable {
+			return fault.Refused
+		}
+	}
+	return fault.Unreadable
 }
 
 // BuiltFrom is a check for Attested: the provenance statement names commit as its source commit.
