@@ -15,13 +15,13 @@ func begin(env *Env, phase, ver string) (*world, *step.Report, version.Version, 
 	v, err := version.Parse(ver)
 	if err != nil {
 		err = fault.AsBadInput(err)
-		rep.Err = err.Error()
+		rep.SetError(err)
 		return nil, rep, v, err
 	}
 	rep.Version = v.String()
 	w, err := connect(env)
 	if err != nil {
-		rep.Err = err.Error()
+		rep.SetError(err)
 		return nil, rep, v, err
 	}
 	return w, rep, v.WithTagPrefix(w.s.GitTagPrefix()), nil
@@ -29,7 +29,7 @@ func begin(env *Env, phase, ver string) (*world, *step.Report, version.Version, 
 
 // fail records an error found before the first step (an argument that does not parse).
 func fail(rep *step.Report, err error) (*step.Report, error) {
-	rep.Err = err.Error()
+	rep.SetError(err)
 	return rep, err
 }
 
@@ -37,7 +37,7 @@ func fail(rep *step.Report, err error) (*step.Report, error) {
 // released when the phase ends, however it ends.
 func (w *world) run(ctx context.Context, rep *step.Report, steps []step.Step) error {
 	defer w.unlock(ctx, rep)
-	r := step.Runner{DryRun: w.env.DryRun, Clock: w.env.Clock, Tracer: w.env.Tracer, Progress: w.env.Progress, Hook: w.env.Hook}
+	r := step.Runner{DryRun: w.env.DryRun, Clock: w.env.Clock, Tracer: w.env.Tracer, Progress: w.progress, Hook: w.env.Hook}
 	return r.Run(ctx, rep, steps)
 }
 
@@ -48,7 +48,7 @@ func refuse(format string, args ...any) error { return fault.Refusedf(format, ar
 // notChecked is the refusal of a gate whose input an earlier gate did not produce (because it
 // refused): the phase cannot go on either way.
 func notChecked(after string) error {
-	return fault.Refusedf("not checked: the %s gate must pass first", after)
+	return step.NotChecked(after)
 }
 
 func short(sha string) string {

@@ -41,23 +41,30 @@ func Status(ctx context.Context, env *Env, ver string) (*step.Report, error) {
 		err = terr
 	}
 	var refused *step.RefusedError
+	verdict := ""
 	switch {
 	case errors.As(err, &refused):
-		rep.Verdict = fmt.Sprintf("promote would be refused: %d gate(s) do not pass", len(refused.Reasons))
-		rep.Err = ""
+		verdict = fmt.Sprintf("promote would be refused: %d gate(s) do not pass", len(refused.Reasons))
+		if n := len(refused.NotChecked); n > 0 {
+			verdict += fmt.Sprintf("; %d not checked", n)
+		}
+		rep.SetError(nil)
 		err = nil
 	case err != nil:
 	case rep.Count(step.Planned) == 0:
-		rep.Verdict = "promoted"
+		verdict = "promoted"
 	default:
-		rep.Verdict = "every gate passes: ready to promote"
+		verdict = "every gate passes: ready to promote"
 	}
 	if tampered != "" {
 		rep.Set("tampering", tampered)
 		rep.Note("%s", tampered)
-		if rep.Verdict != "" {
-			rep.Verdict += "; WARNING: " + tampered
+		if verdict != "" {
+			verdict += "; WARNING: " + tampered
 		}
+	}
+	if verdict != "" {
+		rep.SetVerdict(verdict)
 	}
 	return rep, err
 }

@@ -3,6 +3,7 @@ package step
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +27,9 @@ type Output struct {
 }
 
 // Report is the one value a phase returns: what each step did, the outputs, timings and the error.
+// Its methods may be called from several goroutines (a renderer while the run still records
+// steps): they read and write the fields under the report's lock. Set fields directly only
+// before the report is shared; afterwards use SetError and SetVerdict.
 type Report struct {
 	Phase    string        `json:"phase"`
 	Version  string        `json:"version,omitempty"`
@@ -45,6 +49,50 @@ type Report struct {
 // NewReport starts an empty report for a phase.
 func NewReport(phase, version string) *Report {
 	return &Report{Phase: phase, Version: version, Records: []Record{}, Outputs: []Output{}}
+}
+
+// begin records the start of a run.
+func (r *Report) begin(dryRun bool, started time.Time) {
+	r.mu.Lock()
+	r.DryRun, r.Started = dryRun, started
+	r.mu.Unlock()
+}
+
+// finish records how long the run took.
+func (r *Report) finish(d time.Duration) {
+	r.mu.Lock()
+	r.Duration = d
+	r.mu.Unlock()
+}
+
+// SetError records err as the phase's error; nil clears it (status, which reports a refusal as
+// its verdict instead).
+func (r *Report) SetError(err error) {
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	r.mu.Lock()
+	r.Err = msg
+	r.mu.Unlock()
+}
+
+// SetVerdict replaces the one-word verdict derived from the run (see Verdict).
+func (r *Report) SetVerdict(v string) {
+	r.mu.Lock()
+	r.Verdict = v
+	r.mu.Unlock()
+}
+
+// snapshot is a copy of the report taken under its lock, for rendering without holding it.
+func (r *Report) snapshot() *Report {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return &Report{
+		Phase: r.Phase, Version: r.Version, DryRun: r.DryRun, Started: r.Started, Duration: r.Duration,
+		Records: slices.Clone(r.Records), Outputs: slices.Clone(r.Outputs), Notes: slices.Clone(r.Notes),
+		Err: r.Err, Verdict: r.Verdict,
+	}
 }
 
 func (r *Report) add(rec Record) {
@@ -102,6 +150,11 @@ func first[T, V any](items []T, pick func(T) (V, bool)) V {
 func (r *Report) Count(s Status) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.count(s)
+}
+
+// count is Count for a report nobody else holds (a snapshot), or with the lock held.
+func (r *Report) count(s Status) int {
 	n := 0
 	for _, rec := range r.Records {
 		if rec.Status == s {
@@ -116,23 +169,22 @@ var Formats = []string{"text", "markdown", "json"}
 
 // ValidFormat checks a --format value.
 func ValidFormat(f string) error {
-	for _, ok := range Formats {
-		if f == ok {
-			return nil
-		}
+	if slices.Contains(Formats, f) {
+		return nil
 	}
-	return fmt.Errorf("format %q is not one of text, markdown, json", f)
+	return fmt.Errorf("report format %q is unknown: use one of %s", f, strings.Join(Formats, ", "))
 }
 
-// Render writes the report as text (terminal), markdown ($GITHUB_STEP_SUMMARY) or json.
+// Render writes the report as text (terminal), markdown ($GITHUB_STEP_SUMMARY) or json. It renders
+// a snapshot taken under the report's lock, so it may run while the phase still records steps.
 func (r *Report) Render(format string) (string, error) {
 	switch format {
 	case "", "text":
-		return r.text(), nil
+		return r.snapshot().text(), nil
 	case "markdown":
-		return r.markdown(), nil
+		return r.snapshot().markdown(), nil
 	case "json":
-		b, err := json.MarshalIndent(r.verdictJSON(), "", "  ")
+		b, err := json.MarshalIndent(r.snapshot().verdictJSON(), "", "  ")
 		if err != nil {
 			return "", err
 		}
@@ -153,6 +205,8 @@ type jsonReport struct {
 
 type reportFields Report
 
+// verdictJSON, title, verdict, text and markdown read the report's fields without its lock: call
+// them on a snapshot.
 func (r *Report) verdictJSON() jsonReport {
 	out := jsonReport{OK: r.Err == "", Verdict: r.verdict(), Refused: []string{}, Failed: []string{}, reportFields: (*reportFields)(r)}
 	for _, rec := range r.Records {
@@ -170,7 +224,11 @@ func (r *Report) verdictJSON() jsonReport {
 }
 
 // OK reports whether the phase succeeded (for status: whether it could look at everything).
-func (r *Report) OK() bool { return r.Err == "" }
+func (r *Report) OK() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.Err == ""
+}
 
 func (r *Report) title() string {
 	t := "shipgate " + r.Phase
@@ -228,7 +286,7 @@ func (r *Report) text() string {
 		fmt.Fprintf(&b, "\nerror: %s\n", r.Err)
 	}
 	fmt.Fprintf(&b, "\n%d acted, %d already done, %d skipped, %d planned, %d passed, %d refused, %d failed, %d not run in %s\n",
-		r.Count(Acted), r.Count(Done), r.Count(Skipped), r.Count(Planned), r.Count(Passed), r.Count(Refused), r.Count(Failed), r.Count(NotRun), r.Duration.Round(time.Millisecond))
+		r.count(Acted), r.count(Done), r.count(Skipped), r.count(Planned), r.count(Passed), r.count(Refused), r.count(Failed), r.count(NotRun), r.Duration.Round(time.Millisecond))
 	return b.String()
 }
 

@@ -2,6 +2,7 @@ package step
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -35,7 +36,9 @@ type Runner struct {
 
 // Run runs steps in order into report. It stops at the first failure; a run of consecutive gates
 // is evaluated completely, and if any refused, nothing after them runs and the error is a
-// *RefusedError listing every refusal.
+// *RefusedError listing every refusal (and, apart, every gate not checked because of one). However
+// the run stops — a failed step, a refusal, a failed Hook — the phase span and the report carry
+// the error.
 func (r Runner) Run(ctx context.Context, rep *Report, steps []Step) error {
 	clk := clock.Or(r.Clock)
 	tracer := r.Tracer
@@ -44,21 +47,28 @@ func (r Runner) Run(ctx context.Context, rep *Report, steps []Step) error {
 	}
 	ctx, span := tracer.Start(ctx, rep.Phase, trace.WithAttributes(attribute.Bool("shipgate.dry_run", r.DryRun), attribute.String("shipgate.version", rep.Version)))
 	defer span.End()
-	rep.DryRun = r.DryRun
-	rep.Started = clk.Now()
-	defer func() { rep.Duration = clk.Now().Sub(rep.Started) }()
+	started := clk.Now()
+	rep.begin(r.DryRun, started)
+	defer func() { rep.finish(clk.Now().Sub(started)) }()
 
-	var refused, acted []string
+	// stop ends the run with err: the steps in rest are recorded as not run, and the phase span
+	// and the report get the error.
+	stop := func(err error, rest []Step) error {
+		for _, s := range rest {
+			rep.add(Record{Name: s.Name, Kind: s.Kind, Status: NotRun})
+		}
+		span.SetStatus(codes.Error, err.Error())
+		rep.SetError(err)
+		return err
+	}
+	var refused, notChecked, acted []string
+	refusal := func() error {
+		return &RefusedError{Phase: rep.Phase, Reasons: refused, NotChecked: notChecked, Acted: acted}
+	}
 	for i, s := range steps {
-		if len(refused) > 0 && s.Kind != Gate {
+		if len(refused)+len(notChecked) > 0 && s.Kind != Gate {
 			// A block of gates just ended with refusals: nothing after it runs.
-			for _, rest := range steps[i:] {
-				rep.add(Record{Name: rest.Name, Kind: rest.Kind, Status: NotRun})
-			}
-			err := &RefusedError{Phase: rep.Phase, Reasons: refused, Acted: acted}
-			span.SetStatus(codes.Error, err.Error())
-			rep.Err = err.Error()
-			return err
+			return stop(refusal(), steps[i:])
 		}
 		rec, err := r.runOne(ctx, clk, tracer, s)
 		if rec.Status == Acted {
@@ -66,34 +76,27 @@ func (r Runner) Run(ctx context.Context, rep *Report, steps []Step) error {
 		}
 		rep.add(rec)
 		r.progress(rec)
-		if err != nil && s.Kind == Gate && rec.Status == Refused {
-			refused = append(refused, s.Name+": "+err.Error())
-			continue
+		if err != nil && s.Kind == Gate {
+			switch rec.Status {
+			case Refused:
+				refused = append(refused, s.Name+": "+err.Error())
+				continue
+			case NotRun:
+				notChecked = append(notChecked, s.Name+": "+err.Error())
+				continue
+			}
 		}
 		if err != nil {
-			for _, rest := range steps[i+1:] {
-				rep.add(Record{Name: rest.Name, Kind: rest.Kind, Status: NotRun})
-			}
-			serr := &StepError{Step: s.Name, Err: err}
-			span.SetStatus(codes.Error, serr.Error())
-			rep.Err = serr.Error()
-			return serr
+			return stop(&StepError{Step: s.Name, Err: err}, steps[i+1:])
 		}
 		if rec.Status == Acted && r.Hook != nil {
 			if err := r.Hook(ctx, s.Name); err != nil {
-				for _, rest := range steps[i+1:] {
-					rep.add(Record{Name: rest.Name, Kind: rest.Kind, Status: NotRun})
-				}
-				rep.Err = err.Error()
-				return err
+				return stop(err, steps[i+1:])
 			}
 		}
 	}
-	if len(refused) > 0 {
-		err := &RefusedError{Phase: rep.Phase, Reasons: refused, Acted: acted}
-		span.SetStatus(codes.Error, err.Error())
-		rep.Err = err.Error()
-		return err
+	if len(refused)+len(notChecked) > 0 {
+		return stop(refusal(), nil)
 	}
 	return nil
 }
@@ -116,8 +119,13 @@ func (r Runner) runOne(ctx context.Context, clk clock.Clock, tracer trace.Tracer
 	}()
 
 	obs := Observation{}
-	if s.Observe != nil {
+	switch {
+	case s.Observe != nil:
 		obs, err = s.Observe(ctx)
+	case s.Kind == Gate:
+		// Fail closed: a gate with nothing to check must not read as "passed".
+		rec.Status, rec.Detail = Failed, ErrNoObserve.Error()
+		return rec, ErrNoObserve
 	}
 	if s.Kind == Gate {
 		rec.Status, rec.Detail = gateOutcome(obs, err)
@@ -154,12 +162,16 @@ func (r Runner) runOne(ctx context.Context, clk clock.Clock, tracer trace.Tracer
 }
 
 // gateOutcome turns a gate's observation into its status: a refusal only when the gate says so
-// (fault.Refused or fault.BadInput); a system that could not be reached or read, or an error
-// nobody classified, is a failure — never a verdict the operator would try to fix.
+// (fault.Refused or fault.BadInput), and not run when it could not check because an earlier gate
+// refused (NotChecked); a system that could not be reached or read, or an error nobody
+// classified, is a failure — never a verdict the operator would try to fix.
 func gateOutcome(obs Observation, err error) (Status, string) {
 	if err != nil {
 		switch c := fault.Of(err); c {
 		case fault.Refused, fault.BadInput:
+			if errors.Is(err, ErrNotChecked) {
+				return NotRun, err.Error()
+			}
 			return Refused, err.Error()
 		case fault.Unreachable, fault.Unreadable:
 			return Failed, "could not look: " + err.Error()

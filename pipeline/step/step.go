@@ -4,15 +4,18 @@
 // only), and records each step as acted, done, skipped (does not apply: not the same as done),
 // planned, passed, refused, failed or not run. A run of gates is evaluated completely, so every
 // refusal shows at once; a gate refuses only with a classified refusal (package fault) — a system
-// that could not be reached or read, or an unclassified error, fails it. An action that finds
-// work but has no act fails: nothing is silently "planned" in a real run. Every step gets an
-// OpenTelemetry span, so `dagger call` shows each as a named, timed line.
+// that could not be reached or read, or an unclassified error, fails it; so does a gate with
+// nothing to check. A gate that could not check because an earlier one refused (NotChecked) is
+// reported as not run, not as one more refusal. An action that finds work but has no act fails:
+// nothing is silently "planned" in a real run. Every step gets an OpenTelemetry span, so
+// `dagger call` shows each as a named, timed line.
 package step
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/shipgate/shipgate/pipeline/fault"
@@ -78,7 +81,8 @@ type Step struct {
 	Observes string
 	Changes  string
 	Kind     Kind
-	// Observe looks at the world without changing it. A nil Observe means "never done".
+	// Observe looks at the world without changing it. For an action a nil Observe means "never
+	// done"; a gate with a nil Observe fails (ErrNoObserve): a check that cannot run never passes.
 	Observe func(ctx context.Context) (Observation, error)
 	// Act makes the change and returns a one-line description of what it did. Gates have none.
 	Act func(ctx context.Context) (string, error)
@@ -102,7 +106,8 @@ const (
 	Refused Status = "refused"
 	// Failed: observe or act returned an error.
 	Failed Status = "failed"
-	// NotRun: an earlier step failed or a gate refused.
+	// NotRun: an earlier step failed or a gate refused; also a gate that could not check because
+	// an earlier gate refused (NotChecked).
 	NotRun Status = "not run"
 )
 
@@ -112,7 +117,10 @@ var ErrRefused = errors.New("gate refused")
 // RefusedError lists every gate that refused, with its reason.
 type RefusedError struct {
 	Phase   string
-	Reasons []string // "gate-name: reason"
+	Reasons []string // "gate-name: reason", one per gate that refused for a reason of its own
+	// NotChecked lists, in the same form, the gates that could not check anything because an
+	// earlier gate refused (see NotChecked): they are not counted as refusals.
+	NotChecked []string
 	// Acted names the steps that acted before the refusing gates (a gate after an act); empty
 	// when nothing changed.
 	Acted []string
@@ -120,12 +128,19 @@ type RefusedError struct {
 
 func (e *RefusedError) Error() string {
 	var b strings.Builder
-	if len(e.Acted) == 0 {
-		fmt.Fprintf(&b, "%s refused by %d gate(s), nothing changed:", e.Phase, len(e.Reasons))
-	} else {
-		fmt.Fprintf(&b, "%s refused by %d gate(s) after %s; nothing after them changed:", e.Phase, len(e.Reasons), strings.Join(e.Acted, ", "))
+	fmt.Fprintf(&b, "%s refused by %d gate(s)", e.Phase, len(e.Reasons))
+	if len(e.Acted) > 0 {
+		fmt.Fprintf(&b, " after %s", strings.Join(e.Acted, ", "))
 	}
-	for _, r := range e.Reasons {
+	if len(e.NotChecked) > 0 {
+		fmt.Fprintf(&b, "; %d not checked", len(e.NotChecked))
+	}
+	if len(e.Acted) == 0 {
+		b.WriteString(", nothing changed:")
+	} else {
+		b.WriteString("; nothing after them changed:")
+	}
+	for _, r := range append(slices.Clip(e.Reasons), e.NotChecked...) {
 		// A reason's own lines (a list of unmet requirements) are indented under its bullet, so
 		// they cannot be read as gates of their own.
 		lines := strings.Split(strings.TrimRight(r, "\n"), "\n")
@@ -145,6 +160,27 @@ func (e *RefusedError) Is(target error) bool { return target == ErrRefused }
 // CouldNotLook marks err as a failure to look — a registry or API that could not be reached —
 // unless it already carries a class (see package fault). nil stays nil.
 func CouldNotLook(err error) error { return fault.AsUnreachable(err) }
+
+// ErrNotChecked matches (errors.Is) the refusal made by NotChecked.
+var ErrNotChecked = errors.New("not checked")
+
+// NotChecked is the refusal of a gate whose input the earlier gate named after did not produce,
+// because that gate refused: the phase cannot go on, but the problem is the earlier gate's. The
+// runner records such a gate as not run and counts it apart from the gates that refused.
+func NotChecked(after string) error { return fault.AsRefused(notCheckedError(after)) }
+
+// notCheckedError is NotChecked's error; its value is the gate that must pass first.
+type notCheckedError string
+
+func (e notCheckedError) Error() string {
+	return "not checked: the " + string(e) + " gate must pass first"
+}
+
+// Is lets errors.Is(err, ErrNotChecked) match.
+func (e notCheckedError) Is(target error) bool { return target == ErrNotChecked }
+
+// ErrNoObserve is the failure of a gate with no Observe: a check that cannot run must never pass.
+var ErrNoObserve = errors.New("this gate has no check to run, so it cannot pass: this is a bug in shipgate, not in your release; report it to the shipgate maintainers with this report")
 
 // ErrNoAct is the failure of an action that found work to do but has no Act: a bug in the phase,
 // never a silent "planned" in a real run.

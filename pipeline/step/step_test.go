@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -238,8 +239,13 @@ func TestRenderFormats(t *testing.T) {
 	if _, err := rep.Render("yaml"); err == nil {
 		t.Errorf("unknown format accepted")
 	}
-	if ValidFormat("markdown") != nil || ValidFormat("html") == nil {
-		t.Errorf("ValidFormat")
+	for _, f := range Formats {
+		if err := ValidFormat(f); err != nil {
+			t.Errorf("ValidFormat(%q): %v", f, err)
+		}
+	}
+	if err := ValidFormat("html"); err == nil || !strings.Contains(err.Error(), "use one of text, markdown, json") {
+		t.Errorf("ValidFormat(html) = %v, want an error naming the formats to use", err)
 	}
 }
 
@@ -423,5 +429,194 @@ func TestRefusalAfterAnActSaysWhatChanged(t *testing.T) {
 	err := (Runner{}).Run(context.Background(), rep, []Step{w.create("commit"), w.gate("tests", func() error { return fault.Refusedf("test failed") }), w.create("push")})
 	if err == nil || strings.Contains(err.Error(), "nothing changed") || !strings.Contains(err.Error(), "after create commit") {
 		t.Fatalf("refusal after an act: %v", err)
+	}
+	err = &RefusedError{Phase: "publish", Reasons: []string{"tests: failed"}, NotChecked: []string{"tag: not checked: the tests gate must pass first"}, Acted: []string{"create commit"}}
+	if want := "publish refused by 1 gate(s) after create commit; 1 not checked; nothing after them changed:"; !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("refusal after an act, with a gate not checked:\n%s\nwant it to start %q", err, want)
+	}
+}
+
+// TestGateWithoutObserveFailsClosed: a gate with no Observe has nothing to check; it fails, in a
+// real run and in a dry run, instead of passing, and nothing after it runs.
+func TestGateWithoutObserveFailsClosed(t *testing.T) {
+	for _, dry := range []bool{false, true} {
+		w := newWorld()
+		rep := NewReport("promote", "1.2.3")
+		err := (Runner{DryRun: dry}).Run(context.Background(), rep, []Step{{Name: "signatures", Kind: Gate}, w.create("latest")})
+		var se *StepError
+		if !errors.As(err, &se) || se.Step != "signatures" || !errors.Is(err, ErrNoObserve) || errors.Is(err, ErrRefused) {
+			t.Fatalf("dry run %v: want the signatures gate to fail with ErrNoObserve, got %v", dry, err)
+		}
+		if statuses(rep) != "failed,not run" || len(w.acts) != 0 {
+			t.Fatalf("dry run %v: %s, acts %v", dry, statuses(rep), w.acts)
+		}
+		if out, _ := rep.Render("text"); !strings.Contains(out, "FAILED") || !strings.Contains(out, "report it") {
+			t.Fatalf("dry run %v: the report does not fail or does not say what to do:\n%s", dry, out)
+		}
+	}
+}
+
+// TestNotCheckedIsNotARefusal: a gate that could not check because an earlier gate refused is
+// recorded as not run and counted apart, so the verdict counts only the refusals the operator has
+// to fix; the not-checked gates are still listed, after them. Not-checked gates alone still stop
+// the phase: nothing passes unchecked.
+func TestNotCheckedIsNotARefusal(t *testing.T) {
+	if err := NotChecked("source tree"); fault.Of(err) != fault.Refused || err.Error() != "not checked: the source tree gate must pass first" {
+		t.Fatalf("NotChecked: class %v, text %q", fault.Of(err), err)
+	}
+	w := newWorld()
+	rep := NewReport("publish", "1.2.3")
+	err := (Runner{}).Run(context.Background(), rep, []Step{
+		w.gate("source tree", func() error { return fault.Refusedf("README.md differs from the commit") }),
+		w.gate("CHANGELOG", func() error { return fault.Refusedf("line 7 says TBD") }),
+		w.gate("pull request", func() error { return NotChecked("source tree") }),
+		w.gate("existing git tag", func() error { return fmt.Errorf("tag v1.2.3: %w", NotChecked("source tree and CHANGELOG")) }),
+		w.create("finalize commit"),
+	})
+	var re *RefusedError
+	if !errors.As(err, &re) || !errors.Is(err, ErrRefused) || len(re.Reasons) != 2 || len(re.NotChecked) != 2 {
+		t.Fatalf("want 2 refusals and 2 not checked, got %v", err)
+	}
+	want := "publish refused by 2 gate(s); 2 not checked, nothing changed:" +
+		"\n  - source tree: README.md differs from the commit" +
+		"\n  - CHANGELOG: line 7 says TBD" +
+		"\n  - pull request: not checked: the source tree gate must pass first" +
+		"\n  - existing git tag: tag v1.2.3: not checked: the source tree and CHANGELOG gate must pass first"
+	if err.Error() != want {
+		t.Fatalf("got\n%s\nwant\n%s", err, want)
+	}
+	if statuses(rep) != "refused,refused,not run,not run,not run" || len(w.acts) != 0 {
+		t.Fatalf("%s acts=%v", statuses(rep), w.acts)
+	}
+	if txt, _ := rep.Render("text"); !strings.Contains(txt, "2 refused") || !strings.Contains(txt, "3 not run") {
+		t.Fatalf("text summary:\n%s", txt)
+	}
+	js, _ := rep.Render("json")
+	var got struct{ Refused []string }
+	if err := json.Unmarshal([]byte(js), &got); err != nil || len(got.Refused) != 2 {
+		t.Fatalf("json refused %q (%v), want the 2 real refusals:\n%s", got.Refused, err, js)
+	}
+
+	rep = NewReport("publish", "1.2.3")
+	err = (Runner{}).Run(context.Background(), rep, []Step{w.gate("pull request", func() error { return NotChecked("source tree") }), w.create("finalize commit")})
+	if !errors.As(err, &re) || len(re.Reasons) != 0 || len(re.NotChecked) != 1 || statuses(rep) != "not run,not run" || len(w.acts) != 0 {
+		t.Fatalf("only a not-checked gate: %v, %s, acts %v", err, statuses(rep), w.acts)
+	}
+}
+
+// TestHookFailureMarksThePhaseSpan: a run stopped by its Hook (a crash between steps) is an error
+// on the phase span, as a failed step or a refusal is; the step that acted is not.
+func TestHookFailureMarksThePhaseSpan(t *testing.T) {
+	sr := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
+	w := newWorld()
+	crash := errors.New("crash injected")
+	rep := NewReport("publish", "1.2.3")
+	err := Runner{Tracer: tp.Tracer("test"), Hook: func(_ context.Context, s string) error {
+		if s == "create a" {
+			return crash
+		}
+		return nil
+	}}.Run(context.Background(), rep, []Step{w.create("a"), w.create("b")})
+	if !errors.Is(err, crash) || rep.Err != crash.Error() {
+		t.Fatalf("run: %v, report error %q", err, rep.Err)
+	}
+	byName := map[string]sdktrace.ReadOnlySpan{}
+	for _, s := range sr.Ended() {
+		byName[s.Name()] = s
+	}
+	phase, a := byName["publish"], byName["create a"]
+	if phase == nil || a == nil || byName["create b"] != nil {
+		t.Fatalf("spans %v: want publish and create a, not create b", byName)
+	}
+	if phase.Status().Code != codes.Error || !strings.Contains(phase.Status().Description, "crash injected") {
+		t.Fatalf("phase span status %+v, want an error saying crash injected", phase.Status())
+	}
+	if a.Status().Code == codes.Error {
+		t.Fatalf("the step that acted is marked an error: %+v", a.Status())
+	}
+}
+
+// TestRenderWhileRunning renders a report, in every format, while its run still records steps,
+// then while it records the final refusal; each render shows the steps recorded so far. The
+// steps and the renders take turns through a channel, never a sleep, and the run goes on
+// while the test renders. Under -race it fails if Render reads the report without its lock.
+func TestRenderWhileRunning(t *testing.T) {
+	const n = 20
+	observing := make(chan int)
+	var steps []Step
+	for i := range n {
+		steps = append(steps, Step{Name: fmt.Sprintf("gate %02d", i), Kind: Gate, Observe: func(context.Context) (Observation, error) {
+			observing <- i
+			if i == n-1 {
+				return Observation{}, fault.Refusedf("the last gate refuses")
+			}
+			return Observation{Detail: "ok"}, nil
+		}})
+	}
+	w := newWorld()
+	steps = append(steps, w.create("latest"))
+	rep := NewReport("promote", "1.2.3")
+	done := make(chan error, 1)
+	go func() { done <- (Runner{}).Run(context.Background(), rep, steps) }()
+
+	renderAll := func() []string {
+		var outs []string
+		for _, f := range Formats {
+			out, err := rep.Render(f)
+			if err != nil {
+				t.Fatalf("render %s: %v", f, err)
+			}
+			outs = append(outs, out)
+		}
+		return outs
+	}
+	for i := range n {
+		if got := <-observing; got != i {
+			t.Fatalf("gate %d observed out of order (want %d)", got, i)
+		}
+		// Gate i was observed: gates before it are recorded; gate i+1 cannot be yet.
+		for _, out := range renderAll() {
+			if (i > 0 && !strings.Contains(out, fmt.Sprintf("gate %02d", i-1))) || strings.Contains(out, fmt.Sprintf("gate %02d", i+1)) {
+				t.Fatalf("render while gate %d runs does not show exactly the gates before it:\n%s", i, out)
+			}
+		}
+	}
+	renderAll() // while the run records the refusal and the step it did not run
+	err := <-done
+	if !errors.Is(err, ErrRefused) || len(w.acts) != 0 {
+		t.Fatalf("run: %v, acts %v", err, w.acts)
+	}
+	txt := renderAll()[0]
+	for _, want := range []string{"promote refused by 1 gate(s)", "19 passed, 1 refused, 0 failed, 1 not run"} {
+		if !strings.Contains(txt, want) {
+			t.Errorf("final report lacks %q:\n%s", want, txt)
+		}
+	}
+}
+
+// TestSnapshotCopiesEveryField: Render reads a snapshot, so a field the snapshot forgot would be
+// missing from every report. Every exported field of a filled report survives it, and the
+// snapshot's lists are its own.
+func TestSnapshotCopiesEveryField(t *testing.T) {
+	rep := &Report{Phase: "publish", Version: "1.2.3", DryRun: true, Started: time.Unix(1, 0), Duration: time.Second,
+		Records: []Record{{Name: "a"}}, Outputs: []Output{{Key: "k", Value: "v"}}, Notes: []string{"n"}, Err: "e", Verdict: "v"}
+	snap := rep.snapshot()
+	got, want := reflect.ValueOf(snap).Elem(), reflect.ValueOf(rep).Elem()
+	for i := range want.NumField() {
+		f := want.Type().Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		if want.Field(i).IsZero() {
+			t.Fatalf("Report.%s is empty in this test: fill it, and copy it in snapshot", f.Name)
+		}
+		if !reflect.DeepEqual(got.Field(i).Interface(), want.Field(i).Interface()) {
+			t.Errorf("snapshot lost Report.%s: %v, want %v", f.Name, got.Field(i), want.Field(i))
+		}
+	}
+	snap.Records[0].Name, snap.Outputs[0].Value, snap.Notes[0] = "x", "x", "x"
+	if rep.Records[0].Name != "a" || rep.Outputs[0].Value != "v" || rep.Notes[0] != "n" {
+		t.Fatalf("the snapshot shares its lists with the report: %+v", rep)
 	}
 }
