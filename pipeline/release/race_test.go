@@ -74,19 +74,40 @@ func racePromotes(t *testing.T, first string) {
 		return &env
 	}
 	reps, errs := map[string]*step.Report{}, map[string]error{}
+	finished := map[string]chan struct{}{first: make(chan struct{}), second: make(chan struct{})}
 	var wg sync.WaitGroup
 	run := func(ver string) {
 		defer wg.Done()
+		defer close(finished[ver])
 		rep, err := release.Promote(context.Background(), envFor(ver), release.PromoteInput{Version: ver})
 		mu.Lock()
 		reps[ver], errs[ver] = rep, err
 		mu.Unlock()
 	}
-	wg.Add(2)
+	// await waits until ver's promote reaches barrier (what it does there). If that promote
+	// finishes instead, the race did not happen as built and the test says so (why: what that
+	// means); if neither happens for minutes — a last resort — it fails instead of hanging until
+	// go test's timeout.
+	await := func(barrier <-chan struct{}, ver, what, why string) {
+		t.Helper()
+		select {
+		case <-barrier:
+			return
+		case <-finished[ver]:
+			close(goOn) // the other promote, if it holds the lock, goes on and ends
+			wg.Wait()
+			t.Fatalf("promote %s finished without %s: %s (error: %v)\n%s", ver, what, why, errs[ver], render(reps[ver]))
+		case <-time.After(3 * time.Minute):
+			close(goOn) // unblock what can be unblocked; whatever still hangs is not waited for
+			t.Fatalf("promote %s is still not %s after 3 minutes", ver, what)
+		}
+	}
+	wg.Add(1)
 	go run(first)
-	<-holds // the first holds the lock
+	await(holds, first, "taking the lock", "it never reached its promote lock step")
+	wg.Add(1)
 	go run(second)
-	<-wait.waiting // the second passed its gates and waits for the lock
+	await(wait.waiting, second, "waiting for the lock", "the lock "+first+" holds did not make it wait, so the promotes were not serialized")
 	close(goOn)
 	wg.Wait()
 

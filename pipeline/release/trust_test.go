@@ -4,9 +4,12 @@ package release_test
 // fact; a refused phase writes nothing anywhere; inputs are checked before the first step.
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/shipgate/shipgate/pipeline/config"
 	"github.com/shipgate/shipgate/pipeline/fault"
 	"github.com/shipgate/shipgate/pipeline/github"
 	"github.com/shipgate/shipgate/pipeline/registry"
@@ -170,26 +174,72 @@ func TestBadInputRefusedBeforeAnyStep(t *testing.T) {
 	}
 }
 
-// TestPhasesDoNotWriteTheCallersEnv: a phase applies defaults to its own copy of the settings;
-// two phases may share one Env (run under -race).
+// TestPhasesDoNotWriteTheCallersEnv: a phase applies defaults to its own copy of the settings and
+// never writes the Env it is given, so runs may share one. Two goroutines run prepare, publish and
+// promote (dry runs: they use the caller's *Env itself, not a copy) and status at once on one Env
+// whose defaultable settings are empty; afterwards the Env reads as before, to the last setting
+// and secret. Under -race a write while the other run reads fails it too.
 func TestPhasesDoNotWriteTheCallersEnv(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, sandbox.Options{})
 	w.ship("1.0.0")
-	w.env.Settings.BaseBranch, w.env.Settings.Changelog = "", ""
-	before := w.env.Settings
+	in := w.publishInput("1.0.0")
+	env := w.env
+	env.DryRun = true
+	env.Settings.BaseBranch, env.Settings.Changelog = "", ""
+	before, secrets := envState(t, env), cloneSecrets(env.Secrets)
+	phases := []struct {
+		name string
+		run  func() (*step.Report, error)
+	}{
+		{"prepare 1.1.0", func() (*step.Report, error) { return release.Prepare(w.ctx, env, "1.1.0") }},
+		{"publish 1.0.0", func() (*step.Report, error) { return release.Publish(w.ctx, env, in) }},
+		{"promote 1.0.0", func() (*step.Report, error) {
+			return release.Promote(w.ctx, env, release.PromoteInput{Version: "1.0.0"})
+		}},
+		{"status 1.0.0", func() (*step.Report, error) { return release.Status(w.ctx, env, "1.0.0") }},
+	}
 	var wg sync.WaitGroup
-	for i := 0; i < 2; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, _ = release.Status(w.ctx, w.env, "1.0.0")
-		}()
+	for range 2 {
+		wg.Go(func() {
+			for _, ph := range phases {
+				if rep, err := ph.run(); err != nil {
+					t.Errorf("%s (dry run): %v\n%s", ph.name, err, render(rep))
+				}
+			}
+		})
 	}
 	wg.Wait()
-	if w.env.Settings.BaseBranch != before.BaseBranch || w.env.Settings.Changelog != before.Changelog {
-		t.Fatalf("status wrote defaults into the caller's settings: %+v", w.env.Settings)
+	if after := envState(t, env); after != before {
+		t.Fatalf("a phase wrote into the caller's Env: %s", diff(after, before))
 	}
+	if !reflect.DeepEqual(env.Secrets, secrets) {
+		t.Fatal("a phase wrote into the caller's secrets") // values not shown: they are secrets
+	}
+}
+
+// envState is what a caller sees of env, apart from secrets and the hooks it passes in
+// (transport, clock, tracer...): settings, run facts, dry run and lock options, as indented JSON,
+// so that a write through a shared slice or pointer shows too.
+func envState(t *testing.T, env *release.Env) string {
+	t.Helper()
+	b, err := json.MarshalIndent(struct {
+		Settings config.Settings
+		Run      release.Run
+		DryRun   bool
+		Lock     release.LockOptions
+	}{env.Settings, env.Run, env.DryRun, env.Lock}, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// cloneSecrets copies s, its byte slices included.
+func cloneSecrets(s release.Secrets) release.Secrets {
+	s.SigningKey, s.SigningPassword = bytes.Clone(s.SigningKey), bytes.Clone(s.SigningPassword)
+	s.VerifyKey, s.TrustedRoot = bytes.Clone(s.VerifyKey), bytes.Clone(s.TrustedRoot)
+	return s
 }
 
 // TestRebuildRefusedOncePromoteStarted: after a promote died right after moving latest,
