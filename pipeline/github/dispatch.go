@@ -10,8 +10,8 @@ import (
 
 	gh "github.com/google/go-github/v62/github"
 
+	"github.com/shipgate/shipgate/pipeline/config"
 	"github.com/shipgate/shipgate/pipeline/fault"
-
 	"github.com/shipgate/shipgate/pipeline/version"
 )
 
@@ -151,42 +151,6 @@ func (c *Client) EnsureDispatch(ctx context.Context, r Repo, rel *Release, down 
 	return DispatchOutcome{Record: rec, Dispatched: true, Release: updated}, nil
 }
 
-// GateMode says which kind of downstream release passes the smoke-test gate.
-type GateMode int
-
-const (
-	// GatePrerelease (the default) wants a pre-release.
-	GatePrerelease GateMode = iota
-	// GateRelease wants a full release.
-	GateRelease
-	// GateEither accepts both. Drafts never count.
-	GateEither
-)
-
-// String is prerelease, release or either.
-func (m GateMode) String() string {
-	switch m {
-	case GateRelease:
-		return "release"
-	case GateEither:
-		return "either"
-	}
-	return "prerelease"
-}
-
-// ParseGateMode reads prerelease, release or either ("" is prerelease).
-func ParseGateMode(s string) (GateMode, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "", "prerelease", "pre-release":
-		return GatePrerelease, nil
-	case "release", "full":
-		return GateRelease, nil
-	case "either", "any":
-		return GateEither, nil
-	}
-	return 0, fault.BadInputf("downstream gate mode %q (--downstream-gate): use prerelease, release or either", s)
-}
-
 // GateResult is the smoke-test gate's verdict.
 type GateResult struct {
 	Passed bool
@@ -201,7 +165,17 @@ type GateResult struct {
 // digest or the correlation id, so a test of another build of the same version cannot pass. It
 // reads that one release (GitHub's by-tag endpoint, which never shows drafts), whatever the
 // downstream's history.
-func (c *Client) DownstreamResult(ctx context.Context, downstream Repo, v version.Version, digest, correlation string, mode GateMode, requireDigest bool) (GateResult, error) {
+func (c *Client) DownstreamResult(ctx context.Context, downstream Repo, v version.Version, digest, correlation string, mode config.GateMode, requireDigest bool) (GateResult, error) {
+	// mode comes from config.ParseGateMode; checking it with that one reader gives the zero value
+	// config's default and refuses, before any request, a mode that did not come from it.
+	mode, err := config.ParseGateMode(string(mode))
+	if err != nil {
+		return GateResult{}, err
+	}
+	wants := string(mode)
+	if mode == config.GateAny {
+		wants = "prerelease or release"
+	}
 	tag := v.GitTag()
 	rel, err := c.publishedRelease(ctx, downstream, tag)
 	if err != nil {
@@ -212,15 +186,15 @@ func (c *Client) DownstreamResult(ctx context.Context, downstream Repo, v versio
 		if _, err := c.repoPermissions(ctx, downstream); err != nil {
 			return GateResult{}, err
 		}
-		return GateResult{Reason: fmt.Sprintf("downstream %s has no %s %s yet (drafts do not count): the smoke test has not reported; wait for it and re-run promote", downstream, mode, tag)}, nil
+		return GateResult{Reason: fmt.Sprintf("downstream %s has no %s %s yet (drafts do not count): the smoke test has not reported; wait for it and re-run promote", downstream, wants, tag)}, nil
 	}
 	kind := "full release"
 	if rel.GetPrerelease() {
 		kind = "pre-release"
 	}
 	url := rel.GetHTMLURL()
-	if (mode == GatePrerelease && !rel.GetPrerelease()) || (mode == GateRelease && rel.GetPrerelease()) {
-		return GateResult{URL: url, Reason: fmt.Sprintf("downstream %s: %s is a %s, the gate wants a %s", downstream, url, kind, mode)}, nil
+	if (mode == config.GatePrerelease && !rel.GetPrerelease()) || (mode == config.GateRelease && rel.GetPrerelease()) {
+		return GateResult{URL: url, Reason: fmt.Sprintf("downstream %s: %s is a %s, the gate wants a %s", downstream, url, kind, wants)}, nil
 	}
 	if requireDigest {
 		text := rel.GetName() + "\n" + rel.GetBody()

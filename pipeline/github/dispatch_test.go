@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shipgate/shipgate/pipeline/config"
 	"github.com/shipgate/shipgate/pipeline/fault"
 
 	"github.com/shipgate/shipgate/pipeline/githubserver"
@@ -156,7 +157,7 @@ func TestDispatchValidation(t *testing.T) {
 func TestDownstreamGate(t *testing.T) {
 	e := newEnv(t, githubserver.Options{}, githubserver.RepoOptions{})
 	corr := CorrelationID(v123, digest)
-	gate := func(mode GateMode, requireDigest bool) GateResult {
+	gate := func(mode config.GateMode, requireDigest bool) GateResult {
 		t.Helper()
 		r, err := e.client(readToken).DownstreamResult(e.ctx, down, v123, digest, corr, mode, requireDigest)
 		if err != nil {
@@ -164,45 +165,56 @@ func TestDownstreamGate(t *testing.T) {
 		}
 		return r
 	}
-	if r := gate(GatePrerelease, true); r.Passed || !strings.Contains(r.Reason, "has no prerelease v1.2.3 yet") {
+	if r := gate(config.GatePrerelease, true); r.Passed || !strings.Contains(r.Reason, "has no prerelease v1.2.3 yet") {
 		t.Fatalf("nothing downstream: %+v", r)
 	}
 	e.srv.CreateRelease("acme/smoke", githubserver.ReleaseSeed{Tag: "v1.2.3", Draft: true, Prerelease: true, Body: "tested " + digest})
-	if r := gate(GateEither, true); r.Passed {
+	if r := gate(config.GateAny, true); r.Passed || !strings.Contains(r.Reason, "has no prerelease or release v1.2.3 yet") {
 		t.Fatalf("a draft passed the gate: %+v", r)
 	}
 	e.srv.CreateRelease("acme/smoke", githubserver.ReleaseSeed{Tag: "v1.2.3", Body: "tested " + digest})
-	if r := gate(GatePrerelease, true); r.Passed || !strings.Contains(r.Reason, "is a full release, the gate wants a prerelease") {
+	if r := gate(config.GatePrerelease, true); r.Passed || !strings.Contains(r.Reason, "is a full release, the gate wants a prerelease") {
 		t.Fatalf("full release for prerelease mode: %+v", r)
 	}
-	if r := gate(GateRelease, true); !r.Passed {
+	if r := gate(config.GateRelease, true); !r.Passed {
 		t.Fatalf("full release mode: %+v", r)
+	}
+	if r := gate(config.GateAny, true); !r.Passed {
+		t.Fatalf("full release, any mode: %+v", r)
 	}
 	e.srv.CreateRelease("acme/smoke", githubserver.ReleaseSeed{Tag: "v1.2.4", Prerelease: true, Body: "tested " + digest})
 	e.srv.CreateRelease("acme/smoke", githubserver.ReleaseSeed{Tag: "v1.2.3-other", Prerelease: true, Body: corr})
 	// A pre-release of another build of the same version does not count…
 	e2 := newEnv(t, githubserver.Options{}, githubserver.RepoOptions{})
 	e2.srv.CreateRelease("acme/smoke", githubserver.ReleaseSeed{Tag: "v1.2.3", Prerelease: true, Body: "tested sha256:other"})
-	r, err := e2.client(readToken).DownstreamResult(e2.ctx, down, v123, digest, corr, GatePrerelease, true)
+	r, err := e2.client(readToken).DownstreamResult(e2.ctx, down, v123, digest, corr, config.GatePrerelease, true)
 	if err != nil || r.Passed || !strings.Contains(r.Reason, "names neither digest") {
 		t.Fatalf("another build: %+v %v", r, err)
 	}
 	// …unless the setting relaxes the gate to the tag alone.
-	if r, _ := e2.client(readToken).DownstreamResult(e2.ctx, down, v123, digest, corr, GatePrerelease, false); !r.Passed {
+	if r, _ := e2.client(readToken).DownstreamResult(e2.ctx, down, v123, digest, corr, config.GatePrerelease, false); !r.Passed {
 		t.Fatalf("tag-only gate: %+v", r)
 	}
 	// The correlation id in the name suffices (GitHub publishes one release per tag: a new world).
 	e3 := newEnv(t, githubserver.Options{}, githubserver.RepoOptions{})
 	e3.srv.CreateRelease("acme/smoke", githubserver.ReleaseSeed{Tag: "v1.2.3", Prerelease: true, Name: "smoke " + corr})
-	if r, _ := e3.client(readToken).DownstreamResult(e3.ctx, down, v123, digest, corr, GatePrerelease, true); !r.Passed || r.URL == "" {
+	if r, _ := e3.client(readToken).DownstreamResult(e3.ctx, down, v123, digest, corr, config.GatePrerelease, true); !r.Passed || r.URL == "" {
 		t.Fatalf("correlation id in the name: %+v", r)
 	}
-	for in, want := range map[string]GateMode{"": GatePrerelease, "release": GateRelease, "either": GateEither} {
-		if m, err := ParseGateMode(in); err != nil || m != want {
-			t.Errorf("ParseGateMode(%q) = %v %v", in, m, err)
+	gate3 := func(mode config.GateMode) GateResult {
+		t.Helper()
+		r, err := e3.client(readToken).DownstreamResult(e3.ctx, down, v123, digest, corr, mode, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	for _, mode := range []config.GateMode{"", config.GateAny} {
+		if r := gate3(mode); !r.Passed {
+			t.Errorf("a pre-release, mode %q: %+v", mode, r)
 		}
 	}
-	if _, err := ParseGateMode("sometimes"); err == nil {
-		t.Error("ParseGateMode accepted nonsense")
+	if r := gate3(config.GateRelease); r.Passed || !strings.Contains(r.Reason, "is a pre-release, the gate wants a release") {
+		t.Errorf("a pre-release, mode release: %+v", r)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shipgate/shipgate/pipeline/config"
 	"github.com/shipgate/shipgate/pipeline/fault"
 	"github.com/shipgate/shipgate/pipeline/githubserver"
 	"github.com/shipgate/shipgate/pipeline/testkit"
@@ -20,7 +21,7 @@ func lookups(e *env) map[string]func() error {
 		"FindRelease": func() error { _, err := e.c.FindRelease(e.ctx, app, "v1.2.3"); return err },
 		"PRState":     func() error { _, err := e.c.PRState(e.ctx, app, v123, "main", ""); return err },
 		"DownstreamResult": func() error {
-			_, err := e.down.DownstreamResult(e.ctx, down, v123, digest, "", GatePrerelease, true)
+			_, err := e.down.DownstreamResult(e.ctx, down, v123, digest, "", config.GatePrerelease, true)
 			return err
 		},
 		"LatestRelease": func() error { _, err := e.c.LatestRelease(e.ctx, app); return err },
@@ -106,10 +107,10 @@ func TestTokenRefusalsNameTheFlag(t *testing.T) {
 		t.Fatalf("token with a newline: %v", err)
 	}
 	mustContain(t, err, "--downstream-token")
-	if _, err := ParseGateMode("sometimes"); fault.Of(err) != fault.BadInput {
-		t.Fatalf("ParseGateMode: %v", err)
+	if _, err = e.down.DownstreamResult(e.ctx, down, v123, digest, "", "sometimes", true); fault.Of(err) != fault.BadInput {
+		t.Fatalf("DownstreamResult with an unknown gate mode: %v", err)
 	}
-	mustContain(t, func() error { _, err := ParseGateMode("sometimes"); return err }(), "--downstream-gate")
+	mustContain(t, err, "--downstream-gate", "sometimes")
 }
 
 // An error message that echoes the Authorization header (a proxy or an API in front of GitHub

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/shipgate/shipgate/pipeline/config"
 	"github.com/shipgate/shipgate/pipeline/githubserver"
 )
 
@@ -77,7 +78,7 @@ func BenchmarkHistory(b *testing.B) {
 			return err
 		}},
 		{"DownstreamResult", func(e *env) error {
-			res, err := e.down.DownstreamResult(e.ctx, down, v123, digest, "", GatePrerelease, true)
+			res, err := e.down.DownstreamResult(e.ctx, down, v123, digest, "", config.GatePrerelease, true)
 			if err == nil && !res.Passed {
 				err = fmt.Errorf("gate: %s", res.Reason)
 			}

@@ -11,8 +11,8 @@ import (
 
 	gh "github.com/google/go-github/v62/github"
 
+	"github.com/shipgate/shipgate/pipeline/config"
 	"github.com/shipgate/shipgate/pipeline/fault"
-
 	"github.com/shipgate/shipgate/pipeline/version"
 )
 
@@ -182,44 +182,11 @@ func (c *Client) pullDetail(ctx context.Context, r Repo, n int) (*PR, error) {
 	return pr, nil
 }
 
-// MergeMethod is how the release pull request is merged. The zero value is MergeCommit.
-type MergeMethod string
-
-const (
-	// MergeCommit merges with a merge commit (the default: the tag stays reachable from the base
-	// branch).
-	MergeCommit MergeMethod = "merge"
-	// Squash squashes the pull request into one commit.
-	Squash MergeMethod = "squash"
-	// Rebase rebases the pull request's commits onto the base branch.
-	Rebase MergeMethod = "rebase"
-)
-
-// check returns m, MergeCommit for the zero value, or a fault.BadInput for anything else. The
-// user's text is parsed once, by config.ParseMergeMethod, before any step runs.
-func (m MergeMethod) check() (MergeMethod, error) {
-	switch m {
-	case "":
-		return MergeCommit, nil
-	case MergeCommit, Squash, Rebase:
-		return m, nil
-	}
-	return "", fault.BadInputf("merge method %q (--merge-method): use merge, squash or rebase", string(m))
-}
-
-// String is merge, squash or rebase.
-func (m MergeMethod) String() string {
-	if m == "" {
-		return string(MergeCommit)
-	}
-	return string(m)
-}
-
 // MergeOptions configure MergePR.
 type MergeOptions struct {
-	// MergeMethod is how to merge (zero: MergeCommit); MergePR refuses a value that is not one
-	// of the constants.
-	MergeMethod MergeMethod
+	// MergeMethod is how to merge, as config.ParseMergeMethod read it; the zero value is
+	// config's default. MergePR refuses, before any request, a value config does not read.
+	MergeMethod config.MergeMethod
 	// AllowAutoMerge enables GitHub auto-merge when required checks are pending.
 	AllowAutoMerge bool
 	// CommitTitle overrides GitHub's merge commit title.
@@ -259,7 +226,9 @@ type MergeResult struct {
 // enables auto-merge (GraphQL enablePullRequestAutoMerge with expectedHeadOid) if allowed, and
 // fails saying so otherwise. A pull request already merged at expectedHead is AlreadyMerged.
 func (c *Client) MergePR(ctx context.Context, r Repo, v version.Version, base, expectedHead string, o MergeOptions) (MergeResult, error) {
-	parsed, err := o.MergeMethod.check()
+	// Checked with config's one reader of --merge-method, which also gives the zero value its
+	// default: the method and its default live in config only.
+	parsed, err := config.ParseMergeMethod(string(o.MergeMethod))
 	if err != nil {
 		return MergeResult{}, err
 	}

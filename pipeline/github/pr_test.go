@@ -6,6 +6,7 @@ import (
 
 	gh "github.com/google/go-github/v62/github"
 
+	"github.com/shipgate/shipgate/pipeline/config"
 	"github.com/shipgate/shipgate/pipeline/fault"
 	"github.com/shipgate/shipgate/pipeline/githubserver"
 	"github.com/shipgate/shipgate/pipeline/testkit"
@@ -68,7 +69,7 @@ func TestMergeRefusals(t *testing.T) {
 	e.srv.SetMergeConflict("acme/app", 1, false)
 	// Bad method.
 	_, err = e.c.MergePR(e.ctx, app, v123, "main", commit, MergeOptions{MergeMethod: "octopus"})
-	mustContain(t, err, "use merge, squash or rebase", "--merge-method")
+	mustContain(t, err, "--merge-method", "octopus", "merge, squash, rebase")
 	// No PR at all.
 	st, err := e.c.PRState(e.ctx, app, v123, "develop", commit)
 	if err != nil || !strings.Contains(st.Problem, "no pull request from release/1.2.3 into develop") {
@@ -91,7 +92,7 @@ func TestMergeWithPendingChecks(t *testing.T) {
 	_, err = e.c.MergePR(e.ctx, app, v123, "main", commit, MergeOptions{AllowAutoMerge: true})
 	mustContain(t, err, "Auto merge is not allowed", "turn on \"Allow auto-merge\"")
 	e.srv.SetAllowAutoMerge("acme/app", true)
-	res, err := e.c.MergePR(e.ctx, app, v123, "main", commit, MergeOptions{AllowAutoMerge: true, MergeMethod: Squash})
+	res, err := e.c.MergePR(e.ctx, app, v123, "main", commit, MergeOptions{AllowAutoMerge: true, MergeMethod: config.MergeSquash})
 	if err != nil || res.Outcome != AutoMergeEnabled {
 		t.Fatalf("auto-merge: %+v %v", res, err)
 	}
@@ -165,19 +166,18 @@ func TestGraphQLEndpoints(t *testing.T) {
 	}
 }
 
-// MergePR refuses a merge method that is none of the constants, before any request.
+// MergePR checks its method with config's reader of --merge-method: a method config does not know
+// is refused as bad input, naming the flag, before any request. (The zero value merges with a
+// merge commit, config's default: TestMergeDraftPR.)
 func TestMergeMethodChecked(t *testing.T) {
-	for m, want := range map[MergeMethod]MergeMethod{"": MergeCommit, MergeCommit: MergeCommit, Squash: Squash, Rebase: Rebase} {
-		if got, err := m.check(); err != nil || got != want {
-			t.Errorf("%q.check() = %q, %v; want %q", m, got, err, want)
-		}
-	}
-	_, err := MergeMethod("sqaush").check()
+	e, commit := prEnv(t, githubserver.RepoOptions{})
+	before := len(e.srv.Requests())
+	_, err := e.c.MergePR(e.ctx, app, v123, "main", commit, MergeOptions{MergeMethod: "sqaush"})
 	if fault.Of(err) != fault.BadInput {
 		t.Errorf("class %v, want bad input: %v", fault.Of(err), err)
 	}
 	mustContain(t, err, "--merge-method", "sqaush")
-	if MergeMethod("").String() != "merge" || Rebase.String() != "rebase" {
-		t.Error("String")
+	if n := len(e.srv.Requests()) - before; n != 0 {
+		t.Errorf("a bad merge method still sent %d request(s)", n)
 	}
 }

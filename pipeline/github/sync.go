@@ -8,6 +8,7 @@ import (
 
 	gh "github.com/google/go-github/v62/github"
 
+	"github.com/shipgate/shipgate/pipeline/config"
 	"github.com/shipgate/shipgate/pipeline/fault"
 )
 
@@ -262,7 +263,7 @@ func (c *Client) autoMergeSync(ctx context.Context, r Repo, res SyncResult, mayM
 func (c *Client) mergeSync(ctx context.Context, r Repo, res SyncResult, mayWait bool) (SyncResult, error) {
 	pr := res.PR
 	op := fmt.Sprintf("merge pull request #%d (%s → %s) of %s", pr.Number, pr.Head, pr.Base, r)
-	out, _, err := c.gh.PullRequests.Merge(ctx, r.Owner, r.Name, pr.Number, "", &gh.PullRequestOptions{SHA: pr.HeadSHA, MergeMethod: string(MergeCommit)})
+	out, _, err := c.gh.PullRequests.Merge(ctx, r.Owner, r.Name, pr.Number, "", &gh.PullRequestOptions{SHA: pr.HeadSHA, MergeMethod: string(config.MergeCommit)})
 	if err == nil {
 		res.Outcome, pr.State, pr.MergeCommit = SyncMerged, "merged", out.GetSHA()
 		return res, nil

@@ -40,6 +40,18 @@ type FinalizeResult struct {
 	Removed []string
 }
 
+// parseFinalize reads --finalize-command before any step runs: the argv it runs, nil without one.
+func parseFinalize(cmd string) ([]string, error) {
+	if cmd == "" {
+		return nil, nil
+	}
+	argv, err := config.ParseCommand(cmd)
+	if err != nil {
+		return nil, fault.AsBadInput(fmt.Errorf("--finalize-command: %w", err))
+	}
+	return argv, nil
+}
+
 // derivedFiles runs --finalize-command on the tree about to be committed (the source with the
 // finalized CHANGELOG written in) and plans every file it adds or changes into the finalize
 // commit. A command that fails, deletes a file, rewrites a file publish writes itself, or leaves
@@ -50,7 +62,7 @@ func (p *publishRun) derivedFiles() step.Step {
 		Observes: "with --finalize-command: what the command changes in the finalized tree (run in a container)",
 		Observe: func(ctx context.Context) (step.Observation, error) {
 			switch {
-			case p.w.s.FinalizeCommand == "":
+			case p.plan.finalize == nil:
 				return step.Skip("no --finalize-command"), nil
 			case p.candidate():
 				return step.Skip("a candidate commits nothing: --finalize-command runs for the final"), nil
@@ -61,11 +73,7 @@ func (p *publishRun) derivedFiles() step.Step {
 			if !ok {
 				return step.Observation{}, fault.BadInputf("--finalize-command needs a container engine to run in: run publish through dagger call")
 			}
-			argv, err := config.ParseCommand(p.w.s.FinalizeCommand)
-			if err != nil {
-				return step.Observation{}, fault.AsBadInput(err)
-			}
-			res, err := f.RunFinalize(ctx, FinalizeSpec{Image: p.w.s.FinalizeImage, Argv: argv, Files: p.w.finalized(p.plan.fin.Content)})
+			res, err := f.RunFinalize(ctx, FinalizeSpec{Image: p.w.s.FinalizeImage, Argv: p.plan.finalize, Files: p.w.finalized(p.plan.fin.Content)})
 			if err != nil {
 				return step.Observation{}, fmt.Errorf("--finalize-command %q: %w", p.w.s.FinalizeCommand, err)
 			}

@@ -299,11 +299,8 @@ func (w *world) smokeOf(ctx context.Context, v version.Version, commit string, d
 	case github.SmokePassed:
 		return smokeVerdict{passed: true, reason: st.Reason, url: st.URL}, nil
 	}
-	mode, err := github.ParseGateMode(string(w.s.DownstreamGate))
-	if err != nil {
-		return smokeVerdict{}, fault.AsBadInput(err)
-	}
-	res, err := w.down.DownstreamResult(ctx, w.downRepo, v, digest.String(), corr, mode, !w.s.DownstreamTagOnly)
+	// --downstream-gate was read (and checked) once, before any step: connect validates it.
+	res, err := w.down.DownstreamResult(ctx, w.downRepo, v, digest.String(), corr, w.s.DownstreamGate, !w.s.DownstreamTagOnly)
 	if err != nil {
 		return smokeVerdict{}, err
 	}
@@ -493,7 +490,7 @@ func (p *promoteRun) mergePR() step.Step {
 			return step.Observation{Plan: fmt.Sprintf("merge the release PR into %s (%s)", p.w.s.BaseBranch, p.merge)}, nil
 		},
 		Act: func(ctx context.Context) (string, error) {
-			res, err := p.w.gh.MergePR(ctx, p.w.repo, p.v, p.w.s.BaseBranch, p.plan.commit, github.MergeOptions{MergeMethod: github.MergeMethod(p.merge), AllowAutoMerge: p.in.AutoMerge})
+			res, err := p.w.gh.MergePR(ctx, p.w.repo, p.v, p.w.s.BaseBranch, p.plan.commit, github.MergeOptions{MergeMethod: p.merge, AllowAutoMerge: p.in.AutoMerge})
 			if err != nil {
 				return "", err
 			}

@@ -88,6 +88,11 @@ type publishPlan struct {
 	release *github.Release    // the draft found (nil: none yet)
 	derived map[string][]byte  // what --finalize-command added or changed
 	scan    *vulnscan.Policy   // --scan's threshold and ignore entries; nil: no --scan
+
+	// finalize is --finalize-command as the argv it runs, parsed; nil without one.
+	finalize []string
+	// buildArgs are the --build-arg values, parsed (KEY → VALUE), as provenance records them.
+	buildArgs map[string]string
 }
 
 // publishRun is one publish: the plan of its gates and what its acts produced, in order.
@@ -188,6 +193,14 @@ func startPublish(env *Env, phase string, in PublishInput) (*publishRun, error) 
 		return p, err
 	}
 	if p.plan.scan, err = parseScan(in.Scan); err != nil {
+		_, err = fail(rep, err)
+		return p, err
+	}
+	if p.plan.finalize, err = parseFinalize(w.s.FinalizeCommand); err != nil {
+		_, err = fail(rep, err)
+		return p, err
+	}
+	if p.plan.buildArgs, err = parseBuildArgs(w.s.BuildArgs); err != nil {
 		_, err = fail(rep, err)
 	}
 	return p, err

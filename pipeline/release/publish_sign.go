@@ -169,9 +169,18 @@ func (p *publishRun) provenanceStep() step.Step {
 	}
 }
 
+// parseBuildArgs reads the --build-arg values before any step runs (provenance records them).
+func parseBuildArgs(items []string) (map[string]string, error) {
+	args, err := config.ParseBuildArgs(items)
+	if err != nil {
+		return nil, fault.AsBadInput(fmt.Errorf("--build-arg: %w", err))
+	}
+	return args, nil
+}
+
+// facts are what the provenance of this release records.
 func (p *publishRun) facts() provenance.Facts {
 	s, run := p.w.s, p.w.env.Run
-	args, _ := config.ParseBuildArgs(s.BuildArgs)
 	var plats []string
 	for _, pl := range p.w.platforms {
 		plats = append(plats, pl.String())
@@ -183,7 +192,7 @@ func (p *publishRun) facts() provenance.Facts {
 	return provenance.Facts{
 		SourceRepo: p.w.repoURL(), Commit: p.commit, Ref: "refs/heads/" + p.v.Branch(), Version: p.v.String(),
 		Workflow: s.Workflow, WorkflowRef: run.WorkflowRef, RunID: run.ID, RunAttempt: run.Attempt, BuilderID: builder,
-		Dockerfile: s.Dockerfile, Platforms: plats, BuildArgs: args,
+		Dockerfile: s.Dockerfile, Platforms: plats, BuildArgs: p.plan.buildArgs,
 		Started: p.rep.Started, Finished: p.w.clk.Now(),
 	}
 }

@@ -2,6 +2,7 @@ package release
 
 import (
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -34,6 +35,9 @@ type world struct {
 	policy    sign.Policy
 	signer    sign.Signer
 	held      *github.Lock // the promote lock, while this run holds it
+	// progress is env.Progress shared by the step runner, the GitHub and the registry client
+	// (see progressTo); nil discards.
+	progress io.Writer
 }
 
 // connect validates the settings and builds the clients; it makes no request.
@@ -43,7 +47,7 @@ func connect(env *Env) (*world, error) {
 	if err := s.Validate(); err != nil {
 		return nil, fault.AsBadInput(err)
 	}
-	w := &world{env: env, s: s, clk: clock.Or(env.Clock)}
+	w := &world{env: env, s: s, clk: clock.Or(env.Clock), progress: progressTo(env.Progress)}
 	var err error
 	if w.repo, err = parseRepo(s.Repo, "--repo"); err != nil {
 		return nil, err
@@ -82,15 +86,19 @@ func parseRepo(s, flag string) (github.Repo, error) {
 }
 
 func (w *world) github(token, flag string) (*github.Client, error) {
-	return github.New(github.Options{BaseURL: apiBase(w.s.GitHubAPI), Token: token, TokenFlag: flag, Transport: w.env.Transport, Clock: w.env.Clock, Log: w.env.Progress})
+	return github.New(github.Options{BaseURL: apiBase(w.s.GitHubAPI), Token: token, TokenFlag: flag, Transport: w.env.Transport, Clock: w.env.Clock, Log: w.progress})
 }
 
 // registry builds the registry client and the signature store over it: one stack (transport,
 // retries on the run's clock, plain-HTTP guard, secret scrubbing) for images, tags, signatures
-// and attestations.
+// and attestations. Its changes and retries (the signature store's too) are lines on the
+// phase's Progress, as the GitHub client's are; the client scrubs its credentials from them.
 func (w *world) registry(host string) (*registry.Client, *sign.Store) {
 	env := w.env
 	ropts := []registry.Option{registry.WithClock(env.Clock)}
+	if w.progress != nil {
+		ropts = append(ropts, registry.WithLogger(newProgressLog(w.progress)))
+	}
 	if env.Secrets.RegistryPassword != "" {
 		ropts = append(ropts, registry.WithAuth(w.s.RegistryUsername, env.Secrets.RegistryPassword))
 	}
