@@ -127,3 +127,17 @@ func TestRetryable(t *testing.T) {
 		}
 	}
 }
+
+// Printing a client in any form shows who it logs in as, never the password.
+func TestPrintedClientShowsNoPassword(t *testing.T) {
+	const pass = "registry-pass-that-must-not-print"
+	c := New(WithAuth("ci", pass), WithInsecureHosts("127.0.0.1:5000"))
+	for _, f := range []string{"%s", "%v", "%+v", "%#v"} {
+		if got := fmt.Sprintf(f, c); strings.Contains(got, pass) || !strings.Contains(got, "ci") {
+			t.Errorf("Sprintf(%q, client) = %q", f, got)
+		}
+	}
+	if got := fmt.Sprintf("%v", struct{ C *Client }{c}); strings.Contains(got, pass) {
+		t.Errorf("a struct holding the client prints %q", got)
+	}
+}

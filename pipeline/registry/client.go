@@ -152,6 +152,18 @@ func New(opts ...Option) *Client {
 	return c
 }
 
+// String names the client by who it logs in as, never with what: printing a Client (%s, %v,
+// %+v) shows no credential.
+func (c *Client) String() string {
+	if c.o.username == "" {
+		return "registry client (anonymous)"
+	}
+	return "registry client (as " + c.o.username + ")"
+}
+
+// GoString keeps %#v from printing the options and their password.
+func (c *Client) GoString() string { return c.String() }
+
 // attempts is the number of tries a request gets.
 func (c *Client) attempts() int { return c.o.retries + 1 }
 

@@ -531,7 +531,8 @@ func (w *world) signWith(indexDigest, commit string) {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	st := sign.NewStore(w.regOpts()...)
+	host := w.digestRef(indexDigest).RegistryStr()
+	st := sign.NewRegistryStore(registry.New(registry.WithAuth(sandbox.RegistryUser, sandbox.RegistryPass), registry.WithInsecureHosts(host)), nil)
 	_, im := w.indexManifest(remote.Index(w.digestRef(indexDigest), w.regOpts()...))
 	index := w.digestRef(indexDigest)
 	var plats []name.Digest

@@ -4,8 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-
+	"github.com/shipgate/shipgate/pipeline/registry"
 	"github.com/shipgate/shipgate/pipeline/sign/signtest"
 	"github.com/shipgate/shipgate/pipeline/testkit"
 )
@@ -38,7 +37,7 @@ func TestBundleSizes(t *testing.T) {
 	host := testkit.Registry(t, testkit.RegistryOptions{})
 	for _, m := range modes(t) {
 		r := pushRelease(t, host)
-		st := NewStore()
+		st := storeOn(host)
 		publish(t, st, r, m.signer, finalizeCommit)
 		reqs, err := st.VerifyRelease(t.Context(), r.index, r.platforms, finalizeCommit, m.policy)
 		if err != nil {
@@ -71,13 +70,13 @@ func BenchmarkVerifyRelease(b *testing.B) {
 			b.Run(l.name+"/"+m.name, func(b *testing.B) {
 				host := l.start(b)
 				r := pushRelease(b, host)
-				publish(b, NewStore(), r, m.signer, finalizeCommit)
+				publish(b, storeOn(host), r, m.signer, finalizeCommit)
 				c := testkit.NewCounter(nil)
 				ctx := b.Context()
 				b.ResetTimer()
 				start := time.Now()
 				for i := 0; i < b.N; i++ {
-					if _, err := NewStore(remote.WithTransport(c)).VerifyRelease(ctx, r.index, r.platforms, finalizeCommit, m.policy); err != nil {
+					if _, err := storeOn(host, registry.WithTransport(c)).VerifyRelease(ctx, r.index, r.platforms, finalizeCommit, m.policy); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -99,7 +98,7 @@ func BenchmarkSigned(b *testing.B) {
 		c := testkit.NewCounter(nil)
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			if ok, err := NewStore(remote.WithTransport(c)).Signed(b.Context(), r.index, key.offlinePolicy()); err != nil || !ok {
+			if ok, err := storeOn(fx.host, registry.WithTransport(c)).Signed(b.Context(), r.index, key.offlinePolicy()); err != nil || !ok {
 				b.Fatal(ok, err)
 			}
 		}

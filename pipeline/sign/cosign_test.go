@@ -194,7 +194,7 @@ func TestCosignVerifiesKeySignatures(t *testing.T) {
 	for _, l := range lanes {
 		t.Run(l.name, func(t *testing.T) {
 			r := pushRelease(t, l.start(t))
-			st := NewStore()
+			st := storeOn(r.repo.RegistryStr())
 			publish(t, st, r, key.signer(t, KeyOptions{DisableTlogUpload: true}), finalizeCommit)
 			if _, err := st.VerifyRelease(t.Context(), r.index, r.platforms, finalizeCommit, key.offlinePolicy()); err != nil {
 				t.Fatal(err)
@@ -217,7 +217,7 @@ func TestCosignVerifiesKeySignaturesInRekor(t *testing.T) {
 	key := c.keyPair("cosign")
 	f := signtest.New(t)
 	r := pushRelease(t, testkit.RegistryProcess(t, testkit.RegistryOptions{}))
-	st := NewStore()
+	st := storeOn(r.repo.RegistryStr())
 	publish(t, st, r, key.signer(t, KeyOptions{RekorURL: f.RekorURL()}), finalizeCommit)
 	tr := f.RekorOnlyRoot()
 	strict := Policy{PublicKeyPEM: key.public, TrustedRootJSON: tr}
@@ -239,7 +239,7 @@ func TestCosignVerifiesKeyless(t *testing.T) {
 	c := findCosign(t)
 	f := signtest.New(t)
 	r := pushRelease(t, testkit.RegistryProcess(t, testkit.RegistryOptions{}))
-	st := NewStore()
+	st := storeOn(r.repo.RegistryStr())
 	sg := standInSigner(t, f)
 	publish(t, st, r, sg, finalizeCommit)
 	c.file("trusted_root.json", f.TrustedRoot())

@@ -27,6 +27,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 
 	"github.com/shipgate/shipgate/pipeline/provenance"
+	"github.com/shipgate/shipgate/pipeline/registry"
 	"github.com/shipgate/shipgate/pipeline/sign/signtest"
 	"github.com/shipgate/shipgate/pipeline/testkit"
 )
@@ -60,7 +61,13 @@ type laneFixture struct {
 func setUp(tb testing.TB, l lane) laneFixture {
 	tb.Helper()
 	host := l.start(tb)
-	return laneFixture{lane: l, host: host, r: pushRelease(tb, host), key: newTestKey(tb), st: NewStore()}
+	return laneFixture{lane: l, host: host, r: pushRelease(tb, host), key: newTestKey(tb), st: storeOn(host)}
+}
+
+// storeOn is a Store as a phase makes one (see pipeline/release's world.registry): on a registry
+// client of its own that reaches host, a test registry over plain HTTP, with opts.
+func storeOn(host string, opts ...registry.Option) *Store {
+	return NewRegistryStore(registry.New(append([]registry.Option{registry.WithInsecureHosts(host)}, opts...)...), nil)
 }
 
 // runner is *testing.T or *testing.B: what runs subtests (or sub-benchmarks) of its own kind.

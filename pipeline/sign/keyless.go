@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/shipgate/shipgate/pipeline/clock"
+	"github.com/shipgate/shipgate/pipeline/fault"
 )
 
 // KeylessOptions configure a keyless signer. Give either IDToken, or TokenURL and RequestToken.
@@ -43,13 +43,15 @@ const certMargin = 2 * time.Minute
 // NewKeylessSigner makes a signer that signs with an ephemeral key, certified by Fulcio for the
 // OIDC identity of the token, and logs every signature in Rekor. One key and certificate serve
 // every signature while the certificate has more than two minutes left; then a new certificate
-// is requested (with a new token when the token comes from GitHub Actions). No token appears in
-// any error.
+// is requested (with a new token when the token comes from GitHub Actions). Incomplete or
+// malformed options are bad input naming the flag; when signing, a token endpoint, Fulcio or Rekor
+// that cannot be reached (or answers 5xx) is Unreachable, and a malformed answer Unreadable (see
+// package fault). No token appears in any error.
 func NewKeylessSigner(o KeylessOptions) (Signer, error) {
 	var tok tokenSource
 	switch {
 	case o.IDToken != "" && (o.TokenURL != "" || o.RequestToken != ""):
-		return nil, errors.New("keyless signer: give either IDToken or TokenURL with RequestToken, not both")
+		return nil, fault.BadInputf("keyless signing was given both an OIDC identity token and --oidc-request-url/--oidc-request-token: give one of them")
 	case o.IDToken != "":
 		static := o.IDToken
 		tok = func(context.Context) (string, error) { return static, nil }
@@ -60,16 +62,16 @@ func NewKeylessSigner(o KeylessOptions) (Signer, error) {
 		}
 		tok = a.get
 	case o.TokenURL != "" || o.RequestToken != "":
-		return nil, errors.New("keyless signer: TokenURL and RequestToken go together: pass both ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN (the job needs `permissions: id-token: write`)")
+		return nil, fault.BadInputf("keyless signing: --oidc-request-url and --oidc-request-token go together: pass both, --oidc-request-url env:ACTIONS_ID_TOKEN_REQUEST_URL --oidc-request-token env:ACTIONS_ID_TOKEN_REQUEST_TOKEN (the job needs `permissions: id-token: write`)")
 	default:
-		return nil, errors.New("keyless signer: no identity token: in GitHub Actions pass ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN (with `permissions: id-token: write`), elsewhere an OIDC IDToken, or sign with a key")
+		return nil, fault.BadInputf("keyless signing has no identity token: in GitHub Actions pass --oidc-request-url env:ACTIONS_ID_TOKEN_REQUEST_URL --oidc-request-token env:ACTIONS_ID_TOKEN_REQUEST_TOKEN (with `permissions: id-token: write`), or sign with a key (--sign=key)")
 	}
 	fulcioURL := o.FulcioURL
 	if fulcioURL == "" {
 		fulcioURL = PublicFulcioURL
 	}
 	if u, err := url.Parse(fulcioURL); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return nil, fmt.Errorf("Fulcio URL %q is not an http(s) URL: give the instance's base URL, for example %s", fulcioURL, PublicFulcioURL)
+		return nil, fault.BadInputf("--fulcio-url is not an http(s) URL: give the instance's base URL, for example %s", PublicFulcioURL)
 	}
 	rekor, rekorURL, err := rekorOrPublic(o.RekorURL, o.Transport)
 	if err != nil {
@@ -126,7 +128,9 @@ func (s *keylessSigner) signStatement(ctx context.Context, statement []byte) ([]
 		TransparencyLogs:           []sgsign.Transparency{s.rekor},
 	})
 	if err != nil {
-		return nil, s.scrub(fmt.Errorf("keyless sign (Fulcio %s, Rekor %s): %w", s.fulcioURL, s.rekorURL, err))
+		// The token endpoint's, Fulcio's and Rekor's failures are classified and name the
+		// service; anything else failed here and stays unclassified.
+		return nil, s.scrub(fmt.Errorf("keyless sign: %w", err))
 	}
 	return protojson.Marshal(b)
 }
@@ -147,15 +151,20 @@ func (p certProvider) GetCertificate(ctx context.Context, kp sgsign.Keypair, _ *
 	}
 	s.secrets = append(s.secrets, tok)
 	der, err := s.fulcio.GetCertificate(ctx, kp, &sgsign.CertificateProviderOptions{IDToken: tok})
+	if err != nil && strings.Contains(err.Error(), "read on closed response body") {
+		// sigstore-go (v1.3.0) closes the last answer before reading it when every attempt
+		// answered 5xx or 429: net/http's error for that read is how an overloaded Fulcio shows.
+		return nil, fault.Unreachablef("get signing certificate from Fulcio %s: it answered 5xx or 429 to every attempt: re-run the job later, or check --fulcio-url", s.fulcioURL)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("get signing certificate from Fulcio %s: %w", s.fulcioURL, err)
+		return nil, serviceFault("get signing certificate from Fulcio "+s.fulcioURL, "Fulcio", "--fulcio-url", err)
 	}
 	c, err := x509.ParseCertificate(der)
 	if err != nil {
-		return nil, fmt.Errorf("Fulcio %s returned a certificate that does not parse: %w", s.fulcioURL, err)
+		return nil, fault.Unreadablef("Fulcio %s returned a certificate that does not parse: %w", s.fulcioURL, err)
 	}
 	if !s.clock.Now().Add(certMargin).Before(c.NotAfter) {
-		return nil, fmt.Errorf("Fulcio %s issued a certificate valid only until %s: check the clock of this machine", s.fulcioURL, c.NotAfter.UTC().Format(time.RFC3339))
+		return nil, fault.Unreadablef("Fulcio %s issued a certificate valid only until %s: check the clock of this machine", s.fulcioURL, c.NotAfter.UTC().Format(time.RFC3339))
 	}
 	s.cert, s.notAfter = der, c.NotAfter
 	return der, nil
@@ -169,12 +178,14 @@ func (s *keylessSigner) scrub(err error) error {
 	return scrubError(err, secrets...)
 }
 
+// scrubbed is an error's message with its secrets replaced; it wraps nothing.
 type scrubbed struct{ msg string }
 
 func (e scrubbed) Error() string { return e.msg }
 
 // scrubError returns err with every form of each secret replaced by [REDACTED]. The result does
-// not wrap err, so no caller can reach the unscrubbed message.
+// not wrap err, so no caller can reach the unscrubbed message; it keeps err's class (see package
+// fault).
 func scrubError(err error, secrets ...string) error {
 	if err == nil {
 		return nil
@@ -195,6 +206,9 @@ func scrubError(err error, secrets ...string) error {
 	if !changed {
 		return err
 	}
+	if c := fault.Of(err); c != fault.Unknown {
+		return fault.Wrap(c, scrubbed{msg})
+	}
 	return scrubbed{msg}
 }
 
@@ -205,10 +219,11 @@ type actionsToken struct {
 	client *http.Client
 }
 
+// requestURL is the token request's URL: the endpoint's, asking for audience "sigstore".
 func (a *actionsToken) requestURL() (string, error) {
 	u, err := url.Parse(a.url)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return "", errors.New("keyless signer: TokenURL is not an http(s) URL: pass ACTIONS_ID_TOKEN_REQUEST_URL as the runner sets it")
+		return "", fault.BadInputf("keyless signing: --oidc-request-url is not an http(s) URL: pass --oidc-request-url env:ACTIONS_ID_TOKEN_REQUEST_URL, as the runner sets it")
 	}
 	q := u.Query()
 	q.Set("audience", "sigstore")
@@ -216,6 +231,9 @@ func (a *actionsToken) requestURL() (string, error) {
 	return u.String(), nil
 }
 
+// get requests a token. A token endpoint that cannot be reached, or answers 5xx or 429, is
+// Unreachable; one that refuses the request token or is not a token endpoint is bad input naming
+// the flag; an answer without a token could not be read.
 func (a *actionsToken) get(ctx context.Context) (string, error) {
 	u, err := a.requestURL()
 	if err != nil {
@@ -223,31 +241,35 @@ func (a *actionsToken) get(ctx context.Context) (string, error) {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return "", errors.New("keyless signer: cannot build the token request from TokenURL")
+		return "", fault.BadInputf("keyless signing: cannot build the token request from --oidc-request-url: pass --oidc-request-url env:ACTIONS_ID_TOKEN_REQUEST_URL, as the runner sets it")
 	}
 	req.Header.Set("Authorization", "Bearer "+a.bearer)
 	req.Header.Set("Accept", "application/json")
 	resp, err := a.client.Do(req)
 	if err != nil {
 		// The transport's message names the URL, which holds no secret; scrub anyway.
-		return "", scrubError(fmt.Errorf("request GitHub Actions OIDC token: %w", err), a.bearer)
+		return "", scrubError(fault.Unreachablef("request a GitHub Actions OIDC token: could not reach the token endpoint (--oidc-request-url): %w: re-run the job", err), a.bearer)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return "", fmt.Errorf("read GitHub Actions OIDC token answer: %w", err)
+		return "", scrubError(fault.Unreachablef("read the GitHub Actions OIDC token answer: %w: re-run the job", err), a.bearer)
 	}
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		return "", fmt.Errorf("GitHub Actions OIDC token endpoint refused the request token (%s): give the job `permissions: id-token: write` and pass ACTIONS_ID_TOKEN_REQUEST_TOKEN of this job", resp.Status)
+		return "", fault.BadInputf("GitHub Actions OIDC token endpoint refused the request token (%s): give the job `permissions: id-token: write` and pass --oidc-request-token env:ACTIONS_ID_TOKEN_REQUEST_TOKEN of this job", resp.Status)
+	case resp.StatusCode == http.StatusNotFound:
+		return "", fault.BadInputf("GitHub Actions OIDC token endpoint answered %s: check that --oidc-request-url is env:ACTIONS_ID_TOKEN_REQUEST_URL of this job", resp.Status)
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+		return "", fault.Unreachablef("GitHub Actions OIDC token endpoint answered %s: retry the job", resp.Status)
 	case resp.StatusCode != http.StatusOK:
-		return "", fmt.Errorf("GitHub Actions OIDC token endpoint answered %s: retry the job", resp.Status)
+		return "", fault.Unreadablef("GitHub Actions OIDC token endpoint answered %s: check that --oidc-request-url is env:ACTIONS_ID_TOKEN_REQUEST_URL of this job", resp.Status)
 	}
 	var v struct {
 		Value string `json:"value"`
 	}
 	if err := json.Unmarshal(body, &v); err != nil || v.Value == "" {
-		return "", errors.New("GitHub Actions OIDC token endpoint answered without a token (no \"value\" in its JSON): check that TokenURL is ACTIONS_ID_TOKEN_REQUEST_URL")
+		return "", fault.Unreadablef("GitHub Actions OIDC token endpoint answered without a token (no \"value\" in its JSON): check that --oidc-request-url is env:ACTIONS_ID_TOKEN_REQUEST_URL of this job")
 	}
 	return v.Value, nil
 }

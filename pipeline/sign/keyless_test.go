@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/testing/ca"
 
 	"github.com/shipgate/shipgate/pipeline/clock"
+	"github.com/shipgate/shipgate/pipeline/fault"
 	"github.com/shipgate/shipgate/pipeline/sign/signtest"
 	"github.com/shipgate/shipgate/pipeline/testkit"
 )
@@ -117,7 +119,7 @@ func TestKeylessThroughStandIns(t *testing.T) {
 		t.Run(l.name, func(t *testing.T) {
 			f := signtest.New(t)
 			r := pushRelease(t, l.start(t))
-			st := NewStore()
+			st := storeOn(r.repo.RegistryStr())
 			publish(t, st, r, standInSigner(t, f), finalizeCommit)
 			if f.TokenHits.Load() != 1 || f.FulcioHits.Load() != 1 || f.RekorHits.Load() != 6 {
 				t.Errorf("token %d, Fulcio %d, Rekor %d requests; want one certificate for all six bundles, each logged", f.TokenHits.Load(), f.FulcioHits.Load(), f.RekorHits.Load())
@@ -140,7 +142,7 @@ func TestKeylessRejections(t *testing.T) {
 	f := signtest.New(t)
 	host := testkit.Registry(t, testkit.RegistryOptions{})
 	r := pushRelease(t, host)
-	st := NewStore()
+	st := storeOn(host)
 	publish(t, st, r, standInSigner(t, f), finalizeCommit)
 	good := DefaultKeylessPolicy("shipgate/demo", ".github/workflows/release.yml", "")
 	good.TrustedRootJSON = f.TrustedRoot()
@@ -239,7 +241,7 @@ func bundleOf(t *testing.T, subject name.Digest, pt string) []byte {
 	t.Helper()
 	for _, d := range referrersOf(t, subject) {
 		if d.Annotations[AnnotationPredicateType] == pt {
-			b, ok, err := fetchBundle(testConn(t, NewStore()), subject, d)
+			b, ok, err := fetchBundle(testConn(t, storeOn(subject.RegistryStr())), subject, d)
 			if err != nil || !ok {
 				t.Fatal(ok, err)
 			}
@@ -290,7 +292,7 @@ func TestKeylessIdentities(t *testing.T) {
 			f := signtest.New(t)
 			f.SetClaims(tc.claims)
 			r := pushRelease(t, host)
-			st := NewStore()
+			st := storeOn(host)
 			sg := standInSigner(t, f)
 			if err := st.Sign(t.Context(), r.index, sg); err != nil {
 				t.Fatal(err)
@@ -332,7 +334,7 @@ func TestKeylessRenewsCertificateBeforeExpiry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := NewStore()
+	st := storeOn(host)
 	ctx := t.Context()
 	for _, d := range []name.Digest{r.index, r.platforms["linux/amd64"]} {
 		if err := st.Sign(ctx, d, sg); err != nil {
@@ -360,7 +362,7 @@ func TestKeylessWithGivenToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := NewStore()
+	st := storeOn(host)
 	if err := st.Sign(t.Context(), r.index, sg); err != nil {
 		t.Fatal(err)
 	}
@@ -377,14 +379,12 @@ func TestKeylessOptionsMustBeComplete(t *testing.T) {
 	}{
 		{KeylessOptions{}, "no identity token"},
 		{KeylessOptions{TokenURL: "https://x"}, "go together"},
-		{KeylessOptions{IDToken: "a.b.c", RequestToken: "r"}, "not both"},
-		{KeylessOptions{TokenURL: "::", RequestToken: "r"}, "TokenURL is not an http(s) URL"},
-		{KeylessOptions{IDToken: "a.b.c", FulcioURL: "ftp://x"}, "Fulcio URL"},
-		{KeylessOptions{IDToken: "a.b.c", RekorURL: "nope"}, "Rekor URL"},
+		{KeylessOptions{IDToken: "a.b.c", RequestToken: "r"}, "both an OIDC identity token and --oidc-request-url/--oidc-request-token: give one of them"},
+		{KeylessOptions{TokenURL: "::", RequestToken: "r"}, "--oidc-request-url is not an http(s) URL: pass --oidc-request-url env:ACTIONS_ID_TOKEN_REQUEST_URL"},
+		{KeylessOptions{IDToken: "a.b.c", FulcioURL: "ftp://x"}, "--fulcio-url is not an http(s) URL"},
+		{KeylessOptions{IDToken: "a.b.c", RekorURL: "nope"}, "--rekor-url is not an http(s) URL"},
 	} {
 		_, err := NewKeylessSigner(c.o)
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("NewKeylessSigner(%+v) = %v, want %q", c.o, err, c.want)
-		}
+		wantFault(t, fmt.Sprintf("NewKeylessSigner(%+v)", c.o), err, fault.BadInput, c.want)
 	}
 }

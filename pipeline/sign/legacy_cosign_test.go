@@ -53,7 +53,7 @@ func olderFormatWith(flags []string) []string {
 // requirement ("signature index", "sbom linux/amd64", ...).
 func failedReasons(t *testing.T, r release, p Policy) map[string]string {
 	t.Helper()
-	_, err := NewStore().VerifyRelease(t.Context(), r.index, r.platforms, finalizeCommit, p)
+	_, err := storeOn(r.repo.RegistryStr()).VerifyRelease(t.Context(), r.index, r.platforms, finalizeCommit, p)
 	var re *ReleaseError
 	if !errors.As(err, &re) {
 		t.Fatalf("VerifyRelease = %v, want a refusal", err)
@@ -80,7 +80,7 @@ func TestWeAcceptCosignOlderFormat(t *testing.T) {
 		}
 		c.verifiesOffline(r)
 
-		reqs, err := NewStore().VerifyRelease(t.Context(), r.index, r.platforms, finalizeCommit, key.offlinePolicy())
+		reqs, err := storeOn(r.repo.RegistryStr()).VerifyRelease(t.Context(), r.index, r.platforms, finalizeCommit, key.offlinePolicy())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -154,7 +154,7 @@ func TestCosignOlderFormatInRekor(t *testing.T) {
 		t.Fatalf("cosign logged %d entries in the stand-in Rekor, want 6", f.RekorHits.Load())
 	}
 	strict := Policy{PublicKeyPEM: key.public, TrustedRootJSON: f.RekorOnlyRoot()}
-	if _, err := NewStore().VerifyRelease(t.Context(), r.index, r.platforms, finalizeCommit, strict); err != nil {
+	if _, err := storeOn(r.repo.RegistryStr()).VerifyRelease(t.Context(), r.index, r.platforms, finalizeCommit, strict); err != nil {
 		t.Fatal(err)
 	}
 	other := Policy{PublicKeyPEM: key.public, TrustedRootJSON: signtest.New(t).RekorOnlyRoot()}
@@ -174,7 +174,7 @@ func TestCosignOlderFormatRefusals(t *testing.T) {
 	r := pushRelease(t, testkit.Registry(t, testkit.RegistryOptions{}))
 	c.publishOlder([]string{"COSIGN_PASSWORD=" + string(key.password)}, r, finalizeCommit, "--key", "cosign.key")
 	amd, arm := r.platforms["linux/amd64"], r.platforms["linux/arm64"]
-	st := NewStore()
+	st := storeOn(r.repo.RegistryStr())
 	refused := func(subject name.Digest, pt string, p Policy, want string) {
 		t.Helper()
 		v, err := st.lookupUnder(t.Context(), p, subject, pt, nil)
@@ -222,7 +222,7 @@ func tamper(t *testing.T, tag name.Tag, old, new []byte) {
 	if len(m.Layers) == 0 {
 		t.Fatalf("%s holds no layer", tag)
 	}
-	p, err := readBlob(testConn(t, NewStore()), tag.Context().Digest(m.Layers[0].Digest.String()))
+	p, err := readBlob(testConn(t, storeOn(tag.RegistryStr())), tag.Context().Digest(m.Layers[0].Digest.String()))
 	if err != nil || !strings.Contains(string(p), string(old)) {
 		t.Fatalf("payload %s: %v", p, err)
 	}
@@ -308,7 +308,7 @@ func TestCosignOlderFormatSignedAgain(t *testing.T) {
 				c.file("provenance.json", provenanceFor(t, finalizeCommit))
 				c.must(env, append(args, append(tc.extra(), "--signing-config", "signing_config.json", "--trusted-root", "trusted_root.json", "-y")...)...)
 			}
-			reqs, err := NewStore().VerifyRelease(t.Context(), r.index, r.platforms, finalizeCommit, tc.policy)
+			reqs, err := storeOn(r.repo.RegistryStr()).VerifyRelease(t.Context(), r.index, r.platforms, finalizeCommit, tc.policy)
 			if err != nil {
 				t.Fatalf("after signing again with the named commands: %v", err)
 			}
@@ -341,7 +341,7 @@ func TestWeAcceptCosignOlderFormatKeyless(t *testing.T) {
 // signature and provenance on r's index, and another workflow's refuses the signature.
 func acceptsKeylessIndex(t *testing.T, r release, root []byte, what string) {
 	t.Helper()
-	st := NewStore()
+	st := storeOn(r.repo.RegistryStr())
 	p := DefaultKeylessPolicy("shipgate/demo", ".github/workflows/release.yml", "")
 	p.TrustedRootJSON = root
 	if ok, err := st.Signed(t.Context(), r.index, p); err != nil || !ok {

@@ -34,6 +34,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature/payload"
 
 	"github.com/shipgate/shipgate/pipeline/fault"
+	"github.com/shipgate/shipgate/pipeline/registry"
 	"github.com/shipgate/shipgate/pipeline/sign/signtest"
 	"github.com/shipgate/shipgate/pipeline/testkit"
 )
@@ -152,7 +153,7 @@ func TestOlderCosignFormatIsNamed(t *testing.T) {
 	if err := remote.Write(tag, old); err != nil {
 		t.Fatal(err)
 	}
-	reqs, err := NewStore().VerifyRelease(t.Context(), r.index, r.platforms, finalizeCommit, newTestKey(t).offlinePolicy())
+	reqs, err := storeOn(r.repo.RegistryStr()).VerifyRelease(t.Context(), r.index, r.platforms, finalizeCommit, newTestKey(t).offlinePolicy())
 	if err == nil {
 		t.Fatal("an unsigned release verified")
 	}
@@ -229,7 +230,7 @@ func TestLegacyKeySignaturesAccepted(t *testing.T) {
 // legacyVerdict looks subject up for predicateType under p, as VerifyRelease does.
 func legacyVerdict(t *testing.T, subject name.Digest, predicateType string, p Policy, check func(Statement) error) verdict {
 	t.Helper()
-	v, err := NewStore().lookupUnder(t.Context(), p, subject, predicateType, check)
+	v, err := storeOn(subject.RegistryStr()).lookupUnder(t.Context(), p, subject, predicateType, check)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -438,7 +439,7 @@ func TestLegacyKeyless(t *testing.T) {
 		if pt == ProvenancePredicateType {
 			check = BuiltFrom(finalizeCommit)
 		}
-		v, err := lookup(t.Context(), testConn(t, NewStore()), c, subject, pt, check)
+		v, err := lookup(t.Context(), testConn(t, storeOn(subject.RegistryStr())), c, subject, pt, check)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -520,7 +521,7 @@ func TestLegacyTagsReadOnlyWhenNeeded(t *testing.T) {
 		host, r, key := fx.host, fx.r, fx.key
 		publish(t, fx.st, r, key.signer(t, KeyOptions{DisableTlogUpload: true}), finalizeCommit)
 		rec := &pathRecorder{}
-		if _, err := NewStore(remote.WithTransport(rec)).VerifyRelease(t.Context(), r.index, r.platforms, finalizeCommit, key.offlinePolicy()); err != nil {
+		if _, err := phaseStore(host, rec).VerifyRelease(t.Context(), r.index, r.platforms, finalizeCommit, key.offlinePolicy()); err != nil {
 			t.Fatal(err)
 		}
 		if got := rec.matching(legacyTagPath); len(got) != 0 {
@@ -531,7 +532,7 @@ func TestLegacyTagsReadOnlyWhenNeeded(t *testing.T) {
 		r2 := pushRelease(t, host)
 		publishLegacy(t, r2, key.legacy(t), finalizeCommit)
 		rec = &pathRecorder{}
-		if _, err := NewStore(remote.WithTransport(rec)).VerifyRelease(t.Context(), r2.index, r2.platforms, finalizeCommit, key.offlinePolicy()); err != nil {
+		if _, err := phaseStore(host, rec).VerifyRelease(t.Context(), r2.index, r2.platforms, finalizeCommit, key.offlinePolicy()); err != nil {
 			t.Fatal(err)
 		}
 		got := rec.matching(legacyTagPath)
@@ -552,7 +553,7 @@ func BenchmarkVerifyReleaseOlderFormat(b *testing.B) {
 		c := testkit.NewCounter(nil)
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			if _, err := NewStore(remote.WithTransport(c)).VerifyRelease(b.Context(), r.index, r.platforms, finalizeCommit, key.offlinePolicy()); err != nil {
+			if _, err := storeOn(fx.host, registry.WithTransport(c)).VerifyRelease(b.Context(), r.index, r.platforms, finalizeCommit, key.offlinePolicy()); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -168,7 +168,7 @@ func trustedRoot(p Policy) (*root.TrustedRoot, error) {
 	if len(p.TrustedRootJSON) > 0 {
 		tr, err := root.NewTrustedRootFromJSON(p.TrustedRootJSON)
 		if err != nil {
-			return nil, fmt.Errorf("--trusted-root is not a sigstore trusted root (trusted_root.json): %w", err)
+			return nil, fault.BadInputf("--trusted-root is not a sigstore trusted root (trusted_root.json): %w", err)
 		}
 		return tr, nil
 	}

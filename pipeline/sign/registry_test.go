@@ -209,7 +209,7 @@ func BenchmarkPromoteRegistryPart(b *testing.B) {
 			old := pushRelease(b, host) // what latest holds before; 1.2.3 is then pushed again
 			r := pushRelease(b, host)
 			key := newTestKey(b)
-			publish(b, NewStore(), r, key.signer(b, KeyOptions{DisableTlogUpload: true}), finalizeCommit)
+			publish(b, storeOn(host), r, key.signer(b, KeyOptions{DisableTlogUpload: true}), finalizeCommit)
 			v := version.MustParse("1.2.3")
 			plats := []version.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64"}}
 			// References as the release layer makes them for a --plain-http registry.

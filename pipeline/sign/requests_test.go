@@ -32,7 +32,7 @@ var (
 
 // phaseStore is a Store on a registry client of its own (one phase), whose requests rec records.
 func phaseStore(host string, rec *pathRecorder) *Store {
-	return NewRegistryStore(registry.New(registry.WithInsecureHosts(host), registry.WithTransport(rec)), nil)
+	return storeOn(host, registry.WithTransport(rec))
 }
 
 // TestVerifyReleaseRequests counts what promote's signature gate asks the registry, on the
@@ -131,7 +131,7 @@ func TestWritesUpdateTheListing(t *testing.T) {
 func TestStoredLayoutEmbedsContent(t *testing.T) {
 	host := testkit.Registry(t, testkit.RegistryOptions{})
 	r := pushRelease(t, host)
-	if err := NewStore().Sign(t.Context(), r.index, newTestKey(t).signer(t, KeyOptions{DisableTlogUpload: true})); err != nil {
+	if err := storeOn(host).Sign(t.Context(), r.index, newTestKey(t).signer(t, KeyOptions{DisableTlogUpload: true})); err != nil {
 		t.Fatal(err)
 	}
 	_, idx := manifestAt(t, fallbackTag(r.index), v1.ParseIndexManifest)
@@ -143,7 +143,7 @@ func TestStoredLayoutEmbedsContent(t *testing.T) {
 	if !bytes.Equal(entry.Data, raw) {
 		t.Fatalf("the index entry embeds %q, not the manifest %q", entry.Data, raw)
 	}
-	blob, err := readBlob(testConn(t, NewStore()), r.repo.Digest(m.Layers[0].Digest.String()))
+	blob, err := readBlob(testConn(t, storeOn(host)), r.repo.Digest(m.Layers[0].Digest.String()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func tamperedCase(t *testing.T, l lane, where string, realOK bool) {
 		tamperIndex(t, r.index, fakeManifest)
 	}
 	rec := &pathRecorder{}
-	v, err := NewStore(remote.WithTransport(rec)).lookupUnder(t.Context(), key.offlinePolicy(), r.index, SignaturePredicateType, nil)
+	v, err := phaseStore(r.repo.RegistryStr(), rec).lookupUnder(t.Context(), key.offlinePolicy(), r.index, SignaturePredicateType, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +239,7 @@ func signedBundle(t *testing.T, key testKey, subject name.Digest) []byte {
 // only referrer but for its layer descriptor: the same blob, with fake embedded.
 func tamperLayer(t *testing.T, subject name.Digest, fake []byte) {
 	t.Helper()
-	listed, err := NewStore().listing(t.Context(), subject)
+	listed, err := storeOn(subject.RegistryStr()).listing(t.Context(), subject)
 	if err != nil || len(listed) != 1 {
 		t.Fatalf("listing %v %v", listed, err)
 	}
@@ -341,7 +341,7 @@ func TestFallbackTagOfAnotherToolIsRefused(t *testing.T) {
 	if err := remote.Tag(fallbackTag(r.index), desc); err != nil {
 		t.Fatal(err)
 	}
-	err = NewStore().Sign(t.Context(), r.index, newTestKey(t).signer(t, KeyOptions{DisableTlogUpload: true}))
+	err = storeOn(host).Sign(t.Context(), r.index, newTestKey(t).signer(t, KeyOptions{DisableTlogUpload: true}))
 	if fault.Of(err) != fault.Unreadable || !strings.Contains(err.Error(), fallbackTag(r.index).String()+" holds a") || !strings.Contains(err.Error(), "delete that tag and sign again") {
 		t.Fatalf("Sign over another tool's tag: class %v, %v", fault.Of(err), err)
 	}

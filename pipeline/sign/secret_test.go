@@ -3,6 +3,7 @@ package sign
 import (
 	"fmt"
 	"log"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +13,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/logs"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/shipgate/shipgate/pipeline/fault"
+	"github.com/shipgate/shipgate/pipeline/registry"
 	"github.com/shipgate/shipgate/pipeline/sign/signtest"
 	"github.com/shipgate/shipgate/pipeline/testkit"
 )
@@ -32,8 +35,8 @@ func TestKeyPasswordNeverShows(t *testing.T) {
 	key := newTestKey(t)
 	pw := string(key.password)
 	_, err := NewKeySigner(key.private, []byte(pw+"-wrong"), KeyOptions{})
-	if err == nil || !strings.Contains(err.Error(), "wrong password") {
-		t.Fatalf("wrong password: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "wrong --signing-password") || fault.Of(err) != fault.BadInput {
+		t.Fatalf("wrong password: class %v, %v; want bad input naming --signing-password", fault.Of(err), err)
 	}
 	testkit.AssertNoSecret(t, pw, err)
 	testkit.AssertNoSecret(t, pw+"-wrong", err)
@@ -46,13 +49,14 @@ func TestKeyPasswordNeverShows(t *testing.T) {
 	auth := remote.WithAuth(&authn.Basic{Username: "ci", Password: regPW})
 	r := pushRelease(t, host, auth)
 	sg := key.signer(t, KeyOptions{DisableTlogUpload: true})
-	st := NewStore(auth)
+	// The store as a phase makes it, its client's log captured too.
+	st := storeOn(host, registry.WithAuth("ci", regPW), registry.WithLogger(slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	publish(t, st, r, sg, finalizeCommit)
 	if _, err := st.VerifyRelease(t.Context(), r.index, r.platforms, finalizeCommit, key.offlinePolicy()); err != nil {
 		t.Fatal(err)
 	}
 	// A failing write: the registry refuses, the error says so.
-	_, err = NewStore().Signed(t.Context(), r.index, key.offlinePolicy())
+	_, err = storeOn(host).Signed(t.Context(), r.index, key.offlinePolicy())
 	if err == nil {
 		t.Fatal("unauthenticated read succeeded")
 	}
@@ -72,7 +76,7 @@ func TestOIDCTokensNeverShow(t *testing.T) {
 	f := signtest.New(t)
 	host := testkit.Registry(t, testkit.RegistryOptions{})
 	r := pushRelease(t, host)
-	st := NewStore()
+	st := storeOn(host)
 
 	// Fulcio refuses and echoes the token it was given.
 	f.SetFulcioStatus(http.StatusUnauthorized)

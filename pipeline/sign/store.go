@@ -97,71 +97,16 @@ type Store struct {
 	probed atomic.Bool
 }
 
+// String names the Store without its registry stack: printing a Store shows no credential.
+func (s *Store) String() string { return "signature store" }
+
+// GoString keeps %#v from printing the registry stack and its credentials.
+func (s *Store) GoString() string { return s.String() }
+
 // NewRegistryStore returns a Store that reaches registries through reg and dates the referrers it
 // writes by clk (nil: the wall clock). Make one per phase run: it keeps what it listed.
 func NewRegistryStore(reg Registry, clk clock.Clock) *Store {
 	return &Store{reg: reg, clk: clock.Or(clk), locks: map[string]*sync.Mutex{}, listings: map[string]*listingMemo{}}
-}
-
-// NewStore returns a Store that reaches registries with the given go-containerregistry options.
-//
-// Deprecated: it bypasses the registry client (retries on the injected clock, Retry-After, the
-// plain-HTTP rule, the logger, secret scrubbing). Use NewRegistryStore(registryClient, clock).
-func NewStore(remoteOpts ...remote.Option) *Store {
-	return NewRegistryStore(&rawRegistry{opts: remoteOpts}, nil)
-}
-
-// rawRegistry is bare go-containerregistry options (see NewStore). Its reads share one puller,
-// so that the registry's auth handshake happens once per Store.
-type rawRegistry struct {
-	opts []remote.Option
-
-	once sync.Once
-	pull *remote.Puller
-	err  error
-}
-
-func (r *rawRegistry) RemoteOptions(ctx context.Context) []remote.Option {
-	r.once.Do(func() { r.pull, r.err = remote.NewPuller(r.opts...) })
-	opts := append(append([]remote.Option(nil), r.opts...), remote.WithContext(ctx))
-	if r.err == nil {
-		opts = append(opts, remote.Reuse(r.pull))
-	}
-	return opts
-}
-
-func (r *rawRegistry) Fail(op, ref string, err error) error {
-	err = fmt.Errorf("%s %s: %w", op, ref, err)
-	var te *transport.Error
-	switch {
-	case !errors.As(err, &te):
-		return fault.AsUnreachable(err)
-	case te.StatusCode == http.StatusTooManyRequests || te.StatusCode >= 500:
-		return fault.AsUnreachable(err)
-	case te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden || te.StatusCode == http.StatusNotFound:
-		return fault.AsRefused(err)
-	}
-	return fault.AsUnreadable(err)
-}
-
-// Referrers lists subject's referrers with go-containerregistry (referrers API, else the
-// sha256-<hex> tag), filtered here by artifactType.
-func (r *rawRegistry) Referrers(ctx context.Context, subject name.Digest, artifactType string) ([]v1.Descriptor, error) {
-	idx, err := remote.Referrers(subject, r.RemoteOptions(ctx)...)
-	if err != nil {
-		return nil, r.Fail("listing referrers of", subject.String(), err)
-	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		return nil, fault.Unreadablef("the referrers listing of %s cannot be parsed: %w", subject, err)
-	}
-	var out []v1.Descriptor
-	for _, d := range im.Manifests {
-		if artifactType == "" || d.ArtifactType == artifactType {
-			out = append(out, d)
-		}
-	}
-	return out, nil
 }
 
 // conn is one operation's view of the registry: options sharing one puller and one pusher, so
@@ -235,12 +180,7 @@ type Statement struct {
 
 // Covers says whether the statement names digest ("sha256:<hex>") as a subject.
 func (st Statement) Covers(digest string) bool {
-	for _, s := range st.Subjects {
-		if s.Digest == digest {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(st.Subjects, func(s Subject) bool { return s.Digest == digest })
 }
 
 // Sign signs subject (an image manifest or index digest) the way `cosign sign` does and stores
@@ -323,7 +263,8 @@ func statement(predicateType string, predicate []byte, named bool, subject name.
 // write signs statement and stores the bundle as a referrer of subject.
 func (s *Store) write(ctx context.Context, subject name.Digest, predicateType string, stmt []byte, sg Signer) error {
 	if sg == nil {
-		return fault.BadInputf("no signer: make one with NewKeySigner or NewKeylessSigner")
+		// Callers build the signer from --sign before writing: no flag can get here.
+		return fmt.Errorf("internal error: no signer to sign %s with; this is a bug in shipgate, please report it", subject)
 	}
 	unlock := s.lock(subject)
 	defer unlock()

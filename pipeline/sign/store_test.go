@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/shipgate/shipgate/pipeline/fault"
+	"github.com/shipgate/shipgate/pipeline/registry"
 	"github.com/shipgate/shipgate/pipeline/sign/signtest"
 	"github.com/shipgate/shipgate/pipeline/testkit"
 )
@@ -159,7 +160,7 @@ func TestVerifyReleaseSaysWhichRequirementFailed(t *testing.T) {
 	host := testkit.Registry(t, testkit.RegistryOptions{})
 	r := pushRelease(t, host)
 	key := newTestKey(t)
-	st := NewStore()
+	st := storeOn(host)
 	sg := key.signer(t, KeyOptions{DisableTlogUpload: true})
 	ctx := t.Context()
 	// Everything but: no SBOM for arm64, no signature on amd64, and provenance of another tree.
@@ -212,11 +213,11 @@ func TestSignRefusesWhatIsNotThere(t *testing.T) {
 	host := testkit.Registry(t, testkit.RegistryOptions{})
 	r := pushRelease(t, host)
 	missing := r.repo.Digest("sha256:" + strings.Repeat("0", 64))
-	err := NewStore().Sign(t.Context(), missing, newTestKey(t).signer(t, KeyOptions{DisableTlogUpload: true}))
+	err := storeOn(host).Sign(t.Context(), missing, newTestKey(t).signer(t, KeyOptions{DisableTlogUpload: true}))
 	if err == nil || !strings.Contains(err.Error(), "push the image before signing it") {
 		t.Fatalf("Sign(missing) = %v", err)
 	}
-	err = NewStore().Attest(t.Context(), r.index, SPDXPredicateType, []byte(`["not","an","object"]`), newTestKey(t).signer(t, KeyOptions{DisableTlogUpload: true}))
+	err = storeOn(host).Attest(t.Context(), r.index, SPDXPredicateType, []byte(`["not","an","object"]`), newTestKey(t).signer(t, KeyOptions{DisableTlogUpload: true}))
 	if err == nil || !strings.Contains(err.Error(), "not a JSON object") {
 		t.Fatalf("Attest(array) = %v", err)
 	}
@@ -238,7 +239,7 @@ func TestPolicyMustBeComplete(t *testing.T) {
 		{Policy{PublicKeyPEM: []byte("not pem"), IgnoreTlog: true}, "not a PEM public key"},
 		{Policy{Issuer: GitHubActionsIssuer, Identity: "a", TrustedRootJSON: []byte("{}")}, "not a sigstore trusted root"},
 	} {
-		_, err := NewStore().Signed(t.Context(), r.index, c.p)
+		_, err := storeOn(host).Signed(t.Context(), r.index, c.p)
 		if err == nil || !strings.Contains(err.Error(), c.want) || fault.Of(err) != fault.BadInput {
 			t.Errorf("Signed(%+v) error = %v (class %v), want bad input saying %q", c.p, err, fault.Of(err), c.want)
 		}
@@ -271,14 +272,14 @@ func TestLostFallbackUpdateIsRepaired(t *testing.T) {
 		}
 		return resp, err
 	})
-	st := NewStore(remote.WithTransport(clobber))
+	st := storeOn(host, registry.WithTransport(clobber))
 	if err := st.Sign(ctx, r.index, sg); err != nil {
 		t.Fatal(err)
 	}
 	if clobbered.Load() < 2 {
 		t.Fatalf("the fallback tag was written %d times; the lost update was not repaired", clobbered.Load())
 	}
-	if ok, err := NewStore().Signed(ctx, r.index, key.offlinePolicy()); err != nil || !ok {
+	if ok, err := storeOn(host).Signed(ctx, r.index, key.offlinePolicy()); err != nil || !ok {
 		t.Fatalf("after repair: Signed = %v, %v", ok, err)
 	}
 }
@@ -370,7 +371,7 @@ func TestTamperedKeySignature(t *testing.T) {
 	host := testkit.Registry(t, testkit.RegistryOptions{})
 	r, r2 := pushRelease(t, host), pushRelease(t, host)
 	key := newTestKey(t)
-	st := NewStore()
+	st := storeOn(host)
 	if err := st.Sign(t.Context(), r.index, key.signer(t, KeyOptions{DisableTlogUpload: true})); err != nil {
 		t.Fatal(err)
 	}
