@@ -17,9 +17,15 @@ func TestUploadAssetIdempotent(t *testing.T) {
 	}
 	sbom := []byte(`{"spdxVersion":"SPDX-2.3"}`)
 	// The upload's answer is lost: the retry finds the asset and uploads nothing more.
-	e.proxy.Inject(testkit.Fault{Method: "POST", Path: re(`/api/uploads/.*/assets`), DropResponse: true, Times: 1})
+	lost := e.proxy.Inject(testkit.Fault{Method: "POST", Path: re(`/api/uploads/.*/assets`), DropResponse: true, Times: 1})
 	if err := e.c.UploadAsset(e.ctx, app, rel, "sbom-linux-amd64.spdx.json", "application/spdx+json", sbom); err != nil {
 		t.Fatal(err)
+	}
+	if lost.Injected() != 1 {
+		t.Fatalf("the upload's answer was lost %d times, want 1", lost.Injected())
+	}
+	if as := e.srv.Assets("acme/app", rel.ID); len(as) != 1 || string(as[0].Data) != string(sbom) {
+		t.Fatalf("after the lost answer: assets %+v, want the SBOM once", as)
 	}
 	writes := e.writes()
 	if err := e.c.UploadAsset(e.ctx, app, rel, "sbom-linux-amd64.spdx.json", "application/spdx+json", sbom); err != nil || e.writes() != writes {

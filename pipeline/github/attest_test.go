@@ -63,9 +63,12 @@ func TestEnsureAttestationStoresOnce(t *testing.T) {
 	e := newEnv(t, githubserver.Options{}, githubserver.RepoOptions{})
 	bundle := provenanceBundle("s1", subjA, subjB)
 	// The first store's answer is lost: the retry looks, finds it, and stores nothing more.
-	e.proxy.Inject(testkit.Fault{Method: "POST", Path: re(`/attestations$`), DropResponse: true, Times: 1})
+	lost := e.proxy.Inject(testkit.Fault{Method: "POST", Path: re(`/attestations$`), DropResponse: true, Times: 1})
 	if _, err := e.c.EnsureAttestation(e.ctx, app, subjA, bundle); err != nil {
 		t.Fatal(err)
+	}
+	if lost.Injected() != 1 {
+		t.Fatalf("the store's answer was lost %d times, want 1", lost.Injected())
 	}
 	// Re-runs, with the same bundle formatted otherwise, store nothing.
 	var v any

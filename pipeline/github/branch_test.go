@@ -88,16 +88,22 @@ func TestPrepareBranchAndPR(t *testing.T) {
 func TestPrepareSurvivesLostAnswers(t *testing.T) {
 	e := newEnv(t, githubserver.Options{}, githubserver.RepoOptions{})
 	// The branch is created but the answer is lost; then the PR likewise.
-	e.proxy.Inject(testkit.Fault{Method: "POST", Path: re(`/git/refs$`), DropResponse: true, Times: 1})
+	lostRef := e.proxy.Inject(testkit.Fault{Method: "POST", Path: re(`/git/refs$`), DropResponse: true, Times: 1})
 	sha := e.prepared()
 	if sha != e.head("main") {
 		t.Fatalf("branch at %s", sha)
 	}
+	if lostRef.Injected() != 1 {
+		t.Fatalf("the branch creation's answer was lost %d times, want 1", lostRef.Injected())
+	}
 	e.srv.CommitFiles("acme/app", "release/1.2.3", map[string]string{"CHANGELOG.md": changelog + "x"}, "dev")
-	e.proxy.Inject(testkit.Fault{Method: "POST", Path: re(`/pulls$`), DropResponse: true, Times: 1})
+	lostPR := e.proxy.Inject(testkit.Fault{Method: "POST", Path: re(`/pulls$`), DropResponse: true, Times: 1})
 	pr, _, err := e.c.OpenReleasePR(e.ctx, app, v123, "main", "", "")
 	if err != nil || pr == nil {
 		t.Fatalf("PR after a lost answer: %v", err)
+	}
+	if lostPR.Injected() != 1 {
+		t.Fatalf("the pull request's answer was lost %d times, want 1", lostPR.Injected())
 	}
 	if n := len(e.srv.Pulls("acme/app")); n != 1 {
 		t.Fatalf("%d pull requests, want 1", n)

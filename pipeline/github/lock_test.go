@@ -86,11 +86,14 @@ func TestPromoteLockAfterLostAnswer(t *testing.T) {
 	rule := e.proxy.Inject(testkit.Fault{Method: "POST", Path: re(`/git/refs$`), DropResponse: true, Times: 1})
 	l, err := e.c.AcquireLock(e.ctx, app, "run 1", time.Hour, false)
 	if err != nil || rule.Injected() != 1 {
-		t.Fatalf("lock with a lost answer: %v", err)
+		t.Fatalf("lock with a lost answer: %v (answer lost %d times, want 1)", err, rule.Injected())
 	}
-	e.proxy.Inject(testkit.Fault{Method: "DELETE", DropResponse: true, Times: 1})
+	lostDelete := e.proxy.Inject(testkit.Fault{Method: "DELETE", DropResponse: true, Times: 1})
 	if err := l.Release(e.ctx); err != nil {
 		t.Fatalf("release with a lost answer: %v", err)
+	}
+	if lostDelete.Injected() != 1 {
+		t.Fatalf("the lock release's answer was lost %d times, want 1", lostDelete.Injected())
 	}
 	if _, held, _ := e.c.LockState(e.ctx, app); held {
 		t.Fatal("lock still held")

@@ -155,14 +155,18 @@ func TestTokenNeverLeaks(t *testing.T) {
 	e, commit := finalizedEnv(t, githubserver.Options{}, githubserver.RepoOptions{})
 	var errs []error
 	add := func(err error) { errs = append(errs, err) }
-	e.srv.InjectSecondaryRateLimit(429, 1, 1)
-	e.srv.Inject5xx("", "", 502, 1)
+	// The first call meets a secondary rate limit and a 502, retries past both and succeeds; each
+	// call after it fails in its own way.
+	limited := e.srv.InjectSecondaryRateLimit(429, 1, 1)
+	bad := e.srv.Inject5xx("", "", 502, 1)
 	_, _, err := e.c.EnsureDraft(e.ctx, app, v123, commit, notes, State{})
-	add(err)
+	if err != nil || limited.Injected() != 1 || bad.Injected() != 1 {
+		t.Fatalf("draft past a 429 (answered %d) and a 502 (answered %d): %v", limited.Injected(), bad.Injected(), err)
+	}
 	_, _, err = e.client(readToken).EnsureDraft(e.ctx, app, v123, commit, notes, State{})
 	add(err)
-	bad := e.client("ghp_WrongT0kenButLongEnough")
-	_, _, err = bad.ReleaseBranch(e.ctx, app, v123)
+	wrong := e.client("ghp_WrongT0kenButLongEnough")
+	_, _, err = wrong.ReleaseBranch(e.ctx, app, v123)
 	add(err)
 	add(e.c.Dispatch(e.ctx, down, "", payload(commit)))
 	e.proxy.Inject(testkit.Fault{Drop: true})
@@ -172,8 +176,8 @@ func TestTokenNeverLeaks(t *testing.T) {
 	e.srv.SetRateLimit(token, 1, 0, e.clk.Now().Add(24*time.Hour))
 	_, err = e.c.FindRelease(e.ctx, app, "v1.2.3")
 	add(err)
-	if len(errs) < 5 {
-		t.Fatalf("too few failures exercised")
+	if failed := anys(errs); len(failed) != len(errs) || len(failed) != 5 {
+		t.Fatalf("%d of %d calls failed, want all 5: %v", len(failed), len(errs), errs)
 	}
 	e.noLeak(errs...)
 	testkit.AssertNoSecret(t, "ghp_WrongT0kenButLongEnough", append([]any{e.logs}, anys(errs)...)...)

@@ -131,11 +131,15 @@ func (s *Server) pkgsInit() {
 
 // packageRoutes registers the packages endpoints.
 func (s *Server) packageRoutes(m *http.ServeMux) {
-	m.HandleFunc("GET /orgs/{owner}/packages/{type}/{rest...}", s.onPackage(true, http.MethodGet))
-	m.HandleFunc("DELETE /orgs/{owner}/packages/{type}/{rest...}", s.onPackage(true, http.MethodDelete))
-	m.HandleFunc("GET /users/{owner}/packages/{type}/{rest...}", s.onPackage(false, http.MethodGet))
-	m.HandleFunc("DELETE /users/{owner}/packages/{type}/{rest...}", s.onPackage(false, http.MethodDelete))
-	m.HandleFunc("GET /users/{login}", s.getUser)
+	for _, org := range []bool{true, false} {
+		kind := "/users/"
+		if org {
+			kind = "/orgs/"
+		}
+		m.HandleFunc("GET "+kind+"{owner}/packages/{type}/{rest...}", s.onPackage(org, PermPull, s.listPackageVersions, s.getPackageVersion))
+		m.HandleFunc("DELETE "+kind+"{owner}/packages/{type}/{rest...}", s.onPackage(org, PermAdmin, nil, s.deletePackageVersion))
+	}
+	m.HandleFunc("GET /users/{login}", s.locked(s.getUser))
 }
 
 func packageNotFound(w http.ResponseWriter) {
@@ -143,9 +147,8 @@ func packageNotFound(w http.ResponseWriter) {
 }
 
 // getUser answers the owners the server knows (packages and repositories): login and type.
+// Call with the lock held (it is registered through locked).
 func (s *Server) getUser(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.pkgsInit()
 	login := r.PathValue("login")
 	org, ok := s.owners[strings.ToLower(login)]
@@ -168,12 +171,15 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"login": login, "type": typ, "id": 1})
 }
 
-// onPackage serves the versions endpoints of one package; rest is "<name>/versions" or
-// "<name>/versions/<id>" (a nested name arrives with its %2F decoded).
-func (s *Server) onPackage(org bool, method string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
+// onPackage is on for the versions endpoints of one container package of a user, or of an
+// organization when org is set; the path's rest is "<name>/versions" or "<name>/versions/<id>"
+// (a nested name arrives with its %2F decoded). The preamble: the lock, the package (404
+// "Package not found." for another type, an unknown package or one the caller cannot read, 401
+// to anonymous callers), then for the versions list, list (404 when nil); for one version, need
+// on the package (404 "Package not found." without it, GitHub's answer to a DELETE by a token
+// without admin) and the version (404 when there is none), then one.
+func (s *Server) onPackage(org bool, need Perm, list func(w http.ResponseWriter, r *http.Request, p *pkg), one func(w http.ResponseWriter, r *http.Request, p *pkg, v *pkgVersion)) http.HandlerFunc {
+	return s.locked(func(w http.ResponseWriter, r *http.Request) {
 		s.pkgsInit()
 		if r.PathValue("type") != "container" {
 			packageNotFound(w)
@@ -206,46 +212,55 @@ func (s *Server) onPackage(org bool, method string) http.HandlerFunc {
 			return
 		}
 		if idStr == "" {
-			if method != http.MethodGet {
+			if list == nil {
 				notFound(w)
 				return
 			}
-			var live []*pkgVersion
-			for i := len(p.versions) - 1; i >= 0; i-- {
-				if !p.versions[i].deleted {
-					live = append(live, p.versions[i])
-				}
-			}
-			page(s, w, r, live, func(v *pkgVersion) map[string]any { return s.pkgVersionJSON(r, p, v) })
+			list(w, r, p)
+			return
+		}
+		if perm < need {
+			packageNotFound(w)
 			return
 		}
 		id, err := strconv.ParseInt(idStr, 10, 64)
-		var v *pkgVersion
-		for _, x := range p.versions {
-			if err == nil && x.id == id && !x.deleted {
-				v = x
+		if err == nil {
+			for _, v := range p.versions {
+				if v.id == id && !v.deleted {
+					one(w, r, p, v)
+					return
+				}
 			}
 		}
-		if method == http.MethodDelete && perm < PermAdmin {
-			// GitHub's answer to a token without admin on the package (or without delete:packages).
-			packageNotFound(w)
-			return
+		packageNotFound(w)
+	})
+}
+
+// listPackageVersions answers a package's live versions, newest first, a page at a time.
+func (s *Server) listPackageVersions(w http.ResponseWriter, r *http.Request, p *pkg) {
+	var live []*pkgVersion
+	for i := len(p.versions) - 1; i >= 0; i-- {
+		if !p.versions[i].deleted {
+			live = append(live, p.versions[i])
 		}
-		if v == nil {
-			packageNotFound(w)
-			return
-		}
-		if method == http.MethodGet {
-			writeJSON(w, http.StatusOK, s.pkgVersionJSON(r, p, v))
-			return
-		}
-		if v.download > 5000 {
-			writeJSON(w, http.StatusBadRequest, map[string]any{"message": "Publicly visible package versions with more than 5000 downloads cannot be deleted. Contact GitHub support for further assistance.", "documentation_url": docs("rest/packages/packages"), "status": "400"})
-			return
-		}
-		v.deleted = true
-		w.WriteHeader(http.StatusNoContent)
 	}
+	page(s, w, r, live, func(v *pkgVersion) map[string]any { return s.pkgVersionJSON(r, p, v) })
+}
+
+// getPackageVersion answers one version.
+func (s *Server) getPackageVersion(w http.ResponseWriter, r *http.Request, p *pkg, v *pkgVersion) {
+	writeJSON(w, http.StatusOK, s.pkgVersionJSON(r, p, v))
+}
+
+// deletePackageVersion deletes a version (204), unless it is public with more than 5,000
+// downloads (400, as on GitHub).
+func (s *Server) deletePackageVersion(w http.ResponseWriter, _ *http.Request, _ *pkg, v *pkgVersion) {
+	if v.download > 5000 {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"message": "Publicly visible package versions with more than 5000 downloads cannot be deleted. Contact GitHub support for further assistance.", "documentation_url": docs("rest/packages/packages"), "status": "400"})
+		return
+	}
+	v.deleted = true
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) pkgVersionJSON(r *http.Request, p *pkg, v *pkgVersion) map[string]any {

@@ -474,88 +474,114 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, rp *repo, c ca
 
 // ---- GraphQL: the two mutations shipgate sends
 
-func (s *Server) graphql(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c := s.callerOf(r)
-	if c.tok == nil {
-		writeJSON(w, http.StatusUnauthorized, map[string]any{"message": "This endpoint requires you to be authenticated.", "documentation_url": docs("graphql/guides/forming-calls-with-graphql#authenticating-with-graphql")})
-		return
-	}
-	var in struct {
-		Query     string `json:"query"`
-		Variables struct {
-			Input map[string]any `json:"input"`
-		} `json:"variables"`
-	}
-	if !decode(w, r, &in) {
-		return
-	}
-	field := ""
-	for _, f := range []string{"enablePullRequestAutoMerge", "markPullRequestReadyForReview"} {
-		if strings.Contains(in.Query, f) {
-			field = f
-		}
-	}
-	fail := func(typ, msg string) {
-		writeJSON(w, http.StatusOK, map[string]any{"data": map[string]any{field: nil}, "errors": []any{map[string]any{"type": typ, "path": []string{field}, "message": msg}}})
-	}
-	if field == "" {
-		writeJSON(w, http.StatusOK, map[string]any{"errors": []any{map[string]any{"message": "githubserver answers only enablePullRequestAutoMerge and markPullRequestReadyForReview"}}})
-		return
-	}
-	id, _ := in.Variables.Input["pullRequestId"].(string)
-	var rp *repo
-	var pr *pull
-	for _, k := range slices.Sorted(maps.Keys(s.repos)) {
-		for _, p := range s.repos[k].pulls {
-			if nodeID("PR", p.id) == id {
-				rp, pr = s.repos[k], p
-			}
-		}
-	}
-	if pr == nil || c.perm(rp) < PermPull {
-		fail("NOT_FOUND", fmt.Sprintf("Could not resolve to a node with the global id of '%s'", id))
-		return
-	}
-	if c.perm(rp) < PermPush {
-		fail("FORBIDDEN", "Resource not accessible by personal access token")
-		return
-	}
-	switch field {
-	case "markPullRequestReadyForReview":
-		if pr.closed {
-			fail("UNPROCESSABLE", "Pull request is closed")
+// mutation is the GraphQL mutation a request asks for: its field and its input variables.
+type mutation struct {
+	field string
+	input map[string]any
+}
+
+// fail answers the mutation with one GraphQL error of type typ: status 200, data.<field> null,
+// as GitHub answers a mutation it refuses.
+func (m mutation) fail(w http.ResponseWriter, typ, msg string) {
+	writeJSON(w, http.StatusOK, map[string]any{"data": map[string]any{m.field: nil}, "errors": []any{map[string]any{"type": typ, "path": []string{m.field}, "message": msg}}})
+}
+
+// mutationHandler answers one mutation about pull request pr of repository rp, under the server's
+// lock, once the caller's push access was checked.
+type mutationHandler func(w http.ResponseWriter, rp *repo, c caller, pr *pull, m mutation)
+
+// onMutation is on for the GraphQL endpoint, where the pull request is named by the node ID in
+// the input's pullRequestId instead of the path: the lock, authentication (401 to anonymous
+// callers), the mutation (an error naming the ones served when the query asks for none of
+// them), the pull request (NOT_FOUND when the caller cannot see it, FORBIDDEN without push),
+// then the mutation's handler.
+func (s *Server) onMutation(handlers map[string]mutationHandler) http.HandlerFunc {
+	fields := slices.Sorted(maps.Keys(handlers))
+	return s.locked(func(w http.ResponseWriter, r *http.Request) {
+		c := s.callerOf(r)
+		if c.tok == nil {
+			writeJSON(w, http.StatusUnauthorized, map[string]any{"message": "This endpoint requires you to be authenticated.", "documentation_url": docs("graphql/guides/forming-calls-with-graphql#authenticating-with-graphql")})
 			return
 		}
-		pr.draft = false
-		pr.computed = s.opts.EagerMergeability
-		writeJSON(w, http.StatusOK, map[string]any{"data": map[string]any{field: map[string]any{"pullRequest": map[string]any{"number": pr.number, "isDraft": false}}}})
-	case "enablePullRequestAutoMerge":
-		method, _ := in.Variables.Input["mergeMethod"].(string)
-		if method == "" {
-			method = "MERGE"
+		var in struct {
+			Query     string `json:"query"`
+			Variables struct {
+				Input map[string]any `json:"input"`
+			} `json:"variables"`
 		}
-		expected, _ := in.Variables.Input["expectedHeadOid"].(string)
-		switch {
-		case !rp.allowAutoMerge:
-			fail("UNPROCESSABLE", "Pull request Auto merge is not allowed for this repository")
-		case pr.closed:
-			fail("UNPROCESSABLE", "Pull request Pull request is closed")
-		case expected != "" && expected != rp.headSHA(pr):
-			fail("UNPROCESSABLE", "Pull request The head of this pull request has changed")
-		case rp.mergeableState(pr) == "clean":
-			fail("UNPROCESSABLE", "Pull request Pull request is in clean status")
-		case rp.mergeableState(pr) == "dirty":
-			fail("UNPROCESSABLE", "Pull request Pull request is not mergeable")
-		default:
-			if ok, msg := methodAllowed(rp, strings.ToLower(method)); !ok {
-				fail("UNPROCESSABLE", "Pull request "+msg)
-				return
+		if !decode(w, r, &in) {
+			return
+		}
+		m := mutation{input: in.Variables.Input}
+		for _, f := range fields {
+			if strings.Contains(in.Query, f) {
+				m.field = f
 			}
-			pr.autoMerge = &autoMerge{method: strings.ToLower(method), by: c.login()}
-			writeJSON(w, http.StatusOK, map[string]any{"data": map[string]any{field: map[string]any{"pullRequest": map[string]any{
-				"number": pr.number, "autoMergeRequest": map[string]any{"mergeMethod": strings.ToUpper(method), "enabledAt": s.clk.Now().UTC().Format(time.RFC3339)}}}}})
 		}
+		if m.field == "" {
+			writeJSON(w, http.StatusOK, map[string]any{"errors": []any{map[string]any{"message": "githubserver answers only " + strings.Join(fields, " and ")}}})
+			return
+		}
+		id, _ := m.input["pullRequestId"].(string)
+		var rp *repo
+		var pr *pull
+		for _, k := range slices.Sorted(maps.Keys(s.repos)) {
+			for _, p := range s.repos[k].pulls {
+				if nodeID("PR", p.id) == id {
+					rp, pr = s.repos[k], p
+				}
+			}
+		}
+		if pr == nil || c.perm(rp) < PermPull {
+			m.fail(w, "NOT_FOUND", fmt.Sprintf("Could not resolve to a node with the global id of '%s'", id))
+			return
+		}
+		if c.perm(rp) < PermPush {
+			m.fail(w, "FORBIDDEN", "Resource not accessible by personal access token")
+			return
+		}
+		handlers[m.field](w, rp, c, pr, m)
+	})
+}
+
+// markReady is markPullRequestReadyForReview: a draft becomes ready (a closed one cannot).
+func (s *Server) markReady(w http.ResponseWriter, _ *repo, _ caller, pr *pull, m mutation) {
+	if pr.closed {
+		m.fail(w, "UNPROCESSABLE", "Pull request is closed")
+		return
+	}
+	pr.draft = false
+	pr.computed = s.opts.EagerMergeability
+	writeJSON(w, http.StatusOK, map[string]any{"data": map[string]any{m.field: map[string]any{"pullRequest": map[string]any{"number": pr.number, "isDraft": false}}}})
+}
+
+// enableAutoMerge is enablePullRequestAutoMerge: refused as GitHub refuses it (not allowed on the
+// repository, closed, head moved, already clean, conflicting, merge method not allowed),
+// otherwise the pull request merges once it can.
+func (s *Server) enableAutoMerge(w http.ResponseWriter, rp *repo, c caller, pr *pull, m mutation) {
+	method, _ := m.input["mergeMethod"].(string)
+	if method == "" {
+		method = "MERGE"
+	}
+	expected, _ := m.input["expectedHeadOid"].(string)
+	switch {
+	case !rp.allowAutoMerge:
+		m.fail(w, "UNPROCESSABLE", "Pull request Auto merge is not allowed for this repository")
+	case pr.closed:
+		m.fail(w, "UNPROCESSABLE", "Pull request Pull request is closed")
+	case expected != "" && expected != rp.headSHA(pr):
+		m.fail(w, "UNPROCESSABLE", "Pull request The head of this pull request has changed")
+	case rp.mergeableState(pr) == "clean":
+		m.fail(w, "UNPROCESSABLE", "Pull request Pull request is in clean status")
+	case rp.mergeableState(pr) == "dirty":
+		m.fail(w, "UNPROCESSABLE", "Pull request Pull request is not mergeable")
+	default:
+		if ok, msg := methodAllowed(rp, strings.ToLower(method)); !ok {
+			m.fail(w, "UNPROCESSABLE", "Pull request "+msg)
+			return
+		}
+		pr.autoMerge = &autoMerge{method: strings.ToLower(method), by: c.login()}
+		writeJSON(w, http.StatusOK, map[string]any{"data": map[string]any{m.field: map[string]any{"pullRequest": map[string]any{
+			"number": pr.number, "autoMergeRequest": map[string]any{"mergeMethod": strings.ToUpper(method), "enabledAt": s.clk.Now().UTC().Format(time.RFC3339)}}}}})
 	}
 }

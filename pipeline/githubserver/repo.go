@@ -369,8 +369,11 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /repos/{owner}/{repo}/attestations", s.on(PermPush, "attestations=write", s.storeAttestation))
 	m.HandleFunc("GET /repos/{owner}/{repo}/attestations/{digest}", s.on(PermPull, "attestations=read", s.listAttestations))
 	m.HandleFunc("GET /repos/{owner}/{repo}/commits/{ref}/check-runs", s.on(PermPull, "checks=read", s.checkRuns))
-	// GraphQL (the github.com path; /api/graphql is rewritten to it)
 	s.packageRoutes(m)
-	m.HandleFunc("POST /graphql", s.graphql)
+	// GraphQL (the github.com path; /api/graphql is rewritten to it)
+	m.HandleFunc("POST /graphql", s.onMutation(map[string]mutationHandler{
+		"enablePullRequestAutoMerge":    s.enableAutoMerge,
+		"markPullRequestReadyForReview": s.markReady,
+	}))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { notFound(w) })
 }

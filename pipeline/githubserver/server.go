@@ -166,12 +166,28 @@ type fault struct {
 	path   *regexp.Regexp
 	status int
 	times  int
+	shot   *Injection
 }
 
 type secondaryFault struct {
 	status     int
 	retryAfter int
 	times      int
+	shot       *Injection
+}
+
+// Injection is a fault injected with Inject5xx or InjectSecondaryRateLimit. It counts the
+// requests it answered, so a test can tell that its fault fired.
+type Injection struct {
+	mu       *sync.Mutex // the server's
+	injected int
+}
+
+// Injected is how many requests the fault answered so far.
+func (i *Injection) Injected() int {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.injected
 }
 
 // New starts a server; call Close when done.
@@ -261,23 +277,29 @@ func (s *Server) SetRateLimit(secret string, limit, remaining int, reset time.Ti
 }
 
 // InjectSecondaryRateLimit makes the next times requests fail with a secondary rate limit: status
-// 403 or 429 and, when retryAfter > 0, a Retry-After header of that many seconds.
-func (s *Server) InjectSecondaryRateLimit(status, retryAfter, times int) {
+// 403 or 429 and, when retryAfter > 0, a Retry-After header of that many seconds. The Injection
+// counts the requests it answered.
+func (s *Server) InjectSecondaryRateLimit(status, retryAfter, times int) *Injection {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.secondary = append(s.secondary, &secondaryFault{status: status, retryAfter: retryAfter, times: times})
+	shot := &Injection{mu: &s.mu}
+	s.secondary = append(s.secondary, &secondaryFault{status: status, retryAfter: retryAfter, times: times, shot: shot})
+	return shot
 }
 
 // Inject5xx makes the next times requests whose method matches (empty: any) and whose path matches
-// pathRE (empty: any) fail with status (500, 502, 503 …) before they take effect.
-func (s *Server) Inject5xx(method, pathRE string, status, times int) {
+// pathRE (empty: any) fail with status (500, 502, 503 …) before they take effect. The Injection
+// counts the requests it answered.
+func (s *Server) Inject5xx(method, pathRE string, status, times int) *Injection {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var re *regexp.Regexp
 	if pathRE != "" {
 		re = regexp.MustCompile(pathRE)
 	}
-	s.faults = append(s.faults, &fault{method: method, path: re, status: status, times: times})
+	shot := &Injection{mu: &s.mu}
+	s.faults = append(s.faults, &fault{method: method, path: re, status: status, times: times, shot: shot})
+	return shot
 }
 
 // ClearFaults removes every injected 5xx and secondary rate limit that has not fired yet.
@@ -359,6 +381,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, path string) (str
 			continue
 		}
 		f.times--
+		f.shot.injected++
 		writeJSON(w, f.status, map[string]any{"message": http.StatusText(f.status)})
 		return "", false
 	}
@@ -382,6 +405,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, path string) (str
 			continue
 		}
 		f.times--
+		f.shot.injected++
 		if f.retryAfter > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(f.retryAfter))
 		}
@@ -482,23 +506,32 @@ func (s *Server) access(w http.ResponseWriter, r *http.Request, need Perm, fine 
 // once the caller's access was checked.
 type repoHandler func(w http.ResponseWriter, r *http.Request, rp *repo, c caller)
 
-// on is the preamble every repository endpoint shares: the lock, then the access check (404, 401
-// or 403 as GitHub answers, naming the fine-grained permission), then h. Functions h registers in
-// the request's after list run once the lock is released.
-func (s *Server) on(need Perm, fine string, h repoHandler) http.HandlerFunc {
+// locked runs h under the server's lock, then the functions h registered in the request's after
+// list once the lock is released. Every endpoint's wrapper (on, onPackage, onMutation) starts
+// with it, so no handler takes the lock itself.
+func (s *Server) locked(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		info := reqInfoOf(r.Context())
 		func() {
 			s.mu.Lock()
 			defer s.mu.Unlock()
-			if rp, c, ok := s.access(w, r, need, fine); ok {
-				h(w, r, rp, c)
-			}
+			h(w, r)
 		}()
 		for _, f := range info.after {
 			f()
 		}
 	}
+}
+
+// on is the preamble every repository endpoint shares: the lock, then the access check (404, 401
+// or 403 as GitHub answers, naming the fine-grained permission), then h. Functions h registers in
+// the request's after list run once the lock is released.
+func (s *Server) on(need Perm, fine string, h repoHandler) http.HandlerFunc {
+	return s.locked(func(w http.ResponseWriter, r *http.Request) {
+		if rp, c, ok := s.access(w, r, need, fine); ok {
+			h(w, r, rp, c)
+		}
+	})
 }
 
 // onPull is on for endpoints about pull request {number}: 404 when there is none.

@@ -299,7 +299,10 @@ func TestRateLimitsAndInjectedFaults(t *testing.T) {
 	if a.header.Get("X-RateLimit-Remaining") != "99" {
 		t.Fatalf("window did not refill: %v", a.header.Get("X-RateLimit-Remaining"))
 	}
-	s.InjectSecondaryRateLimit(429, 30, 1)
+	secondary := s.InjectSecondaryRateLimit(429, 30, 1)
+	if secondary.Injected() != 0 {
+		t.Fatalf("a secondary limit counted before any request: %d", secondary.Injected())
+	}
 	a = call(t, "GET", url, pushTok, nil)
 	want(t, a, 429, "secondary limit")
 	if a.header.Get("Retry-After") != "30" || !strings.Contains(string(a.raw), "secondary rate limit") {
@@ -309,11 +312,18 @@ func TestRateLimitsAndInjectedFaults(t *testing.T) {
 	a = call(t, "GET", url, pushTok, nil)
 	want(t, a, 403, "secondary limit without Retry-After")
 	want(t, call(t, "GET", url, pushTok, nil), 200, "after the secondary limit")
-	s.Inject5xx("POST", `/releases$`, 502, 2)
+	if secondary.Injected() != 1 {
+		t.Fatalf("the 429 secondary limit counts %d answers, want 1", secondary.Injected())
+	}
+	bad := s.Inject5xx("POST", `/releases$`, 502, 2)
+	want(t, call(t, "GET", url, pushTok, nil), 200, "a GET past a POST-only 5xx")
 	for i := 0; i < 2; i++ {
 		want(t, call(t, "POST", url+"/releases", pushTok, map[string]any{"tag_name": "v1.0.0", "draft": true}), 502, "injected 5xx")
 	}
 	want(t, call(t, "POST", url+"/releases", pushTok, map[string]any{"tag_name": "v1.0.0", "draft": true}), 201, "after the 5xx")
+	if bad.Injected() != 2 {
+		t.Fatalf("the 502 counts %d answers, want 2 (the POSTs it answered, not the GET)", bad.Injected())
+	}
 	if n := len(s.Releases("acme/app")); n != 1 {
 		t.Fatalf("5xx answers took effect: %d releases", n)
 	}

@@ -3,8 +3,9 @@ package testkit
 import (
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -132,12 +133,8 @@ func (c *Counter) Reset() {
 // String lists counts per host, for test logs.
 func (c *Counter) String() string {
 	c.mu.Lock()
-	hosts := make([]string, 0, len(c.hosts))
-	for h := range c.hosts {
-		hosts = append(hosts, h)
-	}
+	hosts := slices.Sorted(maps.Keys(c.hosts))
 	c.mu.Unlock()
-	sort.Strings(hosts)
 	var b strings.Builder
 	for _, h := range hosts {
 		s := c.Host(h)

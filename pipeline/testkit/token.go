@@ -6,10 +6,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 )
@@ -74,14 +74,9 @@ func (l *TokenLog) Reset() {
 // String lists the counts per scope, for test logs.
 func (l *TokenLog) String() string {
 	by := l.ByScope()
-	scopes := make([]string, 0, len(by))
-	for s := range by {
-		scopes = append(scopes, s)
-	}
-	sort.Strings(scopes)
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d token request(s), %d refused", l.Requests(), l.Refused())
-	for _, s := range scopes {
+	for _, s := range slices.Sorted(maps.Keys(by)) {
 		fmt.Fprintf(&b, "; %s: %d", s, by[s])
 	}
 	return b.String()
