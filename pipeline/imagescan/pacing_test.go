@@ -1,15 +1,22 @@
 package imagescan
 
 import (
+	"archive/tar"
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"runtime"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/shipgate/shipgate/pipeline/fault"
 )
 
 // watchedLayer calls opened before its content is handed out (an error fails the read) and closed
@@ -84,5 +91,114 @@ func TestSlowLayerDoesNotHoldBackTheOthers(t *testing.T) {
 	}
 	if err != nil || res.Layers != above+1 || fileAt(t, res, "/app/CHANGELOG.md").Layer != digestOf(t, layers[above-1]) {
 		t.Fatalf("%v %+v", err, res)
+	}
+}
+
+// streamWatch counts, for the layers of a test, the streams open (opened, not yet closed) and the
+// reads under way (a Read called that has not returned).
+type streamWatch struct {
+	open, reading atomic.Int32
+}
+
+// idle fails the test when a stream is still open or a read still under way.
+func (w *streamWatch) idle(t *testing.T) {
+	t.Helper()
+	if o, r := w.open.Load(), w.reading.Load(); o != 0 || r != 0 {
+		t.Fatalf("the scan returned with %d layer stream(s) open and %d read(s) under way: a reader outlived it", o, r)
+	}
+}
+
+// feedLayer is a layer whose content comes from read: each Read of its stream calls read, which
+// tells how the stream behaves (a stalled download, an endless one). Its digest, size and media
+// type are those of the layer it wraps.
+type feedLayer struct {
+	v1.Layer
+	watch *streamWatch
+	read  func(p []byte) (int, error)
+}
+
+func (l feedLayer) Compressed() (io.ReadCloser, error)   { return l.stream(), nil }
+func (l feedLayer) Uncompressed() (io.ReadCloser, error) { return l.stream(), nil }
+
+func (l feedLayer) stream() io.ReadCloser {
+	l.watch.open.Add(1)
+	return feedStream{l}
+}
+
+type feedStream struct{ l feedLayer }
+
+func (s feedStream) Read(p []byte) (int, error) {
+	s.l.watch.reading.Add(1)
+	defer s.l.watch.reading.Add(-1)
+	return s.l.read(p)
+}
+
+func (s feedStream) Close() error { s.l.watch.open.Add(-1); return nil }
+
+// When the run is cancelled while layers are stalled mid-read, the scan returns the cancellation
+// only once every reader has stopped: no layer stream is left open behind it.
+func TestCancelledScanLeavesNoReaderBehind(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var w streamWatch
+	var stalled atomic.Int32
+	// Both CPUs' reads stall until the run is cancelled, which the second stalled read does.
+	stall := func([]byte) (int, error) {
+		if stalled.Add(1) == 2 {
+			cancel()
+		}
+		<-ctx.Done()
+		return 0, ctx.Err()
+	}
+	layers := []v1.Layer{
+		feedLayer{Layer: layerAs(t, plain, file("a", "1")), watch: &w, read: stall},
+		feedLayer{Layer: layerAs(t, plain, file("b", "2")), watch: &w, read: stall},
+		layerAs(t, gzipped, file("app/CHANGELOG.md", finalized)),
+	}
+	_, err := Scan(ctx, Input{Image: imageOf(t, layers...), Platform: platform, Version: release, Changelog: []byte(finalized)})
+	w.idle(t)
+	if !errors.Is(err, context.Canceled) || stalled.Load() != 2 {
+		t.Fatalf("want the cancellation after both layers stalled (%d did), got %v", stalled.Load(), err)
+	}
+}
+
+// When a layer fails while another is still being read, the scan returns that failure only once
+// the other reader has stopped, though its layer is endless: the reader notices the scan ended
+// at its next read and never finishes the layer.
+func TestFailedScanLeavesNoReaderBehind(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	var w streamWatch
+	endlessReading := make(chan struct{})
+	var once sync.Once
+	// A tar stream of one file of a terabyte: a header, then zeros for as long as anyone reads.
+	var buf bytes.Buffer
+	if err := tar.NewWriter(&buf).WriteHeader(&tar.Header{Name: "big", Mode: 0o644, Size: 1 << 40, Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	hdr := buf.Bytes()
+	var sent atomic.Int64
+	endless := func(p []byte) (int, error) {
+		once.Do(func() { close(endlessReading) })
+		off := sent.Load()
+		n := len(p)
+		if off < int64(len(hdr)) {
+			n = copy(p, hdr[off:])
+		} else {
+			clear(p)
+		}
+		sent.Add(int64(n))
+		return n, nil
+	}
+	broken := watchedLayer{Layer: layerAs(t, plain, file("a", "1")), closed: func() {},
+		opened: func() error {
+			<-endlessReading // fail only once the endless layer is being read
+			return errors.New("connection reset by peer")
+		}}
+	layers := []v1.Layer{broken, feedLayer{Layer: layerAs(t, plain, file("b", "2")), watch: &w, read: endless}}
+	_, err := scan(t, imageOf(t, layers...))
+	w.idle(t)
+	if !errors.Is(err, fault.ErrUnreadable) || !strings.Contains(err.Error(), "layer 1") || !strings.Contains(err.Error(), "connection reset by peer") {
+		t.Fatalf("want layer 1 unreadable, got %v", err)
 	}
 }

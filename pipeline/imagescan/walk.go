@@ -12,8 +12,10 @@ import (
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/shipgate/shipgate/pipeline/fault"
+	"github.com/shipgate/shipgate/pipeline/version"
 )
 
 // node is a file of the image that the scan keeps track of: a file it judged (named like a
@@ -48,6 +50,9 @@ const aheadPerCPU = 4
 // big layer (a base image) does not idle the other CPUs; what that costs is memory for the deltas
 // waiting their turn, at most aheadPerCPU per CPU (a delta holds 8 bytes a path and the verdicts
 // of CHANGELOG files, never file contents).
+//
+// It returns only once every reader has stopped, also when it stops early: a layer that cannot
+// be read, or a cancelled ctx, stops the readers of the others at their next read.
 func (s *fsState) readImage(ctx context.Context, img v1.Image, res *Result) error {
 	layers, err := img.Layers()
 	if err != nil {
@@ -56,34 +61,35 @@ func (s *fsState) readImage(ctx context.Context, img v1.Image, res *Result) erro
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cpus := runtime.GOMAXPROCS(0)
-	p := pacing{reading: make(chan struct{}, cpus), ahead: make(chan struct{}, aheadPerCPU*cpus)}
-	out := make([]chan layerRead, len(layers))
-	for i := range out {
-		out[i] = make(chan layerRead, 1)
+	g, gctx := errgroup.WithContext(ctx)
+	// A slot per CPU for the readers, and one for the goroutine that starts them: it holds its
+	// slot until it has started every layer.
+	g.SetLimit(cpus + 1)
+	w := window{ahead: make(chan struct{}, aheadPerCPU*cpus), out: make([]chan layerRead, len(layers))}
+	for i := range w.out {
+		w.out[i] = make(chan layerRead, 1)
 	}
-	go s.startLayers(ctx, layers, p, out)
-	for i := range layers {
-		var r layerRead
-		select {
-		case r = <-out[i]:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		res.Bytes += r.d.bytes
-		if r.err != nil {
-			return fmt.Errorf("layer %d (%s) of the %s image: %w", i+1, r.d.digest, res.Platform, r.err)
-		}
-		s.apply(r.d)
-		res.Layers++
-		<-p.ahead
+	g.Go(func() error {
+		s.startLayers(gctx, g, layers, w, res.Platform)
+		return nil
+	})
+	applyErr := s.applyLayers(gctx, w, res)
+	if applyErr != nil {
+		cancel()
 	}
-	return nil
+	// The first reader's failure, when one failed: a layer below it may have stopped only
+	// because of it.
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return applyErr
 }
 
-// pacing holds a token for each layer being read (one per CPU) and for each layer started but not
-// yet applied.
-type pacing struct {
-	reading, ahead chan struct{}
+// window is how readImage paces its readers: ahead holds a token for each layer started and not
+// yet applied, and out[i] receives layer i's delta.
+type window struct {
+	ahead chan struct{}
+	out   []chan layerRead
 }
 
 // layerRead is one layer's delta, or why it could not be read.
@@ -92,23 +98,58 @@ type layerRead struct {
 	err error
 }
 
-// startLayers starts reading each layer, in order, as soon as a CPU is free and the layer is not
-// too far ahead of the lowest one not yet applied.
-func (s *fsState) startLayers(ctx context.Context, layers []v1.Layer, p pacing, out []chan layerRead) {
+// startLayers starts a reader for each layer, in order, as soon as the layer is within the
+// window above the lowest one not yet applied and g has a free slot (g.Go waits for one). It
+// stops when ctx is done. A reader sends its layer's delta to out, and returns its failure to g,
+// naming the layer, so that g stops the others.
+func (s *fsState) startLayers(ctx context.Context, g *errgroup.Group, layers []v1.Layer, w window, platform version.Platform) {
 	for i, l := range layers {
-		for _, tokens := range []chan struct{}{p.ahead, p.reading} {
-			select {
-			case tokens <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
+		select {
+		case w.ahead <- struct{}{}:
+		case <-ctx.Done():
+			return
 		}
-		go func() {
+		if ctx.Err() != nil { // the select takes either when both are ready
+			return
+		}
+		g.Go(func() error {
+			if err := ctx.Err(); err != nil {
+				w.out[i] <- layerRead{&delta{}, err}
+				return err
+			}
 			d, err := s.readLayer(ctx, l)
-			<-p.reading
-			out[i] <- layerRead{d, err}
-		}()
+			if err != nil {
+				if ctx.Err() != nil {
+					err = ctx.Err() // stopped: what failed is the reason the scan stopped
+				}
+				err = fmt.Errorf("layer %d (%s) of the %s image: %w", i+1, d.digest, platform, err)
+			}
+			w.out[i] <- layerRead{d, err}
+			return err
+		})
 	}
+}
+
+// applyLayers applies the deltas bottom to top as they arrive, and gives each applied layer's
+// place in the window back. It stops at the first layer that could not be read, or when ctx is
+// done.
+func (s *fsState) applyLayers(ctx context.Context, w window, res *Result) error {
+	for i := range w.out {
+		var r layerRead
+		select {
+		case r = <-w.out[i]:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		res.Bytes += r.d.bytes
+		if r.err != nil {
+			return r.err
+		}
+		s.apply(r.d)
+		res.Layers++
+		<-w.ahead
+	}
+	return nil
 }
 
 // delta is what one layer does to the filesystem below it.
@@ -136,7 +177,7 @@ func (s *fsState) readLayer(ctx context.Context, l v1.Layer) (*delta, error) {
 		return d, fault.Unreadablef("open: %w", err)
 	}
 	defer rc.Close()
-	cr := &countingReader{r: rc}
+	cr := &countingReader{ctx: ctx, r: rc}
 	defer func() { d.bytes, d.buf = cr.n, nil }()
 	tr := tar.NewReader(cr)
 	for {
@@ -245,13 +286,18 @@ func unreadLink(t string, layer v1.Hash) *node {
 	return &node{layer: layer, target: t, c: verdict{v: Skipped, reason: fmt.Sprintf("hard link to %s, which is not named like a CHANGELOG, so its content was not read", t)}}
 }
 
-// countingReader counts the bytes read through it, or skipped.
+// countingReader counts the bytes read through it, or skipped. It stops reading once ctx is done,
+// so a reader stops within a read of the scan's end, not at the next file of its layer.
 type countingReader struct {
-	r io.Reader
-	n int64
+	ctx context.Context
+	r   io.Reader
+	n   int64
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err
