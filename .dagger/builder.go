@@ -116,7 +116,7 @@ func (b *engineBuilder) container(ctx context.Context, p version.Platform, spec 
 		return nil, err
 	}
 	var bargs []dagger.BuildArg
-	for _, k := range config.SortedKeys(args) {
+	for _, k := range slices.Sorted(maps.Keys(args)) {
 		bargs = append(bargs, dagger.BuildArg{Name: k, Value: args[k]})
 	}
 	ctr := tree.DockerBuild(dagger.DirectoryDockerBuildOpts{Platform: dagger.Platform(p.String()), Dockerfile: m.Dockerfile, BuildArgs: bargs})
@@ -132,7 +132,7 @@ func (b *engineBuilder) container(ctx context.Context, p version.Platform, spec 
 			return nil, err
 		}
 	}
-	for _, k := range sortedLabels(spec.Labels) {
+	for _, k := range slices.Sorted(maps.Keys(spec.Labels)) {
 		ctr = ctr.WithLabel(k, spec.Labels[k])
 	}
 	return ctr, nil
@@ -240,8 +240,6 @@ func (b *engineBuilder) SBOM(ctx context.Context, p version.Platform, ref string
 	}
 	return []byte(out), nil
 }
-
-func sortedLabels(m map[string]string) []string { return config.SortedKeys(m) }
 
 // withFiles is dir with files (path → content) written in, in a stable order.
 func withFiles(dir *dagger.Directory, files map[string][]byte) *dagger.Directory {

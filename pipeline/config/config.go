@@ -4,7 +4,6 @@ package config
 
 import (
 	"fmt"
-	"maps"
 	"net/url"
 	"regexp"
 	"slices"
@@ -418,9 +417,6 @@ func ParseBuildArgs(items []string) (map[string]string, error) {
 	}
 	return out, nil
 }
-
-// SortedKeys returns a map's keys in order, for stable output.
-func SortedKeys(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) }
 
 func checkURL(s string, plainHTTP []string) error {
 	if hasUserinfo(s) {

@@ -31,6 +31,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -301,6 +302,9 @@ type report struct {
 	Phase   string `json:"phase"`
 	Verdict string `json:"verdict"`
 	Error   string `json:"error"`
+	OK      bool   `json:"ok"`
+	// Refused lists each refusing step as "step: why".
+	Refused []string `json:"refused"`
 	Steps   []struct {
 		Name   string `json:"name"`
 		Status string `json:"status"`
@@ -601,10 +605,19 @@ func TestReleaseThroughTheModule(t *testing.T) {
 		if fin = rep.get("finalize commit"); len(fin) != 40 {
 			t.Fatalf("finalize printed no commit: %+v", rep)
 		}
-		// A runner that checked out the tree before finalize is refused: it is not that commit.
-		r := w.call(old, "publish-platform", "--version", "1.1.0", "--platform", "linux/amd64", "--commit", fin)
-		if r.exitCode() == 0 || !(strings.Contains(r.output(), "source tree") || strings.Contains(r.output(), "source directory")) {
-			t.Fatalf("publish-platform from the pre-finalize tree: exit %d, want a source-tree refusal:\n%s", r.exitCode(), r.output())
+		// A runner that checked out the tree before finalize is refused by the source-tree gate,
+		// for that reason (its HEAD is not the finalize commit), and pushes nothing. --no-fail
+		// makes the refused report the call's value.
+		r := w.call(old, "--format", "json", "--no-fail", "--", "publish-platform", "--version", "1.1.0", "--platform", "linux/amd64", "--commit", fin)
+		if r.exitCode() != 0 {
+			t.Fatalf("publish-platform --no-fail from the pre-finalize tree exited %d:\n%s", r.exitCode(), r.output())
+		}
+		refusal := "source tree: --commit " + fin[:12] + " is not the source directory's HEAD"
+		if got := w.report(r); got.OK || !slices.ContainsFunc(got.Refused, func(s string) bool { return strings.HasPrefix(s, refusal) }) {
+			t.Fatalf("publish-platform from the pre-finalize tree: ok %v, refused %q; want the refusal %q…", got.OK, got.Refused, refusal)
+		}
+		if d := w.digest("1.1.0-amd64"); d != "" {
+			t.Fatalf("the refused publish-platform pushed 1.1.0-amd64 (%s)", d)
 		}
 		src2 = t.TempDir()
 		checkout(t, w.ctx, w.gh, "release/1.1.0", src2)

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -524,15 +524,9 @@ func (c *Client) referrersOf(ctx context.Context, s *session, repo name.Reposito
 	return out, fb, nil
 }
 
+// sortedUnique is a sorted copy of in without duplicates; in is left as it was.
 func sortedUnique(in []string) []string {
-	out := append([]string(nil), in...)
-	sort.Strings(out)
-	j := 0
-	for i, s := range out {
-		if i == 0 || s != out[j-1] {
-			out[j] = s
-			j++
-		}
-	}
-	return out[:j]
+	out := slices.Clone(in)
+	slices.Sort(out)
+	return slices.Compact(out)
 }

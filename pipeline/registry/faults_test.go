@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -43,22 +44,13 @@ func TestPublishSurvivesFaults(t *testing.T) {
 		if chk, err := e.c.CheckIndex(context.Background(), e.repo, version.MustParse("1.2.3"), both); err != nil || !chk.OK() || chk.Digest != p.Index {
 			t.Fatalf("check: %v %v", err, chk.Err())
 		}
-		if !hasSleep(e.clock.Sleeps(), 7*time.Second) {
+		if !slices.Contains(e.clock.Sleeps(), 7*time.Second) {
 			t.Fatalf("Retry-After: 7 not waited out: %v", e.clock.Sleeps())
 		}
 		if !strings.Contains(e.logs.String(), "retrying") {
 			t.Fatalf("retries not logged:\n%s", e.logs)
 		}
 	})
-}
-
-func hasSleep(ds []time.Duration, want time.Duration) bool {
-	for _, d := range ds {
-		if d == want {
-			return true
-		}
-	}
-	return false
 }
 
 func TestPublishFailsCleanlyThenReRunFinishes(t *testing.T) {
@@ -185,7 +177,7 @@ func TestRetryAfterIsCapped(t *testing.T) {
 	if limited.Injected() != 1 {
 		t.Fatal("the 429 never happened")
 	}
-	if !hasSleep(e.clock.Sleeps(), maxRetryAfter) {
+	if !slices.Contains(e.clock.Sleeps(), maxRetryAfter) {
 		t.Fatalf("sleeps %v, want one capped at %v", e.clock.Sleeps(), maxRetryAfter)
 	}
 }

@@ -330,7 +330,10 @@ func mislabelled(built version.Platform, d v1.Hash, got version.Platform) error 
 	if got.OS == "" && got.Architecture == "" {
 		says = "no platform at all"
 	}
-	return fault.Refusedf("image %s was built for %s but its config says %s: the build mislabelled it (Dagger v0.21.8 does this for FROM scratch on arm64: re-wrap with Container(platform).WithRootfs and re-apply the config); nothing was published", d, built, says)
+	return fault.Refusedf("image %s was built for %s but its config says %s, so it would be published as the wrong platform: nothing was published. "+
+		"The engine that built it labelled it with the wrong platform, a known bug of the Dagger engine v0.21.8 with FROM scratch images built for arm64: "+
+		"upgrade the engine (or fix the build so that the image's config says %s), then publish again; "+
+		"if an up-to-date engine still does this, report it to the engine's maintainers", d, built, says, built)
 }
 
 // get GETs a manifest; nil when the registry says it does not exist.

@@ -274,7 +274,8 @@ func TestPublishRefusesMislabelledPlatform(t *testing.T) {
 
 		// In memory: refused before anything is written.
 		_, err := e.c.Publish(ctx, specFor(e.repo, "1.2.3", []Source{{Platform: amd64, Image: good}, {Platform: arm64, Image: bad}}))
-		if err == nil || !strings.Contains(err.Error(), "built for linux/arm64 but its config says linux/amd64") || !strings.Contains(err.Error(), "nothing was published") {
+		if err == nil || !strings.Contains(err.Error(), "built for linux/arm64 but its config says linux/amd64") || !strings.Contains(err.Error(), "nothing was published") ||
+			!strings.Contains(err.Error(), "upgrade the engine") || !strings.Contains(err.Error(), "the image's config says linux/arm64") || strings.Contains(err.Error(), "WithRootfs") {
 			t.Fatalf("publish of a mislabelled image: %v", err)
 		}
 		if w := e.writes(); len(w) != 0 {

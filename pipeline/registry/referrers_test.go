@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -90,13 +91,9 @@ func attachVia(tb testing.TB, c *Client, subject name.Digest, artifactType, body
 	return h
 }
 
+// listedIn reports whether ds lists the descriptor of digest h.
 func listedIn(ds []v1.Descriptor, h v1.Hash) bool {
-	for _, d := range ds {
-		if d.Digest == h {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(ds, func(d v1.Descriptor) bool { return d.Digest == h })
 }
 
 // subjectOf publishes a release and returns its index as a subject.

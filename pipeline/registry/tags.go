@@ -259,10 +259,11 @@ func (c *Client) ApplyTags(ctx context.Context, plan TagPlan) error {
 		if plan.Done() {
 			return nil
 		}
-		return fault.BadInputf("apply tags: the plan holds no manifest: make it with PlanTags or PlanRollback")
+		// Plans come from planning the tags against the registry: no flag can get here.
+		return fmt.Errorf("internal error: the plan to move tags of %s holds no index manifest, so no tag was moved; re-run the command to plan again; this is a bug in shipgate, please report it", plan.Repository)
 	}
 	if h, _, err := v1.SHA256(bytes.NewReader(plan.manifest)); err != nil || h != plan.Digest {
-		return fault.BadInputf("apply tags: the plan's manifest does not hash to %s: make the plan again with PlanTags", plan.Digest)
+		return fmt.Errorf("internal error: the index manifest in the plan to move tags of %s does not hash to %s, the digest the plan names, so no tag was moved; re-run the command to plan again; this is a bug in shipgate, please report it", plan.Repository, plan.Digest)
 	}
 	repo, err := c.repository(plan.Repository)
 	if err != nil {

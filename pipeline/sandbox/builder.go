@@ -7,11 +7,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -19,7 +21,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
-	"github.com/shipgate/shipgate/pipeline/config"
+	"github.com/shipgate/shipgate/pipeline/registry"
 	"github.com/shipgate/shipgate/pipeline/release"
 	"github.com/shipgate/shipgate/pipeline/version"
 )
@@ -45,10 +47,16 @@ type Builder struct {
 	// Scan plays grype over a platform image (--scan): the JSON report it returns. nil: the
 	// sandbox runs no scanner (ScanImage fails).
 	Scan func(p version.Platform) []byte
+	// Transport carries the pushes, as release.Env's Transport carries a run's requests; nil is
+	// the default transport.
+	Transport http.RoundTripper
 
 	mu     sync.Mutex
 	builds []string
 	tests  []string
+	// regs are the registry clients Build pushes with, one per registry host: the release's own
+	// stack (plain-HTTP guard, retries, one auth handshake per host).
+	regs map[string]*registry.Client
 }
 
 var (
@@ -133,8 +141,9 @@ func (b *Builder) Build(ctx context.Context, p version.Platform, spec release.Bu
 	if err != nil {
 		return "", err
 	}
-	if err := remote.Write(ref, img, remote.WithContext(ctx), remote.WithAuth(&authn.Basic{Username: b.Username, Password: b.Password})); err != nil {
-		return "", fmt.Errorf("push %s: %w", ref, err)
+	reg := b.registryFor(ref.RegistryStr())
+	if err := remote.Write(ref, img, reg.RemoteOptions(ctx)...); err != nil {
+		return "", reg.Fail("pushing", ref.String(), err)
 	}
 	d, err := img.Digest()
 	if err != nil {
@@ -144,6 +153,28 @@ func (b *Builder) Build(ctx context.Context, p version.Platform, spec release.Bu
 	b.builds = append(b.builds, p.String()+"@"+spec.Commit)
 	b.mu.Unlock()
 	return d.String(), nil
+}
+
+// registryFor is the client Build pushes to host with: the builder's credentials and transport,
+// plain HTTP allowed to host only when the builder is Insecure. It is made once per host.
+func (b *Builder) registryFor(host string) *registry.Client {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if c := b.regs[host]; c != nil {
+		return c
+	}
+	opts := []registry.Option{registry.WithAuth(b.Username, b.Password)}
+	if b.Transport != nil {
+		opts = append(opts, registry.WithTransport(b.Transport))
+	}
+	if b.Insecure {
+		opts = append(opts, registry.WithInsecureHosts(host))
+	}
+	if b.regs == nil {
+		b.regs = map[string]*registry.Client{}
+	}
+	b.regs[host] = registry.New(opts...)
+	return b.regs[host]
 }
 
 // image builds platform p's image in memory: a base layer, the application, the CHANGELOG.
@@ -208,7 +239,7 @@ func (b *Builder) SBOM(ctx context.Context, p version.Platform, ref string) ([]b
 func layer(files map[string]string) (v1.Layer, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	for _, path := range config.SortedKeys(files) {
+	for _, path := range slices.Sorted(maps.Keys(files)) {
 		body := files[path]
 		if err := tw.WriteHeader(&tar.Header{Name: path, Mode: 0o755, Size: int64(len(body)), ModTime: time.Unix(0, 0), Typeflag: tar.TypeReg}); err != nil {
 			return nil, err

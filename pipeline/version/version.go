@@ -5,6 +5,7 @@ package version
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -221,12 +222,7 @@ func (v Version) LineTags() []string {
 
 // InLine reports whether v belongs to the floating line named by tag ("X.Y" or "X").
 func (v Version) InLine(tag string) bool {
-	for _, t := range v.LineTags() {
-		if t == tag {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(v.LineTags(), tag)
 }
 
 // Compare is semver ordering: -1, 0 or +1.

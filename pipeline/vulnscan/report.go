@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/shipgate/shipgate/pipeline/fault"
@@ -168,10 +169,8 @@ func (gm grypeMatch) match() (Match, error) {
 
 // appendNew appends s unless list holds it already.
 func appendNew(list []string, s string) []string {
-	for _, x := range list {
-		if x == s {
-			return list
-		}
+	if slices.Contains(list, s) {
+		return list
 	}
 	return append(list, s)
 }
