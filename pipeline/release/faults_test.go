@@ -26,6 +26,16 @@ func (p *proxied) inject(proxy *testkit.FaultProxy, f testkit.Fault) {
 	p.rules[key] = append(p.rules[key], proxy.Inject(f))
 }
 
+// smokeTestedProxiedWorld is a proxied world where ver is published and its smoke test passed:
+// what promote needs.
+func smokeTestedProxiedWorld(t *testing.T, ver string) *proxied {
+	t.Helper()
+	p := newProxiedWorld(t)
+	p.prepare(ver)
+	p.sb.PassSmokeTest(ver, digestOf(p.publish(ver), "index"))
+	return p
+}
+
 func newProxiedWorld(t *testing.T) *proxied {
 	t.Helper()
 	w, clk := newFakeWorld(t, sandbox.Options{})

@@ -25,10 +25,7 @@ import (
 // line or span — the signature path goes through the one registry stack that scrubs.
 func TestSignatureStoreOutage(t *testing.T) {
 	t.Parallel()
-	p := newProxiedWorld(t)
-	p.prepare("1.0.0")
-	idx := digestOf(p.publish("1.0.0"), "index")
-	p.sb.PassSmokeTest("1.0.0", idx)
+	p := smokeTestedProxiedWorld(t, "1.0.0")
 
 	basic := base64.StdEncoding.EncodeToString([]byte(sandbox.RegistryUser + ":" + sandbox.RegistryPass))
 	echo := `{"errors":[{"code":"UNAVAILABLE","message":"upstream down","detail":"Authorization: Basic ` + basic + ` password=` + sandbox.RegistryPass + `"}]}`

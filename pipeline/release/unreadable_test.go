@@ -175,10 +175,7 @@ func TestUnreadableIndexBundles(t *testing.T) {
 // registry's echo of the credentials reaches none of them.
 func TestRegistryRetriesOnProgress(t *testing.T) {
 	t.Parallel()
-	p := newProxiedWorld(t)
-	p.prepare("1.0.0")
-	idx := digestOf(p.publish("1.0.0"), "index")
-	p.sb.PassSmokeTest("1.0.0", idx)
+	p := smokeTestedProxiedWorld(t, "1.0.0")
 	echo := `{"errors":[{"code":"UNAVAILABLE","message":"upstream down","detail":"password=` + sandbox.RegistryPass + `"}]}`
 	p.inject(p.reg, testkit.Fault{Method: "GET", Path: regexp.MustCompile(`/referrers/|/manifests/sha256-`), Status: 503, Times: 2, Body: echo})
 	logs := &testkit.Logs{}
