@@ -7,22 +7,22 @@ import (
 	"github.com/shipgate/shipgate/pipeline/fault"
 )
 
-// maxCommand bounds a --test command, so an error never quotes a megabyte.
+// maxCommand bounds a command (--test, --finalize-command), so an error never quotes a megabyte.
 const maxCommand = 4096
 
-// ParseCommand splits a --test value into the argv it runs (no shell is involved): words are
+// ParseCommand splits the value of flag (--test, --finalize-command) into the argv it runs (no shell is involved): words are
 // separated by spaces or tabs; single quotes keep everything literally, double quotes keep spaces
 // and honour \" and \\; a backslash outside quotes escapes the next character. Write `sh -c '…'`
-// to run a shell, where the image has one.
-func ParseCommand(s string) ([]string, error) {
+// to run a shell, where the image has one. Its errors name flag.
+func ParseCommand(flag, s string) ([]string, error) {
 	if len(s) > maxCommand {
-		return nil, fault.BadInputf("--test is %d characters: at most %d", len(s), maxCommand)
+		return nil, fault.BadInputf("%s is %d characters: at most %d", flag, len(s), maxCommand)
 	}
 	if !utf8.ValidString(s) {
-		return nil, fault.BadInputf("--test %s: not valid UTF-8", show(s))
+		return nil, fault.BadInputf("%s %s: not valid UTF-8", flag, show(s))
 	}
 	if strings.ContainsAny(s, "\n\r\x00") {
-		return nil, fault.BadInputf("--test %s: a command is one line without NUL characters", show(s))
+		return nil, fault.BadInputf("%s %s: a command is one line without NUL characters", flag, show(s))
 	}
 	var argv []string
 	var cur strings.Builder
@@ -65,13 +65,13 @@ func ParseCommand(s string) ([]string, error) {
 		}
 	}
 	if quote != 0 || escaped {
-		return nil, fault.BadInputf("--test %s: an unclosed quote or a trailing backslash", show(s))
+		return nil, fault.BadInputf("%s %s: an unclosed quote or a trailing backslash", flag, show(s))
 	}
 	if inWord {
 		argv = append(argv, cur.String())
 	}
 	if len(argv) == 0 {
-		return nil, fault.BadInputf("--test is empty: give the command to run in the image, e.g. --test '/app --version'")
+		return nil, fault.BadInputf("%s is empty: give the command to run in the image, e.g. %s '/app --version'", flag, flag)
 	}
 	return argv, nil
 }

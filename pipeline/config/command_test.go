@@ -18,13 +18,13 @@ func TestParseCommand(t *testing.T) {
 		`echo a\ b ''`:                    {"echo", "a b", ""},
 		`x"y"'z'`:                         {"xyz"},
 	} {
-		got, err := ParseCommand(in)
+		got, err := ParseCommand("--test", in)
 		if err != nil || !slices.Equal(got, want) {
 			t.Errorf("ParseCommand(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
 	for _, bad := range []string{"", "   ", `echo 'open`, `echo "open`, `trailing\`, "two\nlines", strings.Repeat("x", maxCommand+1)} {
-		_, err := ParseCommand(bad)
+		_, err := ParseCommand("--test", bad)
 		if !errors.Is(err, fault.ErrBadInput) || !strings.Contains(err.Error(), "--test") || len(err.Error()) > 300 {
 			t.Errorf("ParseCommand(%.40q) = %v; want a short bad-input error naming --test", bad, err)
 		}
@@ -36,7 +36,7 @@ func FuzzParseCommand(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		argv, err := ParseCommand(s)
+		argv, err := ParseCommand("--test", s)
 		if err != nil {
 			if fault.Of(err) != fault.BadInput || len(err.Error()) > 300 {
 				t.Fatalf("ParseCommand(%q): unclassified or long error %v", s, err)
@@ -54,7 +54,7 @@ func FuzzParseCommand(f *testing.F) {
 		if len(strings.Join(q, " ")) > maxCommand {
 			return // quoting can outgrow the limit; the round trip is checked on shorter commands
 		}
-		again, err := ParseCommand(strings.Join(q, " "))
+		again, err := ParseCommand("--test", strings.Join(q, " "))
 		if err != nil || !slices.Equal(again, argv) {
 			t.Fatalf("ParseCommand(%q) = %q; quoted back %q → %q, %v", s, argv, strings.Join(q, " "), again, err)
 		}

@@ -365,8 +365,8 @@ func (s Settings) checkFinalize(v *problems) {
 		}
 		return
 	}
-	if _, err := ParseCommand(s.FinalizeCommand); err != nil {
-		v.add("--finalize-command: %v", err)
+	if _, err := ParseCommand("--finalize-command", s.FinalizeCommand); err != nil {
+		v.add("%v", err)
 	}
 	if _, err := name.NewDigest(s.FinalizeImage); err != nil || hasUserinfo(s.FinalizeImage) {
 		v.add("--finalize-image %s must be an image pinned by digest (IMAGE@sha256:…), so the finalize commit does not depend on a moving tag", show(s.FinalizeImage))

@@ -45,11 +45,7 @@ func parseFinalize(cmd string) ([]string, error) {
 	if cmd == "" {
 		return nil, nil
 	}
-	argv, err := config.ParseCommand(cmd)
-	if err != nil {
-		return nil, fault.AsBadInput(fmt.Errorf("--finalize-command: %w", err))
-	}
-	return argv, nil
+	return config.ParseCommand("--finalize-command", cmd)
 }
 
 // derivedFiles runs --finalize-command on the tree about to be committed (the source with the

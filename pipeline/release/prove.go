@@ -39,7 +39,7 @@ type TestResult struct {
 
 // parseTests reads the --test values before any step runs.
 func parseTests(raw []string) ([][]string, error) {
-	return mapAll(raw, config.ParseCommand)
+	return mapAll(raw, func(s string) ([]string, error) { return config.ParseCommand("--test", s) })
 }
 
 // checkImage looks into platform p's image built from commit before anything is pushed: every
