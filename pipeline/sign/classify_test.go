@@ -97,24 +97,16 @@ func keylessStore(t *testing.T, f *signtest.Sigstore, tokenURL, requestToken str
 func TestOIDCTokenEndpointFailuresAreClassified(t *testing.T) {
 	f := signtest.New(t)
 	requestToken := "request-token-" + randHex(t, 10)
-	answer := func(status int, body string) string {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			// A careless endpoint echoes what it was sent.
-			w.WriteHeader(status)
-			_, _ = io.WriteString(w, body+" "+r.Header.Get("Authorization"))
-		}))
-		t.Cleanup(srv.Close)
-		return srv.URL + "/token"
-	}
-	down := httptest.NewServer(http.NotFoundHandler())
-	down.Close()
+	// A careless endpoint echoes what it was sent.
+	answer := func(status int, body string) string { return answering(t, status, body, true) + "/token" }
+	down := closedServerURL(t)
 	for _, c := range []struct {
 		what     string
 		tokenURL string
 		class    fault.Class
 		says     []string
 	}{
-		{"endpoint down", down.URL + "/token", fault.Unreachable, []string{"could not reach the token endpoint (--oidc-request-url)"}},
+		{"endpoint down", down + "/token", fault.Unreachable, []string{"could not reach the token endpoint (--oidc-request-url)"}},
 		{"endpoint answers 500", answer(http.StatusInternalServerError, "oops"), fault.Unreachable, []string{"500 Internal Server Error", "retry the job"}},
 		{"endpoint answers 503", answer(http.StatusServiceUnavailable, "later"), fault.Unreachable, []string{"503"}},
 		{"request token refused", answer(http.StatusUnauthorized, "no"), fault.BadInput, []string{"--oidc-request-token env:ACTIONS_ID_TOKEN_REQUEST_TOKEN", "id-token: write"}},
@@ -138,10 +130,9 @@ func TestOIDCTokenEndpointFailuresAreClassified(t *testing.T) {
 func TestFulcioFailuresAreClassified(t *testing.T) {
 	t.Run("down", func(t *testing.T) {
 		f := signtest.New(t)
-		down := httptest.NewServer(http.NotFoundHandler())
-		down.Close()
+		down := closedServerURL(t)
 		o := keylessOptions(f)
-		o.FulcioURL = down.URL
+		o.FulcioURL = down
 		sg, err := NewKeylessSigner(o)
 		if err != nil {
 			t.Fatal(err)
@@ -149,7 +140,7 @@ func TestFulcioFailuresAreClassified(t *testing.T) {
 		host := testkit.Registry(t, testkit.RegistryOptions{})
 		r := pushRelease(t, host)
 		err = storeOn(host).Sign(t.Context(), r.index, sg)
-		wantFault(t, "Fulcio down", err, fault.Unreachable, "Fulcio "+down.URL)
+		wantFault(t, "Fulcio down", err, fault.Unreachable, "Fulcio "+down)
 	})
 	for _, c := range []struct {
 		status int
@@ -180,23 +171,14 @@ func TestRekorFailuresAreClassified(t *testing.T) {
 	host := testkit.Registry(t, testkit.RegistryOptions{})
 	r := pushRelease(t, host)
 	key := newTestKey(t)
-	rekor := func(status int, body string) string {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(status)
-			_, _ = io.WriteString(w, body)
-		}))
-		t.Cleanup(srv.Close)
-		return srv.URL
-	}
-	down := httptest.NewServer(http.NotFoundHandler())
-	down.Close()
+	rekor := func(status int, body string) string { return answering(t, status, body, false) }
+	down := closedServerURL(t)
 	for _, c := range []struct {
 		what  string
 		url   string
 		class fault.Class
 	}{
-		{"down", down.URL, fault.Unreachable},
+		{"down", down, fault.Unreachable},
 		{"503", rekor(http.StatusServiceUnavailable, `{"code":503,"message":"unavailable"}`), fault.Unreachable},
 		{"400", rekor(http.StatusBadRequest, `{"code":400,"message":"invalid entry"}`), fault.Refused},
 		{"malformed entry", rekor(http.StatusCreated, `{"not":"an entry"}`), fault.Unreadable},
@@ -250,4 +232,27 @@ func TestNilSignerIsABug(t *testing.T) {
 	if m := goAPIName.FindString(err.Error()); m != "" {
 		t.Fatalf("error names the Go API %q: %v", m, err)
 	}
+}
+
+// answering is the URL of a server that answers every request with status and a JSON body (with
+// echo, followed by the request's Authorization header, as a careless server would).
+func answering(t *testing.T, status int, body string, echo bool) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		out := body
+		if echo {
+			out += " " + r.Header.Get("Authorization")
+		}
+		_, _ = io.WriteString(w, out)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// closedServerURL is the URL of a server that is gone: nothing listens there any more.
+func closedServerURL(t *testing.T) string {
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	return down.URL
 }
