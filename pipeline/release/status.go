@@ -44,7 +44,10 @@ func Status(ctx context.Context, env *Env, ver string) (*step.Report, error) {
 	verdict := ""
 	switch {
 	case errors.As(err, &refused):
-		verdict = fmt.Sprintf("promote would be refused: %d gate(s) do not pass", len(refused.Reasons))
+		verdict = "promote would be refused"
+		if n := len(refused.Reasons); n > 0 || len(refused.NotChecked) == 0 {
+			verdict += fmt.Sprintf(": %d gate(s) do not pass", n)
+		}
 		if n := len(refused.NotChecked); n > 0 {
 			verdict += fmt.Sprintf("; %d not checked", n)
 		}

@@ -128,7 +128,12 @@ type RefusedError struct {
 
 func (e *RefusedError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s refused by %d gate(s)", e.Phase, len(e.Reasons))
+	if len(e.Reasons) > 0 || len(e.NotChecked) == 0 {
+		fmt.Fprintf(&b, "%s refused by %d gate(s)", e.Phase, len(e.Reasons))
+	} else {
+		// No gate refused for a reason of its own, yet some could not check: still no pass.
+		fmt.Fprintf(&b, "%s refused", e.Phase)
+	}
 	if len(e.Acted) > 0 {
 		fmt.Fprintf(&b, " after %s", strings.Join(e.Acted, ", "))
 	}

@@ -502,6 +502,9 @@ func TestNotCheckedIsNotARefusal(t *testing.T) {
 	if !errors.As(err, &re) || len(re.Reasons) != 0 || len(re.NotChecked) != 1 || statuses(rep) != "not run,not run" || len(w.acts) != 0 {
 		t.Fatalf("only a not-checked gate: %v, %s, acts %v", err, statuses(rep), w.acts)
 	}
+	if !strings.HasPrefix(err.Error(), "publish refused; 1 not checked, nothing changed:") {
+		t.Fatalf("only a not-checked gate reads %q: no count of zero refusals", err)
+	}
 }
 
 // TestHookFailureMarksThePhaseSpan: a run stopped by its Hook (a crash between steps) is an error
