@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -47,9 +46,6 @@ type Builder struct {
 	// Scan plays grype over a platform image (--scan): the JSON report it returns. nil: the
 	// sandbox runs no scanner (ScanImage fails).
 	Scan func(p version.Platform) []byte
-	// Transport carries the pushes, as release.Env's Transport carries a run's requests; nil is
-	// the default transport.
-	Transport http.RoundTripper
 
 	mu     sync.Mutex
 	builds []string
@@ -155,7 +151,7 @@ func (b *Builder) Build(ctx context.Context, p version.Platform, spec release.Bu
 	return d.String(), nil
 }
 
-// registryFor is the client Build pushes to host with: the builder's credentials and transport,
+// registryFor is the client Build pushes to host with: the builder's credentials,
 // plain HTTP allowed to host only when the builder is Insecure. It is made once per host.
 func (b *Builder) registryFor(host string) *registry.Client {
 	b.mu.Lock()
@@ -164,9 +160,6 @@ func (b *Builder) registryFor(host string) *registry.Client {
 		return c
 	}
 	opts := []registry.Option{registry.WithAuth(b.Username, b.Password)}
-	if b.Transport != nil {
-		opts = append(opts, registry.WithTransport(b.Transport))
-	}
 	if b.Insecure {
 		opts = append(opts, registry.WithInsecureHosts(host))
 	}
