@@ -63,7 +63,7 @@ func (p *publishRun) derivedFiles() step.Step {
 			case p.candidate():
 				return step.Skip("a candidate commits nothing: --finalize-command runs for the final"), nil
 			case p.plan.fin.Content == nil:
-				return step.Observation{}, notChecked("CHANGELOG")
+				return step.Observation{}, step.NotChecked("CHANGELOG")
 			}
 			f, ok := p.in.Builder.(Finalizer)
 			if !ok {

@@ -45,12 +45,6 @@ func (w *world) run(ctx context.Context, rep *step.Report, steps []step.Step) er
 // do about it.
 func refuse(format string, args ...any) error { return fault.Refusedf(format, args...) }
 
-// notChecked is the refusal of a gate whose input an earlier gate did not produce (because it
-// refused): the phase cannot go on either way.
-func notChecked(after string) error {
-	return step.NotChecked(after)
-}
-
 func short(sha string) string {
 	if len(sha) > 12 {
 		return sha[:12]

@@ -240,7 +240,7 @@ func (p *promoteRun) signatureGate() step.Step {
 				return step.Observation{}, refuse("signing is off (--sign=none): nothing proves who built %s; publish with --sign=keyless or --sign=key", p.v)
 			}
 			if p.plan.digest == (v1.Hash{}) || p.plan.commit == "" {
-				return step.Observation{}, notChecked("index and release")
+				return step.Observation{}, step.NotChecked("index and release")
 			}
 			n, err := p.w.verify(ctx, p.plan.digest, p.plan.plats, p.plan.commit)
 			if err != nil {
@@ -260,7 +260,7 @@ func (p *promoteRun) smokeGate() step.Step {
 				return step.Skip("no downstream repository configured (--downstream)"), nil
 			}
 			if p.plan.digest == (v1.Hash{}) || p.plan.commit == "" {
-				return step.Observation{}, notChecked("index and release")
+				return step.Observation{}, step.NotChecked("index and release")
 			}
 			sv, err := p.w.smokeOf(ctx, p.v, p.plan.commit, p.plan.digest)
 			if err != nil {
@@ -316,7 +316,7 @@ func (p *promoteRun) prGate() step.Step {
 				return step.Skip("pre-release: the release PR stays open"), nil
 			}
 			if p.plan.commit == "" {
-				return step.Observation{}, notChecked("release")
+				return step.Observation{}, step.NotChecked("release")
 			}
 			st, err := p.w.gh.PRState(ctx, p.w.repo, p.v, p.w.s.BaseBranch, p.plan.commit)
 			if err != nil {
@@ -366,7 +366,7 @@ func (p *promoteRun) tagsGate() step.Step {
 		Observes: "what latest (and X.Y, X) hold now, and whether that is a verified release",
 		Observe: func(ctx context.Context) (step.Observation, error) {
 			if p.plan.digest == (v1.Hash{}) {
-				return step.Observation{}, notChecked("index")
+				return step.Observation{}, step.NotChecked("index")
 			}
 			plan, err := p.w.planTags(ctx, p.rep, p.v, p.plan.digest, false, p.in.AllowUnknownLatest)
 			if err != nil {

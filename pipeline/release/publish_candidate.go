@@ -32,7 +32,7 @@ func (p *publishRun) candidateNumber() step.Step {
 				return step.Skip("no --candidate: the version is given"), nil
 			}
 			if p.plan.source == "" {
-				return step.Observation{}, notChecked("source tree")
+				return step.Observation{}, step.NotChecked("source tree")
 			}
 			hi, at, err := p.highestCandidate(ctx)
 			if err != nil {
@@ -146,7 +146,7 @@ func (p *publishRun) requireCandidate() step.Step {
 			case p.w.down == nil:
 				return step.Observation{}, fault.BadInputf("--require-candidate needs a downstream smoke test (--downstream) to know that a candidate passed")
 			case p.plan.source == "":
-				return step.Observation{}, notChecked("source tree")
+				return step.Observation{}, step.NotChecked("source tree")
 			}
 			tags, err := p.w.gh.CandidateGitTags(ctx, p.w.repo, p.v, p.v.TagPrefix())
 			if err != nil {

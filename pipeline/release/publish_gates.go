@@ -151,7 +151,7 @@ func (p *publishRun) tagGate() step.Step {
 				return p.candidateTag(at)
 			}
 			if p.plan.source == "" || p.plan.fin.Content == nil {
-				return step.Observation{}, notChecked("source tree and CHANGELOG")
+				return step.Observation{}, step.NotChecked("source tree and CHANGELOG")
 			}
 			st, err := p.w.gh.ObserveFinalizeFiles(ctx, p.w.repo, p.v, p.plan.source, p.files())
 			if err != nil {
@@ -214,7 +214,7 @@ func (p *publishRun) prGate() step.Step {
 		Observes: "the release PR: draft or not, approvals, the source commit's required checks",
 		Observe: func(ctx context.Context) (step.Observation, error) {
 			if p.plan.source == "" {
-				return step.Observation{}, notChecked("source tree")
+				return step.Observation{}, step.NotChecked("source tree")
 			}
 			cand := p.v.IsPrerelease()
 			rd, err := p.w.gh.PRReadiness(ctx, p.w.repo, p.v, p.w.s.BaseBranch, github.ReadinessOptions{SkipReviews: cand || p.w.s.SkipReviewGate, AllowDraft: cand, Commit: p.plan.source})
@@ -241,7 +241,7 @@ func (p *publishRun) prGate() step.Step {
 // candidateTag: a candidate's tag, when it exists, is at the commit it was built from.
 func (p *publishRun) candidateTag(at string) (step.Observation, error) {
 	if p.plan.source == "" {
-		return step.Observation{}, notChecked("source tree")
+		return step.Observation{}, step.NotChecked("source tree")
 	}
 	if at != p.plan.source {
 		return step.Observation{}, fault.AsRefused(&github.TagConflictError{Repo: p.w.repo, Tag: p.v.GitTag(), At: at, Wanted: p.plan.source})
