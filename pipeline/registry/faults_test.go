@@ -233,3 +233,40 @@ func TestLostUploadAnswerRestartsTheUpload(t *testing.T) {
 		}
 	})
 }
+
+// TestAnswerThatIsNotAManifest: a registry (or a proxy in front of it) that answers a manifest
+// GET with 200 and a page that is no manifest has not said what the tag holds: every reader
+// fails "could not read", naming --image and the proxy, instead of taking the page for the tag's
+// content (an index to repair with --rebuild, a latest to overwrite). A manifest labelled
+// application/json is read by its own mediaType.
+func TestAnswerThatIsNotAManifest(t *testing.T) {
+	ctx := context.Background()
+	v := version.MustParse("1.2.3")
+	e := localEnv(t)
+	pub := e.publish("1.2.3")
+	page := e.proxy.Inject(testkit.Fault{Method: "GET", Path: regexp.MustCompile(`/manifests/(1\.2\.3|latest)$`), Status: 200, Header: http.Header{"Content-Type": {"text/html"}}, Body: "<html>sign in</html>"})
+	reads := map[string]func() error{
+		"Resolve":    func() error { _, _, err := e.fresh().Resolve(ctx, e.repo, "latest"); return err },
+		"CheckIndex": func() error { _, err := e.fresh().CheckIndex(ctx, e.repo, v, both); return err },
+		"PlanTags":   func() error { _, err := e.fresh().PlanTags(ctx, e.repo, v, pub.Index, TagOptions{}); return err },
+	}
+	for what, read := range reads {
+		err := read()
+		if fault.Of(err) != fault.Unreadable || !strings.Contains(err.Error(), `"text/html"`) || !strings.Contains(err.Error(), "--image") || strings.Contains(err.Error(), "--rebuild") || strings.Contains(err.Error(), "--allow-unknown-latest") {
+			t.Errorf("%s of a login page: class %v, %v", what, fault.Of(err), err)
+		}
+	}
+	if page.Injected() < len(reads) {
+		t.Fatalf("the page was served %d times for %d reads", page.Injected(), len(reads))
+	}
+
+	// The index itself, served with a generic JSON label, is still read by its mediaType.
+	j := localEnv(t)
+	pub = j.publish("1.2.3")
+	raw := j.manifestBytes("acme/app:1.2.3")
+	labelled := j.proxy.Inject(testkit.Fault{Method: "GET", Path: regexp.MustCompile(`/manifests/1\.2\.3$`), Status: 200, Header: http.Header{"Content-Type": {"application/json"}}, Body: string(raw)})
+	check, err := j.fresh().CheckIndex(ctx, j.repo, v, both)
+	if err != nil || len(check.Problems) != 0 || check.Digest != pub.Index || labelled.Injected() == 0 {
+		t.Fatalf("an index labelled application/json: %+v, %v (served %d)", check, err, labelled.Injected())
+	}
+}

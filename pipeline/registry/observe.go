@@ -3,6 +3,7 @@ package registry
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -336,7 +337,9 @@ func mislabelled(built version.Platform, d v1.Hash, got version.Platform) error 
 		"if an up-to-date engine still does this, report it to the engine's maintainers", d, built, says, built)
 }
 
-// get GETs a manifest; nil when the registry says it does not exist.
+// get GETs a manifest; nil when the registry says it does not exist. An answer that is not a
+// manifest at all (a proxy's login page served with 200) could not be read: it says nothing about
+// what the tag holds, so no step may act on it as if it were the tag's content.
 func (c *Client) get(ctx context.Context, s *session, ref name.Reference) (*remote.Descriptor, error) {
 	desc, err := s.pull.Get(ctx, ref)
 	switch {
@@ -345,8 +348,22 @@ func (c *Client) get(ctx context.Context, s *session, ref name.Reference) (*remo
 	case err != nil:
 		return nil, c.fail("reading", ref.String(), ref.Context().RegistryStr(), err)
 	}
+	if !isManifest(desc.MediaType) {
+		// Some servers label manifests application/json: the manifest's own mediaType decides.
+		var body struct {
+			MediaType types.MediaType `json:"mediaType"`
+		}
+		if json.Unmarshal(desc.Manifest, &body) != nil || !isManifest(body.MediaType) {
+			return nil, fault.Unreadablef("reading %s: %s answered with %q, not an image manifest or index: check --image and any proxy between here and the registry, then re-run; nothing was changed", ref, ref.Context().RegistryStr(), desc.MediaType)
+		}
+		desc.MediaType = body.MediaType
+	}
 	return desc, nil
 }
+
+// isManifest reports the media types of a manifest: an image (OCI or Docker, artifacts included),
+// an index, or Docker's old schema 1.
+func isManifest(mt types.MediaType) bool { return mt.IsImage() || mt.IsIndex() || mt.IsSchema1() }
 
 // getTag GETs a tag; nil when it does not exist. Its Digest is that of the bytes returned, not
 // the header's: an answer from a cache or CDN can carry a stale one.
