@@ -136,8 +136,15 @@ func addToFallback(cn conn, subject name.Digest, desc v1.Descriptor) error {
 	case err != nil:
 		return cn.fail("reading", tag, err)
 	default:
-		if im, err = v1.ParseIndexManifest(bytes.NewReader(got.Manifest)); err != nil || !got.MediaType.IsIndex() {
+		im, err = v1.ParseIndexManifest(bytes.NewReader(got.Manifest))
+		switch {
+		case err == nil && (got.MediaType.IsIndex() || im.MediaType.IsIndex()):
+			// An index (some servers label manifests application/json: its own mediaType says).
+		case got.MediaType.IsImage() || got.MediaType.IsIndex() || got.MediaType.IsSchema1():
 			return fault.Unreadablef("the referrers tag %s holds a %s, not an index of referrers: another tool wrote it; delete that tag and sign again", tag, got.MediaType)
+		default:
+			// Not a manifest at all (a proxy's login page): the tag itself may be fine.
+			return fault.Unreadablef("reading the referrers tag %s: the registry answered with %q, not a manifest: check --image and any proxy between here and the registry, then re-run", tag, got.MediaType)
 		}
 	}
 	i := slices.IndexFunc(im.Manifests, func(d v1.Descriptor) bool { return d.Digest == desc.Digest })

@@ -7,8 +7,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"log/slog"
+	"net/http"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -282,5 +284,25 @@ func TestSignatureUploadIsRetriedOnTheClientClock(t *testing.T) {
 	}
 	if ok, err := e.store.Signed(t.Context(), e.r.index, key.offlinePolicy()); !ok || err != nil {
 		t.Fatalf("Signed after the retries: %v %v", ok, err)
+	}
+}
+
+// A proxy that answers the sha256-<hex> referrers tag with a page (200, text/html) has not said
+// what the tag holds: signing fails "could not read", naming --image and the proxy, and never
+// advises deleting the tag (only another tool's manifest there earns that advice).
+// Both reads meet it: the listing's (first GET), and the one before the tag is written (second).
+func TestFallbackTagAnsweredWithAPage(t *testing.T) {
+	for skip, when := range []string{"listing", "before the write"} {
+		t.Run(when, func(t *testing.T) {
+			e := newStackEnv(t, testkit.RegistryOptions{})
+			page := e.proxy.Inject(testkit.Fault{Method: "GET", Path: regexp.MustCompile(`/manifests/sha256-`), Skip: skip, Status: 200, Header: http.Header{"Content-Type": {"text/html"}}, Body: "<html>sign in</html>"})
+			err := e.store.Sign(t.Context(), e.r.index, newTestKey(t).signer(t, KeyOptions{DisableTlogUpload: true}))
+			if fault.Of(err) != fault.Unreadable || !strings.Contains(err.Error(), `"text/html"`) || !strings.Contains(err.Error(), "proxy") || strings.Contains(err.Error(), "delete that tag") {
+				t.Fatalf("Sign over a page: class %v, %v", fault.Of(err), err)
+			}
+			if page.Injected() == 0 {
+				t.Fatal("the page was never served")
+			}
+		})
 	}
 }
