@@ -3,7 +3,6 @@ package registry
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -22,8 +21,7 @@ func TestErrorsAreClassified(t *testing.T) {
 		_, err := e.c.CheckIndex(ctx, e.repo, v, both)
 		return err
 	}
-	closed := httptest.NewServer(http.NotFoundHandler())
-	closed.Close()
+	closed := strings.TrimPrefix(testkit.GoneURL(), "http://")
 	for _, tc := range []struct {
 		name  string
 		fault *testkit.Fault
@@ -46,7 +44,7 @@ func TestErrorsAreClassified(t *testing.T) {
 			return err
 		}, fault.BadInput, "starts with"},
 		{"registry down", nil, func(e *env) error {
-			_, err := e.c.CheckIndex(ctx, strings.TrimPrefix(closed.URL, "http://")+"/acme/app", v, both)
+			_, err := e.c.CheckIndex(ctx, closed+"/acme/app", v, both)
 			return err
 		}, fault.Unreachable, "could not talk to"},
 		{"plain HTTP not allowed", nil, func(e *env) error {
@@ -55,7 +53,7 @@ func TestErrorsAreClassified(t *testing.T) {
 		}, fault.BadInput, "--plain-http"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := localEnv(t, WithInsecureHosts(strings.TrimPrefix(closed.URL, "http://")))
+			e := localEnv(t, WithInsecureHosts(closed))
 			var rule *testkit.Rule
 			if tc.fault != nil {
 				rule = e.proxy.Inject(*tc.fault)

@@ -99,7 +99,7 @@ func TestOIDCTokenEndpointFailuresAreClassified(t *testing.T) {
 	requestToken := "request-token-" + randHex(t, 10)
 	// A careless endpoint echoes what it was sent.
 	answer := func(status int, body string) string { return answering(t, status, body, true) + "/token" }
-	down := closedServerURL(t)
+	down := testkit.GoneURL()
 	for _, c := range []struct {
 		what     string
 		tokenURL string
@@ -130,7 +130,7 @@ func TestOIDCTokenEndpointFailuresAreClassified(t *testing.T) {
 func TestFulcioFailuresAreClassified(t *testing.T) {
 	t.Run("down", func(t *testing.T) {
 		f := signtest.New(t)
-		down := closedServerURL(t)
+		down := testkit.GoneURL()
 		o := keylessOptions(f)
 		o.FulcioURL = down
 		sg, err := NewKeylessSigner(o)
@@ -172,7 +172,7 @@ func TestRekorFailuresAreClassified(t *testing.T) {
 	r := pushRelease(t, host)
 	key := newTestKey(t)
 	rekor := func(status int, body string) string { return answering(t, status, body, false) }
-	down := closedServerURL(t)
+	down := testkit.GoneURL()
 	for _, c := range []struct {
 		what  string
 		url   string
@@ -248,11 +248,4 @@ func answering(t *testing.T, status int, body string, echo bool) string {
 	}))
 	t.Cleanup(srv.Close)
 	return srv.URL
-}
-
-// closedServerURL is the URL of a server that is gone: nothing listens there any more.
-func closedServerURL(t *testing.T) string {
-	down := httptest.NewServer(http.NotFoundHandler())
-	down.Close()
-	return down.URL
 }

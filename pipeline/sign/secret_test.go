@@ -5,7 +5,6 @@ import (
 	"log"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -103,10 +102,8 @@ func TestOIDCTokensNeverShow(t *testing.T) {
 	}
 
 	// A token endpoint that is down.
-	down := httptest.NewServer(http.NotFoundHandler())
-	down.Close()
 	o = keylessOptions(f)
-	o.TokenURL = down.URL + "/token"
+	o.TokenURL = testkit.GoneURL() + "/token"
 	unreachable, err := NewKeylessSigner(o)
 	if err != nil {
 		t.Fatal(err)

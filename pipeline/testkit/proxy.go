@@ -218,3 +218,11 @@ func hijackClose(w http.ResponseWriter) {
 		_ = conn.Close()
 	}
 }
+
+// GoneURL is the base URL (http://127.0.0.1:PORT) of a server that was started and closed:
+// nothing listens there any more, for the "service is down" cases.
+func GoneURL() string {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	srv.Close()
+	return srv.URL
+}
