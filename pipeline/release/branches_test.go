@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shipgate/shipgate/pipeline/release"
 	"github.com/shipgate/shipgate/pipeline/sandbox"
 	"github.com/shipgate/shipgate/pipeline/step"
 )
@@ -47,4 +48,42 @@ func TestDevelopmentBranchModel(t *testing.T) {
 	if again := w.mustPromote("1.0.0"); again.Count(step.Acted) != 0 {
 		t.Fatalf("re-run acted:\n%s", render(again))
 	}
+}
+
+// TestSyncBranchNeverFailsPromote: --sync-branch runs after latest moved and the release is
+// public, so what keeps it from finishing is a note naming the command, never a failed promote.
+// A branch that does not exist is such a case (and the reinstate before it still runs); a
+// release PR set to merge by itself when its checks pass is not merged yet, so there is nothing
+// to bring into dev: the sync waits, with the same note, instead of syncing an older base.
+func TestSyncBranchNeverFailsPromote(t *testing.T) {
+	t.Parallel()
+	t.Run("missing branch", func(t *testing.T) {
+		t.Parallel()
+		w := newWorld(t, sandbox.Options{})
+		w.env.Settings.SyncBranch = "nope"
+		idx := w.ship("1.0.0")
+		rep := w.mustPromote("1.0.0")
+		if w.tag("latest") != idx || rep.Status("sync branch") != step.Skipped || !strings.Contains(strings.Join(rep.Notes, "\n"), "promote --version 1.0.0 --sync-branch nope") {
+			t.Fatalf("promote with a missing sync branch:\n%s", render(rep))
+		}
+	})
+	t.Run("release PR merges later", func(t *testing.T) {
+		t.Parallel()
+		w := newWorld(t, sandbox.Options{})
+		main, _ := w.sb.GitHub.Ref(sandbox.Repo, "refs/heads/main")
+		w.sb.GitHub.SetRef(sandbox.Repo, "refs/heads/dev", main)
+		w.env.Settings.SyncBranch = "dev"
+		idx := w.ship("1.0.0")
+		head, _ := w.sb.GitHub.Ref(sandbox.Repo, "refs/heads/release/1.0.0")
+		w.sb.GitHub.SetCheckState(sandbox.Repo, head, "pending")
+		rep, err := release.Promote(w.ctx, w.env, release.PromoteInput{Version: "1.0.0", AutoMerge: true})
+		if err != nil || w.tag("latest") != idx || rep.Status("sync branch") != step.Skipped || !strings.Contains(strings.Join(rep.Notes, "\n"), "has not merged yet") {
+			t.Fatalf("promote --auto-merge --sync-branch dev with checks running: %v\n%s", err, render(rep))
+		}
+		for _, p := range w.sb.GitHub.Pulls(sandbox.Repo) {
+			if p.Head == "main" && p.Base == "dev" {
+				t.Fatalf("a sync PR #%d was opened before the release PR merged", p.Number)
+			}
+		}
+	})
 }

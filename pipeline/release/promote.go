@@ -61,6 +61,8 @@ type promoteRun struct {
 	rep   *step.Report
 	v     version.Version
 	plan  promotePlan
+	// merged says the merge act merged the release PR (not only enabled auto-merge).
+	merged bool
 }
 
 // Promote is phase 2. Every gate runs first, on the index digest resolved once at the start, and
@@ -117,8 +119,8 @@ func (p *promoteRun) acts() []step.Step {
 		p.moveLatest(),
 		p.mergePR(),
 		p.publishRelease(),
-		p.syncBranch(),
 		p.reinstate(),
+		p.syncBranch(),
 		p.cleanupCandidates(),
 	}
 }
@@ -494,6 +496,7 @@ func (p *promoteRun) mergePR() step.Step {
 			if err != nil {
 				return "", err
 			}
+			p.merged = res.Outcome == github.Merged || res.Outcome == github.AlreadyMerged
 			return fmt.Sprintf("#%d %s", res.PR.Number, res.Outcome), nil
 		},
 	}
@@ -546,8 +549,9 @@ func (p *promoteRun) publishRelease() step.Step {
 	}
 }
 
-// reinstate clears the rollback record of a version promoted again with --reinstate, last: the
-// record keeps refusing plain promotes until latest is back at this version.
+// reinstate clears the rollback record of a version promoted again with --reinstate, once latest
+// is back at this version and the release is public (before the tidying steps, which never fail a
+// promote): the record keeps refusing plain promotes until then.
 func (p *promoteRun) reinstate() step.Step {
 	return step.Step{
 		Name:     "reinstate",

@@ -30,8 +30,7 @@ func (p *promoteRun) cleanupCandidates() step.Step {
 		Act: func(ctx context.Context) (string, error) {
 			rep, err := Cleanup(ctx, p.w.env, p.v.String())
 			if err != nil {
-				first, _, _ := strings.Cut(err.Error(), "\n")
-				p.rep.Note("cleanup of the candidates of %s did not finish (%s): the release is promoted; run cleanup --version %s to finish", p.v, first, p.v)
+				p.rep.Note("cleanup of the candidates of %s did not finish (%s): the release is promoted; run cleanup --version %s to finish", p.v, oneLine(err), p.v)
 				return "not finished: see the note", nil
 			}
 			var did []string
@@ -50,9 +49,12 @@ func (p *promoteRun) cleanupCandidates() step.Step {
 
 // syncBranch brings the base branch back into the development branch (--sync-branch) once the
 // release PR merged: a PR base → dev, opened or reused, merging by itself when nothing stands in
-// the way. What is left to a person (conflicts, auto-merge not allowed) is a note, not a failure.
+// the way. What is left to a person (conflicts, auto-merge not allowed, a release PR still waiting
+// for its checks, a branch that cannot be read) is a note naming the command that finishes it,
+// never a failure of a promote that already moved latest.
 func (p *promoteRun) syncBranch() step.Step {
 	base, dev := p.w.s.BaseBranch, p.w.s.SyncBranch
+	again := fmt.Sprintf("promote --version %s --sync-branch %s", p.v, dev)
 	return step.Step{
 		Name:     "sync branch",
 		Observes: "with --sync-branch: whether it holds the base branch's head, and the PR base → it", Changes: "opens or reuses that PR, with auto-merge",
@@ -62,10 +64,14 @@ func (p *promoteRun) syncBranch() step.Step {
 				return step.Skip("no --sync-branch"), nil
 			case p.v.IsPrerelease():
 				return step.Skip("a pre-release merges no PR"), nil
+			case !p.plan.pr.Done && !p.merged && !p.w.env.DryRun:
+				p.rep.Note("sync %s into %s waits: the release PR has not merged yet (auto-merge); once it has, run %s", base, dev, again)
+				return step.Skip("the release PR has not merged yet: see the note"), nil
 			}
 			st, err := p.w.gh.ObserveSync(ctx, p.w.repo, base, dev)
 			if err != nil {
-				return step.Observation{}, err
+				p.rep.Note("sync %s into %s: could not look (%s): the release is promoted; fix that and run %s", base, dev, oneLine(err), again)
+				return step.Skip("could not look at " + dev + ": see the note"), nil
 			}
 			if st.Done {
 				return step.Observation{Done: true, Detail: fmt.Sprintf("%s holds %s's head", dev, base)}, nil
@@ -78,7 +84,8 @@ func (p *promoteRun) syncBranch() step.Step {
 		Act: func(ctx context.Context) (string, error) {
 			res, err := p.w.gh.SyncBranch(ctx, p.w.repo, base, dev, github.SyncOptions{Title: fmt.Sprintf("Sync %s into %s after %s", base, dev, p.v.GitTag())})
 			if err != nil {
-				return "", err
+				p.rep.Note("sync %s into %s did not finish (%s): the release is promoted; fix that and run %s", base, dev, oneLine(err), again)
+				return "not finished: see the note", nil
 			}
 			if res.Note != "" {
 				p.rep.Note("sync %s into %s: %s", base, dev, res.Note)
@@ -90,4 +97,9 @@ func (p *promoteRun) syncBranch() step.Step {
 			return fmt.Sprintf("#%d %s → %s: %s", res.PR.Number, base, dev, res.Outcome), nil
 		},
 	}
+}
+
+// oneLine is err's text on one line, for a note: a refusal's reasons, listed one a line, stay in.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
 }
