@@ -148,6 +148,18 @@ func (c *Client) referrersPage(ctx context.Context, client *http.Client, repo na
 	}
 	defer resp.Body.Close()
 	isIndex := resp.StatusCode == http.StatusOK && strings.HasPrefix(resp.Header.Get("Content-Type"), string(types.OCIImageIndex))
+	var im v1.IndexManifest
+	read := func() error { return json.NewDecoder(io.LimitReader(resp.Body, maxReferrerPage)).Decode(&im) }
+	switch {
+	case isIndex:
+		if err := read(); err != nil {
+			return nil, fault.Unreadablef("the referrers listing of %s cannot be read: %w", ref, err)
+		}
+	case resp.StatusCode == http.StatusOK:
+		// An index labelled otherwise (application/json) is still the API's answer: writes
+		// (go-containerregistry's) take any 200 for the API, and reads must look where they write.
+		isIndex = read() == nil && (im.MediaType.IsIndex() || im.SchemaVersion == 2)
+	}
 	switch {
 	case first && !isIndex && (resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusNotAcceptable):
 		return nil, nil
@@ -155,11 +167,7 @@ func (c *Client) referrersPage(ctx context.Context, client *http.Client, repo na
 		if err := transport.CheckError(resp, http.StatusOK); err != nil {
 			return nil, c.fail("listing referrers of", ref, repo.RegistryStr(), err)
 		}
-		return nil, fault.Unreadablef("a page of the referrers of %s is a %q, not an OCI index", ref, resp.Header.Get("Content-Type"))
-	}
-	var im v1.IndexManifest
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxReferrerPage)).Decode(&im); err != nil {
-		return nil, fault.Unreadablef("the referrers listing of %s cannot be read: %w", ref, err)
+		return nil, fault.Unreadablef("a page of the referrers of %s is a %q, not an OCI index: check --image and any proxy between here and the registry, then re-run", ref, resp.Header.Get("Content-Type"))
 	}
 	next, err := nextLink(resp, repo, "referrers listing of "+ref)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -264,5 +265,23 @@ func BenchmarkReferrers(b *testing.B) {
 				testkit.ReportPerOp(b, e.counter.Total())
 			})
 		}
+	}
+}
+
+// A referrers API that labels its index application/json is still the API: go-containerregistry
+// writes referrers there (it takes any 200 for the API), so reading the sha256-<hex> tag instead
+// would never find them.
+func TestReferrersAPILabelledJSON(t *testing.T) {
+	e := localEnv(t)
+	subject := e.subjectOf("1.2.3")
+	want := v1.Descriptor{MediaType: types.OCIManifestSchema1, ArtifactType: bundleType, Digest: v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("ab", 32)}, Size: 123}
+	body, err := json.Marshal(v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{want}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := e.proxy.Inject(testkit.Fault{Method: "GET", Path: regexp.MustCompile(`/referrers/`), Status: 200, Header: http.Header{"Content-Type": {"application/json"}}, Body: string(body)})
+	got, err := e.fresh().Referrers(context.Background(), subject, bundleType)
+	if err != nil || len(got) != 1 || got[0].Digest != want.Digest || api.Injected() == 0 {
+		t.Fatalf("referrers from an API answering application/json: %v, %v (served %d)", got, err, api.Injected())
 	}
 }
