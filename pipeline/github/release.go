@@ -463,7 +463,7 @@ func MakeLatest(v version.Version, released []version.Version) bool {
 // (one request, whatever the history). shipgate gives the label only to the highest promoted
 // release and rollback moves it back, so the label is the highest release that was not rolled
 // back — the rule `latest` follows in the registry too. A Latest release whose tag is not a
-// version is ignored.
+// version of v's tag prefix (another component's cli-v9.0.0 beside v1.3.0) is ignored.
 func (c *Client) IsHighest(ctx context.Context, r Repo, v version.Version) (bool, error) {
 	cur, err := c.LatestRelease(ctx, r)
 	if err != nil {
@@ -471,7 +471,7 @@ func (c *Client) IsHighest(ctx context.Context, r Repo, v version.Version) (bool
 	}
 	var released []version.Version
 	if cur != nil {
-		if lv, err := version.ParseGitTag(cur.Tag); err == nil {
+		if lv, err := version.ParseGitTag(cur.Tag); err == nil && lv.TagPrefix() == v.TagPrefix() {
 			released = append(released, lv)
 		}
 	}

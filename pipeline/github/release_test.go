@@ -319,3 +319,17 @@ func TestRateLimitWaitInsideAnOperation(t *testing.T) {
 }
 
 func strPtr(s string) *string { return &s }
+
+// The Latest release of another component of the repository (another tag prefix: cli-v9.0.0
+// beside v1.2.3) is not a higher version of this one: it does not keep v1.2.3 from the label.
+func TestIsHighestReadsOnlyItsOwnTagPrefix(t *testing.T) {
+	e, _ := finalizedEnv(t, githubserver.Options{}, githubserver.RepoOptions{})
+	e.srv.CreateRelease("acme/app", githubserver.ReleaseSeed{Tag: "cli-v9.0.0", MakeLatest: true})
+	if ok, err := e.c.IsHighest(e.ctx, app, v123); err != nil || !ok {
+		t.Fatalf("v1.2.3 against another component's Latest cli-v9.0.0: %v %v", ok, err)
+	}
+	cli := version.MustParse("8.0.0").WithTagPrefix("cli-v")
+	if ok, err := e.c.IsHighest(e.ctx, app, cli); err != nil || ok {
+		t.Fatalf("cli-v8.0.0 against cli-v9.0.0: %v %v", ok, err)
+	}
+}
