@@ -49,7 +49,9 @@ func (c *Client) EnsureRecordedDispatch(ctx context.Context, r Repo, tag string,
 	if err != nil {
 		return DispatchOutcome{}, err
 	}
-	if found && strings.HasPrefix(prev.CorrelationID, p.CorrelationID) && strings.EqualFold(prev.Repo, downstream.String()) {
+	// The record names this build's id, or a later attempt of it (Redispatch's id-rN).
+	sent := prev.CorrelationID == p.CorrelationID || strings.HasPrefix(prev.CorrelationID, p.CorrelationID+"-r")
+	if found && p.CorrelationID != "" && sent && strings.EqualFold(prev.Repo, downstream.String()) {
 		return DispatchOutcome{Record: prev}, nil
 	}
 	return c.dispatchAndRecord(ctx, r, tag, down, downstream, event, p, 1)

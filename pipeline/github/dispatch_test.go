@@ -218,3 +218,26 @@ func TestDownstreamGate(t *testing.T) {
 		t.Errorf("a pre-release, mode release: %+v", r)
 	}
 }
+
+// A build's record counts only for that build and its later attempts (id-rN): another build whose
+// id merely starts the same, or a payload with no id at all, is not "already dispatched".
+func TestRecordedDispatchMatchesItsOwnBuild(t *testing.T) {
+	e, commit := finalizedEnv(t, githubserver.Options{}, githubserver.RepoOptions{})
+	first := payload(commit)
+	out, err := e.c.EnsureRecordedDispatch(e.ctx, app, "v1.2.3-rc.1", e.down, down, "", first)
+	if err != nil || !out.Dispatched {
+		t.Fatalf("first dispatch: %+v %v", out, err)
+	}
+	if again, err := e.c.EnsureRecordedDispatch(e.ctx, app, "v1.2.3-rc.1", e.down, down, "", first); err != nil || again.Dispatched {
+		t.Fatalf("the same build again: %+v %v", again, err)
+	}
+	for _, id := range []string{"", first.CorrelationID[:len(first.CorrelationID)-4]} {
+		p := first
+		p.CorrelationID = id
+		before := len(e.srv.Dispatches("acme/smoke"))
+		got, _ := e.c.EnsureRecordedDispatch(e.ctx, app, "v1.2.3-rc.1", e.down, down, "", p)
+		if got.Record.CorrelationID == first.CorrelationID && !got.Dispatched && len(e.srv.Dispatches("acme/smoke")) == before {
+			t.Fatalf("id %q was taken for the recorded build %q", id, first.CorrelationID)
+		}
+	}
+}
