@@ -160,7 +160,7 @@ func sameJSON(a, b []byte) bool {
 func BundleSubjects(bundleJSON []byte) ([]string, error) {
 	c, err := sigbundle.Read(bundleJSON)
 	if err != nil {
-		return nil, fault.BadInputf("the attestation bundle: %v", err)
+		return nil, fault.BadInputf("the attestation bundle cannot be read (%w): give a sigstore bundle as cosign or shipgate writes it", err)
 	}
 	return c.Subjects, nil
 }

@@ -57,8 +57,12 @@ const (
 
 // String describes the outcome.
 func (o SyncOutcome) String() string {
-	return [...]string{"up to date", "auto-merge enabled", "auto-merge already enabled", "merged", "conflicts",
-		"auto-merge not allowed", "left open"}[o]
+	names := [...]string{"up to date", "auto-merge enabled", "auto-merge already enabled", "merged", "conflicts",
+		"auto-merge not allowed", "left open"}
+	if int(o) < 0 || int(o) >= len(names) {
+		return fmt.Sprintf("outcome %d", int(o))
+	}
+	return names[o]
 }
 
 // SyncOptions configure SyncBranch.
