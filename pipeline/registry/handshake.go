@@ -125,7 +125,8 @@ func (t cachingTransport) token(req *http.Request) (*http.Response, error) {
 	if json.Unmarshal(body, &tr) == nil && (tr.Token != "" || tr.AccessToken != "") {
 		life := defaultTokenLife
 		if tr.ExpiresIn > 0 {
-			life = time.Duration(tr.ExpiresIn) * time.Second
+			// Bounded: a token service's number, however large, cannot overflow the duration.
+			life = time.Duration(min(tr.ExpiresIn, 24*60*60)) * time.Second
 		}
 		tok := tr.Token
 		if tr.AccessToken != "" {
