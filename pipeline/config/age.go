@@ -15,7 +15,7 @@ const MaxAge = 10 * 365 * 24 * time.Hour
 // "1h30m"). It must be positive and at most MaxAge.
 func ParseAge(s string) (time.Duration, error) {
 	bad := func(why string) (time.Duration, error) {
-		return 0, fault.BadInputf("--older-than %q %s: give an age such as 7d, 36h or 90m", cutShow(s), why)
+		return 0, fault.BadInputf("--older-than %s %s: give an age such as 7d, 36h or 90m", show(s), why)
 	}
 	if s == "" {
 		return bad("is empty")
@@ -43,12 +43,4 @@ func ParseAge(s string) (time.Duration, error) {
 		return bad("is more than ten years")
 	}
 	return d, nil
-}
-
-// cutShow is s shortened for an error message.
-func cutShow(s string) string {
-	if len(s) > 32 {
-		return s[:32] + "…"
-	}
-	return s
 }
