@@ -140,7 +140,9 @@ func addToFallback(cn conn, subject name.Digest, desc v1.Descriptor) error {
 		switch {
 		case err == nil && (got.MediaType.IsIndex() || im.MediaType.IsIndex()):
 			// An index (some servers label manifests application/json: its own mediaType says).
-		case got.MediaType.IsImage() || got.MediaType.IsIndex() || got.MediaType.IsSchema1():
+		case got.MediaType.IsIndex():
+			return fault.Unreadablef("the referrers tag %s is labelled an index but cannot be read (%w): re-run; if it stays so, delete that tag and sign again", tag, err)
+		case got.MediaType.IsImage() || got.MediaType.IsSchema1():
 			return fault.Unreadablef("the referrers tag %s holds a %s, not an index of referrers: another tool wrote it; delete that tag and sign again", tag, got.MediaType)
 		default:
 			// Not a manifest at all (a proxy's login page): the tag itself may be fine.
