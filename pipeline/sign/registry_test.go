@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/shipgate/shipgate/pipeline/clock"
 	"github.com/shipgate/shipgate/pipeline/fault"
@@ -304,5 +305,16 @@ func TestFallbackTagAnsweredWithAPage(t *testing.T) {
 				t.Fatal("the page was never served")
 			}
 		})
+	}
+}
+
+// A referrers tag labelled an index whose body does not parse could not be read: said so, not
+// "holds an index, not an index of referrers".
+func TestFallbackTagThatDoesNotParse(t *testing.T) {
+	e := newStackEnv(t, testkit.RegistryOptions{})
+	broken := e.proxy.Inject(testkit.Fault{Method: "GET", Path: regexp.MustCompile(`/manifests/sha256-`), Skip: 1, Status: 200, Header: http.Header{"Content-Type": {string(types.OCIImageIndex)}}, Body: "{"})
+	err := e.store.Sign(t.Context(), e.r.index, newTestKey(t).signer(t, KeyOptions{DisableTlogUpload: true}))
+	if fault.Of(err) != fault.Unreadable || !strings.Contains(err.Error(), "cannot be read") || broken.Injected() == 0 {
+		t.Fatalf("Sign over a broken index: class %v, %v (served %d)", fault.Of(err), err, broken.Injected())
 	}
 }
