@@ -312,9 +312,9 @@ func TestFallbackTagAnsweredWithAPage(t *testing.T) {
 // "holds an index, not an index of referrers".
 func TestFallbackTagThatDoesNotParse(t *testing.T) {
 	e := newStackEnv(t, testkit.RegistryOptions{})
-	broken := e.proxy.Inject(testkit.Fault{Method: "GET", Path: regexp.MustCompile(`/manifests/sha256-`), Skip: 1, Status: 200, Header: http.Header{"Content-Type": {string(types.OCIImageIndex)}}, Body: "{"})
+	broken := e.proxy.Inject(testkit.Fault{Method: "GET", Path: regexp.MustCompile(`/manifests/sha256-`), Status: 200, Header: http.Header{"Content-Type": {string(types.OCIImageIndex)}}, Body: "{"})
 	err := e.store.Sign(t.Context(), e.r.index, newTestKey(t).signer(t, KeyOptions{DisableTlogUpload: true}))
-	if fault.Of(err) != fault.Unreadable || !strings.Contains(err.Error(), "cannot be read") || broken.Injected() == 0 {
+	if fault.Of(err) != fault.Unreadable || !strings.Contains(err.Error(), "labelled an index but cannot be read") || broken.Injected() == 0 {
 		t.Fatalf("Sign over a broken index: class %v, %v (served %d)", fault.Of(err), err, broken.Injected())
 	}
 }
