@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/shipgate/shipgate/pipeline/fault"
 )
@@ -142,29 +143,45 @@ func (gm grypeMatch) match() (Match, error) {
 	case strings.TrimSpace(a.Name) == "":
 		return Match{}, fmt.Errorf(`%s: no "artifact.name"`, clip(v.ID, 60))
 	}
-	m := Match{ID: strings.TrimSpace(v.ID), Severity: severityOf(v.Severity), SeverityText: v.Severity,
-		FixState: v.Fix.State, Package: Package{Name: a.Name, Version: a.Version, Type: a.Type}}
+	m := Match{ID: printable(v.ID), Severity: severityOf(v.Severity), SeverityText: printable(v.Severity),
+		FixState: printable(v.Fix.State), Package: Package{Name: printable(a.Name), Version: printable(a.Version), Type: printable(a.Type)}}
 	for _, r := range gm.Related {
-		if id := strings.TrimSpace(r.ID); id != "" && !strings.EqualFold(id, m.ID) {
+		if id := printable(r.ID); id != "" && !strings.EqualFold(id, m.ID) {
 			m.Aliases = appendNew(m.Aliases, id)
 		}
 	}
 	for _, d := range gm.MatchDetails {
 		if d.Fix != nil && d.Fix.SuggestedVersion != "" {
-			m.FixedIn = appendNew(m.FixedIn, d.Fix.SuggestedVersion)
+			m.FixedIn = appendNew(m.FixedIn, printable(d.Fix.SuggestedVersion))
 		}
 	}
 	for _, fv := range v.Fix.Versions {
 		if fv != "" {
-			m.FixedIn = appendNew(m.FixedIn, fv)
+			m.FixedIn = appendNew(m.FixedIn, printable(fv))
 		}
 	}
 	for _, l := range a.Locations {
 		if l.Path != "" {
-			m.Package.Locations = appendNew(m.Package.Locations, l.Path)
+			m.Package.Locations = appendNew(m.Package.Locations, printable(l.Path))
 		}
 	}
 	return m, nil
+}
+
+// maxField bounds each string taken from a report (see printable).
+const maxField = 200
+
+// printable is a string of the report as the verdict may print it: trimmed, each character that is
+// not printable (a newline that would start a line of its own in a refusal) shown as '?', and at
+// most maxField bytes.
+func printable(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsPrint(r) {
+			return r
+		}
+		return '?'
+	}, strings.TrimSpace(s))
+	return clip(s, maxField)
 }
 
 // appendNew appends s unless list holds it already.

@@ -97,6 +97,28 @@ func TestParseReportTolerates(t *testing.T) {
 	}
 }
 
+// A report's strings reach the verdict, which a refusal prints: a package name that holds a
+// newline cannot start a line of its own there ("no vulnerability at or above high"), and a
+// megabyte of version is cut.
+func TestReportStringsCannotForgeVerdictLines(t *testing.T) {
+	doc := `{"matches":[{"vulnerability":{"id":"CVE-2026-0003","severity":"critical"},
+	  "artifact":{"name":"x\nno vulnerability at or above high","version":"` + strings.Repeat("9", 1<<20) + `"}}],
+	  "descriptor":{"name":"grype","version":"0.116.1"}}`
+	r, err := ParseReport([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := Judge(r, High, nil, now, amd64).String()
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "no vulnerability") {
+			t.Fatalf("the report forged a line of the verdict: %.200q", l)
+		}
+	}
+	if len(text) > 4096 {
+		t.Fatalf("the verdict is %d bytes: the report's version was not cut", len(text))
+	}
+}
+
 // What is not a grype report is refused as could-not-read, naming what is wrong.
 func TestParseReportRefusesMalformed(t *testing.T) {
 	for _, c := range []struct{ doc, want string }{
