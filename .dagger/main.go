@@ -510,7 +510,8 @@ func (m *Shipgate) Finalize(
 	dryRun bool,
 ) (string, error) {
 	return m.inCheckout(ctx, dryRun, run{}, func(env *release.Env, dir string) (*step.Report, error) {
-		return release.Finalize(ctx, env, release.PublishInput{Version: version, Commit: commit, Dir: dir})
+		// The engine runs --finalize-command, as in publish; nothing is built here.
+		return release.Finalize(ctx, env, release.PublishInput{Version: version, Commit: commit, Dir: dir, Builder: m.builder("", "")})
 	})
 }
 

@@ -67,7 +67,7 @@ func (p *publishRun) derivedFiles() step.Step {
 			}
 			f, ok := p.in.Builder.(Finalizer)
 			if !ok {
-				return step.Observation{}, fault.BadInputf("--finalize-command needs a container engine to run in: run publish through dagger call")
+				return step.Observation{}, fault.BadInputf("--finalize-command needs a container engine to run in: run %s through dagger call", p.rep.Phase)
 			}
 			res, err := f.RunFinalize(ctx, FinalizeSpec{Image: p.w.s.FinalizeImage, Argv: p.plan.finalize, Files: p.w.finalized(p.plan.fin.Content)})
 			if err != nil {
