@@ -273,3 +273,22 @@ func TestPromoteCleanupNeverFailsPromote(t *testing.T) {
 		t.Fatalf("cleanup after: %v, rc.1 %q", err, w.tag("1.0.0-rc.1"))
 	}
 }
+
+// TestCandidateIsTheBranchHead: a candidate is release/X.Y.Z as it is. A checkout of an older
+// commit of the branch (the branch moved on since) is refused before anything is written,
+// naming both commits and what to do; nothing is tagged or pushed.
+func TestCandidateIsTheBranchHead(t *testing.T) {
+	t.Parallel()
+	w := preparedWorld(t, "1.0.0")
+	in := w.publishInput("1.0.0")
+	in.Candidate = true
+	w.sb.GitHub.CommitFiles(sandbox.Repo, "release/1.0.0", map[string]string{"later.txt": "pushed after the checkout\n"}, "fix: later")
+	rep, err := release.Publish(w.ctx, w.env, in)
+	refused(t, err, rep, "candidate number", "is not the head of release/1.0.0")
+	if !strings.Contains(err.Error(), "check out release/1.0.0 and publish again") || rep.Count(step.Acted) != 0 {
+		t.Fatalf("a candidate of an older commit: %v\n%s", err, render(rep))
+	}
+	if _, ok := w.sb.GitHub.Ref(sandbox.Repo, "refs/tags/v1.0.0-rc.1"); ok || w.tag("1.0.0-rc.1") != "" {
+		t.Fatal("a refused candidate was tagged or pushed")
+	}
+}

@@ -34,6 +34,16 @@ func (p *publishRun) candidateNumber() step.Step {
 			if p.plan.source == "" {
 				return step.Observation{}, step.NotChecked("source tree")
 			}
+			// A candidate is the branch as it is: its head, not any commit that happens to exist.
+			head, found, err := p.w.gh.ReleaseBranch(ctx, p.w.repo, p.final)
+			switch {
+			case err != nil:
+				return step.Observation{}, err
+			case !found:
+				return step.Observation{}, refuse("%s does not exist: run prepare --version %s first", p.final.Branch(), p.final)
+			case head != p.plan.source:
+				return step.Observation{}, refuse("--commit %s is not the head of %s (%s): a candidate is built from the branch head; check out %s and publish again", short(p.plan.source), p.final.Branch(), short(head), p.final.Branch())
+			}
 			hi, at, err := p.highestCandidate(ctx)
 			if err != nil {
 				return step.Observation{}, err
