@@ -190,9 +190,24 @@ func validBranch(b string) bool {
 	return len(b) <= 255 && branchRE.MatchString(b) && !strings.Contains(b, "..") && !strings.HasPrefix(b, "-")
 }
 
-// validTagPrefix reports whether p may stand before X.Y.Z in a git tag ("" and "v" included).
+// validTagPrefix reports whether p may stand before X.Y.Z in a git tag ("" and "v" included):
+// besides its characters, what git allows in a ref (git check-ref-format): no "..", no empty
+// path component, none that starts with '.', none that ends with ".lock".
 func validTagPrefix(p string) bool {
-	return p == "" || len(p) <= 40 && tagPrefixRE.MatchString(p) && !strings.Contains(p, "..") && !strings.Contains(p, "//")
+	if p == "" {
+		return true
+	}
+	if len(p) > 40 || !tagPrefixRE.MatchString(p) || strings.Contains(p, "..") || strings.Contains(p, "//") {
+		return false
+	}
+	parts := strings.Split(p, "/")
+	for i, c := range parts {
+		// The last part goes on with X.Y.Z, so only it cannot end in ".lock".
+		if strings.HasPrefix(c, ".") || (i < len(parts)-1 && strings.HasSuffix(c, ".lock")) {
+			return false
+		}
+	}
+	return true
 }
 
 // GitTagPrefix is the tag prefix the settings give: TagPrefix, or DefaultTagPrefix when unset.
@@ -277,7 +292,7 @@ func (s Settings) checkWhere(v *problems, required bool) {
 		v.add("--sync-branch %s is the base branch: name the development branch the base branch is merged back into", show(s.SyncBranch))
 	}
 	if s.TagPrefix != nil && !validTagPrefix(*s.TagPrefix) {
-		v.add("--tag-prefix %s is not a git tag prefix: use v (v1.2.3), nothing for bare 1.2.3 tags, or letters, '.', '_', '-' and '/' (at most 40; no digits: a tag is read back as the prefix, then X.Y.Z)", show(*s.TagPrefix))
+		v.add("--tag-prefix %s is not a git tag prefix: use v (v1.2.3), nothing for bare 1.2.3 tags, or letters, '.', '_', '-' and '/' (at most 40; no digits: a tag is read back as the prefix, then X.Y.Z; no part that starts with '.' or ends with .lock, as git refuses those)", show(*s.TagPrefix))
 	}
 	_, err := version.ParseCandidateForm(string(s.CandidateForm))
 	v.check(err)

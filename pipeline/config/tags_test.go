@@ -11,7 +11,7 @@ import (
 // candidate form is rc.N or rcN; the branch settings are branch names.
 func TestTagSpelling(t *testing.T) {
 	for prefix, ok := range map[string]bool{"v": true, "": true, "release-": true, "app/v": true, "V": true,
-		"-v": false, "v2-": false, "1": false, "a..b": false, "a//b": false, "v ": false, strings.Repeat("v", 41): false} {
+		"-v": false, "v2-": false, "1": false, "a..b": false, "a//b": false, "v ": false, "rel/.v": false, ".v": false, "a.lock/v": false, "app.v/": true, strings.Repeat("v", 41): false} {
 		s := good()
 		s.TagPrefix = &prefix
 		err := s.Validate()
