@@ -285,6 +285,10 @@ func TestCandidateIsTheBranchHead(t *testing.T) {
 	w.sb.GitHub.CommitFiles(sandbox.Repo, "release/1.0.0", map[string]string{"later.txt": "pushed after the checkout\n"}, "fix: later")
 	rep, err := release.Publish(w.ctx, w.env, in)
 	refused(t, err, rep, "candidate number", "is not the head of release/1.0.0")
+	// The gates that check vX.Y.Z-rc.N cannot know N: not checked, not checked as the final's.
+	if rep.Status("existing git tag") != step.NotRun || rep.Status("release") != step.NotRun || !strings.HasPrefix(err.Error(), "publish refused by 1 gate(s)") {
+		t.Fatalf("gates after the refused candidate number: %v\n%s", err, render(rep))
+	}
 	if !strings.Contains(err.Error(), "check out release/1.0.0 and publish again") || rep.Count(step.Acted) != 0 {
 		t.Fatalf("a candidate of an older commit: %v\n%s", err, render(rep))
 	}

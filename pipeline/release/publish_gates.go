@@ -119,6 +119,9 @@ func (p *publishRun) releaseGate() step.Step {
 				if fin != nil && !fin.Draft {
 					return step.Observation{}, refuse("%s of %s is already released (%s): candidates come before the final; release a new version", p.final.GitTag(), p.w.repo, fin.URL)
 				}
+				if !p.v.IsCandidate() {
+					return step.Observation{}, step.NotChecked("candidate number")
+				}
 			}
 			rel, err := p.w.gh.FindRelease(ctx, p.w.repo, p.v.GitTag())
 			if err != nil {
@@ -143,6 +146,9 @@ func (p *publishRun) tagGate() step.Step {
 		Name: "existing git tag", Kind: step.Gate,
 		Observes: "tag vX.Y.Z and the head of release/X.Y.Z",
 		Observe: func(ctx context.Context) (step.Observation, error) {
+			if p.in.Candidate && !p.v.IsCandidate() {
+				return step.Observation{}, step.NotChecked("candidate number")
+			}
 			at, found, err := p.w.gh.Tag(ctx, p.w.repo, p.v)
 			if err != nil || !found {
 				return step.Observation{Detail: p.v.GitTag() + " does not exist yet"}, err
