@@ -38,6 +38,13 @@ func (c *Client) RecordDispatch(ctx context.Context, r Repo, tag string, rec Dis
 	return err
 }
 
+// For reports whether the record is of the build whose correlation id is corr — that id, or a
+// later attempt of it (Redispatch's corr-rN) — sent to downstream.
+func (r DispatchRecord) For(corr string, downstream Repo) bool {
+	sent := r.CorrelationID == corr || strings.HasPrefix(r.CorrelationID, corr+"-r")
+	return corr != "" && sent && strings.EqualFold(r.Repo, downstream.String())
+}
+
 // EnsureRecordedDispatch is EnsureDispatch for a build without a draft release: the record is
 // the ref DispatchPrefix+tag instead of the release's state marker. A record naming
 // p.CorrelationID and downstream means it was sent; otherwise it dispatches, then records.
@@ -49,9 +56,7 @@ func (c *Client) EnsureRecordedDispatch(ctx context.Context, r Repo, tag string,
 	if err != nil {
 		return DispatchOutcome{}, err
 	}
-	// The record names this build's id, or a later attempt of it (Redispatch's id-rN).
-	sent := prev.CorrelationID == p.CorrelationID || strings.HasPrefix(prev.CorrelationID, p.CorrelationID+"-r")
-	if found && p.CorrelationID != "" && sent && strings.EqualFold(prev.Repo, downstream.String()) {
+	if found && prev.For(p.CorrelationID, downstream) {
 		return DispatchOutcome{Record: prev}, nil
 	}
 	return c.dispatchAndRecord(ctx, r, tag, down, downstream, event, p, 1)

@@ -101,8 +101,11 @@ func (p *publishRun) smokeTest() step.Step {
 			p.rep.Set("correlation id", corr)
 			if p.recordedDispatch() {
 				rec, found, err := p.w.gh.DispatchOf(ctx, p.w.repo, p.v.GitTag())
-				if err != nil || (found && strings.HasPrefix(rec.CorrelationID, corr) && strings.EqualFold(rec.Repo, p.w.downRepo.String())) {
-					return step.Observation{Done: true, Detail: fmt.Sprintf("dispatched to %s at %s", rec.Repo, rec.At.Format(time.RFC3339))}, err
+				if err != nil {
+					return step.Observation{}, err
+				}
+				if found && rec.For(corr, p.w.downRepo) {
+					return step.Observation{Done: true, Detail: fmt.Sprintf("dispatched to %s at %s", rec.Repo, rec.At.Format(time.RFC3339))}, nil
 				}
 				return step.Observation{Plan: fmt.Sprintf("dispatch %s to %s (correlation id %s)", p.w.s.EventType, p.w.downRepo, corr)}, nil
 			}
